@@ -1,0 +1,66 @@
+# Two commands on a fresh Debian/Ubuntu machine: `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH_SPEC ?= torch==2.13.0
+APT_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm orthanc-postgresql dcmtk postgresql
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_DIR ?= runs/demo
+PYTEST_ARGS ?=
+
+.PHONY: help system-deps install test demo stop lab lint clean
+
+help:
+	@echo "make demo   install, start a local Orthanc, load the demo hospital, run every notebook into $(DEMO_DIR)"
+	@echo "make test   the whole test suite (starts its own Orthanc)"
+	@echo "make lab    JupyterLab with the 'workbench' kernel"
+	@echo "make lint   ruff"
+
+# Debian packages: the Orthanc server and plugins, dcmtk (a real DICOM peer for tests), PostgreSQL.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+# The virtual environment. CPU torch goes in first: monai would otherwise pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[notebooks,ml,dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)" >/dev/null
+	touch $(STAMP)
+
+install: system-deps $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check workbench tests bench
+
+demo: install
+	$(BIN)/workbench orthanc start
+	$(BIN)/workbench demo-data load
+	@mkdir -p $(DEMO_DIR)
+	@for nb in notebooks/*.ipynb; do \
+	  echo "executing $$nb"; \
+	  $(BIN)/papermill --kernel workbench --cwd notebooks --no-progress-bar "$$nb" "$(DEMO_DIR)/$$(basename $$nb)" \
+	    || exit 1; \
+	done
+	@echo
+	@echo "Executed notebooks are in $$(cd $(DEMO_DIR) && pwd)"
+	@echo "Open them with: make lab   (the local Orthanc keeps running; 'make stop' or '$(BIN)/workbench orthanc stop' ends it)"
+
+stop:
+	$(BIN)/workbench orthanc stop
+
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=.
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,94 @@
+"""Fixtures shared by the whole suite.
+
+Every test runs with its own config, data and cache folders (nothing touches the user's home). Tests that
+need a DICOM server use ``orthanc``: one real Orthanc per test session, started by
+:class:`workbench.imaging.local_server.LocalOrthanc` in a temporary folder on free ports. ``demo_hospital``
+loads the synthetic demo hospital into it once. ``run_notebook`` executes a notebook with papermill and the
+``workbench`` kernel, pointed at that server through the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workbench.imaging.local_server import LocalOrthanc
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_COHORT_SIZE = 8
+"""Screening-cohort patients loaded for tests (the demo default is larger)."""
+
+
+@pytest.fixture(autouse=True)
+def isolated_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the config, data and cache folders at the test's own temporary folder."""
+    for name in ("CONFIG", "DATA", "CACHE"):
+        monkeypatch.setenv(f"WORKBENCH_{name}_DIR", str(tmp_path / f"wb-{name.lower()}"))
+    for name in ("URL", "USER", "PASSWORD"):
+        monkeypatch.delenv(f"WORKBENCH_ORTHANC_{name}", raising=False)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOrthanc]:
+    """A real Orthanc for the whole session (DICOM listener on, for dcmtk tests)."""
+    from workbench.imaging.local_server import free_port
+
+    server = LocalOrthanc(tmp_path_factory.mktemp("orthanc"), dicom_port=free_port())
+    with server:
+        yield server
+
+
+@pytest.fixture
+def orthanc_env(orthanc: LocalOrthanc, monkeypatch: pytest.MonkeyPatch) -> LocalOrthanc:
+    """Set ``WORKBENCH_ORTHANC_*`` so that ``connect()`` with no arguments reaches the test server."""
+    monkeypatch.setenv("WORKBENCH_ORTHANC_URL", orthanc.url)
+    monkeypatch.setenv("WORKBENCH_ORTHANC_USER", orthanc.username)
+    monkeypatch.setenv("WORKBENCH_ORTHANC_PASSWORD", orthanc.password)
+    return orthanc
+
+
+@pytest.fixture(scope="session")
+def demo_hospital(orthanc: LocalOrthanc) -> Any:
+    """The synthetic demo hospital, loaded once into the session's Orthanc (small screening cohort)."""
+    from workbench.imaging.demo import load
+
+    return load(orthanc.client(), cohort_size=DEMO_COHORT_SIZE, progress=False)
+
+
+@pytest.fixture
+def run_notebook(
+    orthanc_env: LocalOrthanc, tmp_path: Path
+) -> Callable[..., Path]:
+    """Execute ``notebooks/<name>.ipynb`` with papermill and the ``workbench`` kernel.
+
+    Returns a function ``run(name, **parameters) -> Path`` of the executed notebook. The kernel inherits the
+    environment, so the notebook reaches the test Orthanc and the test's own folders. Cells run with the
+    ``notebooks/`` folder as working directory, as in JupyterLab.
+    """
+    import papermill
+
+    def run(name: str, **parameters: Any) -> Path:
+        output = tmp_path / f"{name}.out.ipynb"
+        papermill.execute_notebook(
+            str(ROOT / "notebooks" / f"{name}.ipynb"),
+            str(output),
+            parameters=parameters,
+            kernel_name="workbench",
+            cwd=str(ROOT / "notebooks"),
+            progress_bar=False,
+            execution_timeout=600,
+        )
+        return output
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    return run
