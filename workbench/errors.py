@@ -55,3 +55,7 @@ class BudgetError(WorkbenchError):
 
 class SpecError(WorkbenchError, ValueError):
     """An experiment spec is malformed or names something that does not exist."""
+
+
+class ThrottledError(BackendError):
+    """The model service throttled the request even after the backend's own retries; retry later."""
