@@ -9,7 +9,6 @@ loads the synthetic demo hospital into it once. ``run_notebook`` executes a note
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -90,5 +89,4 @@ def run_notebook(
         )
         return output
 
-    os.environ.setdefault("MPLBACKEND", "Agg")
     return run

@@ -1,0 +1,20 @@
+"""Prompt-version experiments: specs, plans, a resumable runner, papermill sweeps, record/collect.
+
+Modules
+-------
+spec
+    The YAML experiment spec (prompts x models x sources x cases x repeats, budget, concurrency ...).
+plan
+    A spec expanded into prepared calls with stable keys; token and cost estimates that know the cache.
+runner
+    :func:`~workbench.experiments.runner.run_experiment`: bounded concurrency, rate limit, retries on
+    throttling, budget, ``results.jsonl`` appended as calls finish, resume.
+rundir, manifest
+    The run folder ``runs/<run_id>/``: results log, manifest (spec, commit, versions, prompt hashes).
+ratelimit
+    Token bucket and exponential backoff with jitter.
+sweep, record
+    One notebook executed with many parameter sets via papermill; values recorded in notebooks, collected.
+cli
+    ``workbench experiment run|report|sweep|list|collect``.
+"""

@@ -47,8 +47,14 @@ def find_binary() -> Path:
     ServerError
         With the install command, when there is none.
     """
-    candidates = [os.environ.get("WORKBENCH_ORTHANC_BINARY"), shutil.which("Orthanc"), "/usr/sbin/Orthanc"]
-    for candidate in candidates:
+    override = os.environ.get("WORKBENCH_ORTHANC_BINARY")
+    if override:
+        if Path(override).is_file() and os.access(override, os.X_OK):
+            return Path(override)
+        raise ServerError(
+            f"WORKBENCH_ORTHANC_BINARY={override} is not an executable file; fix or unset it, or {INSTALL_HINT}"
+        )
+    for candidate in (shutil.which("Orthanc"), "/usr/sbin/Orthanc"):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return Path(candidate)
     raise ServerError(f"the Orthanc binary is not installed; {INSTALL_HINT}")

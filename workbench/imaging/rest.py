@@ -78,7 +78,10 @@ class OrthancClient:
         retry = Retry(
             total=retries,
             connect=retries,
-            read=0,
+            # Orthanc 1.10 closes idle keep-alive connections after about a second; a request sent on one just
+            # as it closes fails with RemoteDisconnected. Everything we send is safe to repeat (a stored instance
+            # is stored once), so one read retry is allowed.
+            read=1,
             status=retries,
             backoff_factor=0.2,
             status_forcelist=(502, 503, 504),

@@ -1,0 +1,61 @@
+"""MONAI on the archive: series as MetaTensors, labeled datasets, a 3D classifier, results back as DICOM.
+
+Modules
+-------
+transforms
+    :class:`LoadSeries` / :class:`LoadSeriesd`: a series UID in, a MONAI ``MetaTensor`` out, with the affine
+    and metadata MONAI's own DICOM readers produce; :func:`classification_transforms`, a ready pipeline.
+datasets
+    :func:`series_dicts` (a search table plus a label column -> the list of dicts MONAI datasets take) and
+    :class:`TolerantDataset` (a series that fails to load is named, logged and skipped, not fatal).
+training
+    DenseNet121 training, evaluation (accuracy, ROC AUC) and inference on CPU or GPU.
+writeback
+    A prediction as a DICOM Comprehensive 3D SR (highdicom) referencing the source series, a mask as a
+    DICOM SEG; stored in the archive and read back.
+
+Everything here needs the ``ml`` extra (torch, monai, scikit-learn). The names below are imported on first
+use, so ``import workbench.ml`` itself stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "LoadSeries": "transforms",
+    "LoadSeriesd": "transforms",
+    "SeriesLoadError": "transforms",
+    "classification_transforms": "transforms",
+    "volume_to_metatensor": "transforms",
+    "series_dicts": "datasets",
+    "split_items": "datasets",
+    "TolerantDataset": "datasets",
+    "collate_skip_failed": "datasets",
+    "set_seed": "training",
+    "make_classifier": "training",
+    "train_classifier": "training",
+    "evaluate": "training",
+    "predict": "training",
+    "Evaluation": "training",
+    "prediction_sr": "writeback",
+    "read_prediction": "writeback",
+    "write_prediction": "writeback",
+    "read_predictions": "writeback",
+    "segmentation": "writeback",
+    "write_segmentation": "writeback",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'workbench.ml' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"workbench.ml.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

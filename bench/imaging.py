@@ -1,0 +1,152 @@
+"""Benchmark of workbench.imaging against its peers, measured in one run on one local Orthanc.
+
+Starts its own Orthanc (temporary folder, free ports), stores a 300-slice 512x512 CT and 5,000 one-image
+studies, then times:
+
+- cold ``load_series`` (empty caches) vs (a) dicomweb-client ``retrieve_series`` + pydicom stacking done the
+  obvious way and (b) the raw bytes of the series over WADO-RS with ``transfer-syntax=*`` (the floor: no
+  transcoding, no decoding);
+- warm ``load_series`` (second load, from the on-disk cache) vs cold;
+- ``studies()`` over 5,000 studies vs one raw ``POST /tools/find`` (Level Study, Expand).
+
+Each figure is the median of several repetitions, interleaved. Run: ``.venv/bin/python bench/imaging.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def timed(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def obvious_dicomweb_client(
+    url: str, user: str, password: str, study_uid: str, series_uid: str
+) -> np.ndarray:
+    """What a researcher writes today: dicomweb-client retrieve_series, sort, stack, rescale."""
+    from dicomweb_client import DICOMwebClient
+    from dicomweb_client.session_utils import create_session_from_user_pass
+
+    client = DICOMwebClient(f"{url}/dicom-web", session=create_session_from_user_pass(user, password))
+    datasets = client.retrieve_series(study_uid, series_uid)
+    datasets.sort(key=lambda ds: float(ds.ImagePositionPatient[2]))
+    return np.stack([ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept) for ds in datasets])
+
+
+def raw_wado_bytes(session: object, url: str, study_uid: str, series_uid: str) -> int:
+    """The floor: the series' stored bytes over WADO-RS, no transcoding, no parsing."""
+    from workbench.imaging.dicomweb import MULTIPART_ACCEPT
+
+    response = session.get(
+        f"{url}/dicom-web/studies/{study_uid}/series/{series_uid}",  # type: ignore[attr-defined]
+        headers={"Accept": MULTIPART_ACCEPT},
+    )
+    response.raise_for_status()
+    return len(response.content)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slices", type=int, default=300)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--studies", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:
+        os.environ["WORKBENCH_CACHE_DIR"] = str(Path(tmp) / "cache")
+        from workbench.imaging import connect
+        from workbench.imaging.local_server import LocalOrthanc
+        from workbench.imaging.synthetic import ct_series, tiny_study
+
+        with LocalOrthanc(Path(tmp) / "orthanc") as server:
+            client = server.client()
+            print(f"Orthanc {client.system()['Version']} at {server.url}", file=sys.stderr)
+            ct = ct_series(args.slices, args.size, args.size, patient_id="BENCH-CT", patient_name="Bench^CT")
+            study_uid, series_uid = str(ct[0].StudyInstanceUID), str(ct[0].SeriesInstanceUID)
+            client.upload(ct, workers=4, desc="store CT")
+            del ct
+            client.upload((tiny_study(i) for i in range(args.studies)), workers=8, desc="store studies")
+
+            archive = connect(server.url, server.username, server.password)
+            mb = raw_wado_bytes(client.session, server.url, study_uid, series_uid) / 1e6
+
+            def cold() -> None:
+                archive.instance_cache.clear()
+                archive.volume_cache.clear()
+                archive.load_series(series_uid, progress=False)
+
+            def warm() -> None:
+                archive.load_series(series_uid, progress=False)
+
+            timings: dict[str, list[float]] = {k: [] for k in ("obvious", "raw", "cold", "warm")}
+            for _ in range(args.repeat):  # interleaved, so that load on the machine hits all alike
+                timings["obvious"].append(
+                    timed(
+                        lambda: obvious_dicomweb_client(
+                            server.url, server.username, server.password, study_uid, series_uid
+                        ),
+                        1,
+                    )
+                )
+                timings["raw"].append(
+                    timed(lambda: raw_wado_bytes(client.session, server.url, study_uid, series_uid), 1)
+                )
+                timings["cold"].append(timed(cold, 1))
+                timings["warm"].append(timed(warm, 3))
+            t = {k: statistics.median(v) for k, v in timings.items()}
+
+            body = {"Level": "Study", "Query": {}, "Expand": True}
+            raw_find = timed(lambda: client.post_json("/tools/find", body), args.repeat)
+            fresh = connect(server.url, server.username, server.password)
+            first_search = timed(lambda: fresh.studies(), 1)
+            search = timed(lambda: archive.studies(), args.repeat)
+            n_found = len(archive.studies())
+
+    rows = [
+        (f"cold load_series ({args.slices}x{args.size}x{args.size}, {mb:.0f} MB)", t["cold"], ""),
+        (
+            "(a) dicomweb-client retrieve_series + pydicom stack",
+            t["obvious"],
+            f"cold is {t['obvious'] / t['cold']:.1f}x faster (goal >= 3x)",
+        ),
+        (
+            "(b) raw WADO-RS bytes, transfer-syntax=*",
+            t["raw"],
+            f"cold is {t['cold'] / t['raw']:.1f}x the floor (goal <= 4x)",
+        ),
+        (
+            "warm load_series (on-disk cache)",
+            t["warm"],
+            f"warm is {t['cold'] / t['warm']:.1f}x faster than cold (goal >= 10x)",
+        ),
+        (f"raw POST /tools/find, {n_found} studies", raw_find, ""),
+        ("studies(), first call (modalities looked up)", first_search, f"{first_search / raw_find:.2f}x raw"),
+        ("studies(), repeated", search, f"{search / raw_find:.2f}x raw (goal <= 1.25x)"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure'.ljust(width)}  {'seconds':>8}  ratio")
+    print(f"{'-' * width}  {'-' * 8}  {'-' * 40}")
+    for label, seconds, ratio in rows:
+        print(f"{label.ljust(width)}  {seconds:8.3f}  {ratio}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The HTML report and its CSVs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.evaluation.report import CSV_FILES, mark_differences, write_report
+
+
+def test_write_report(sample_run: Path) -> None:
+    path = write_report(sample_run)
+    assert path == sample_run / "report" / "report.html"  # default: inside the run folder
+    page = path.read_text(encoding="utf-8")
+    assert sample_run.name in page
+    assert len(re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}"', page)) == 3
+    assert "ROUGE-L (MeCab)" in page and "Wilcoxon" in page and "cost_per_summary_usd" in page
+    assert page.count("<details>") >= 4 * 8  # every case, every configuration
+    assert "<ins>バンコマイシン" in page  # model-b's invented drug, marked in the drill-down
+    assert "LLM judge" not in page  # no judge unless asked
+    for name in ("scores", "sections", "metrics", "paired", "costs"):
+        assert (path.parent / CSV_FILES[name]).is_file()
+    assert not (path.parent / CSV_FILES["judge"]).exists()
+    metrics = pd.read_csv(path.parent / "metrics.csv")
+    assert {"rougeL", "fact_recall", "unsupported_rate"} <= set(metrics["metric"])
+
+
+def test_mark_differences() -> None:
+    marked = str(mark_differences("発熱し<b>CTRX</b>を開始した。", "発熱しCTRXを開始した。"))
+    assert marked == "発熱し<ins>&lt;b&gt;</ins>CTRX<ins>&lt;/b&gt;</ins>を開始した。"
+    assert str(mark_differences("解熱した。", "解熱せず。")) == "解熱<del>せず</del><ins>した</ins>。"

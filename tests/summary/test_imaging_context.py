@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from workbench.summary.cases import load_case
+from workbench.summary.imaging_context import NO_STUDIES, imaging_lines, patient_names
+
+from .conftest import CORPUS
+
+
+class FakeArchive:
+    """Answers studies()/patients() like workbench.imaging's Archive, filtering as the contract says."""
+
+    def __init__(self, studies: pd.DataFrame, patients: pd.DataFrame | None = None) -> None:
+        self._studies, self._patients = studies, patients
+        self.calls: list[dict[str, Any]] = []
+
+    def studies(self, **filters: Any) -> pd.DataFrame:
+        self.calls.append(filters)
+        start, end = filters["study_date"]
+        frame = self._studies[self._studies.patient_id == filters["patient_id"]]
+        dates = frame.study_date.dt.date
+        return frame[(dates >= start) & (dates <= end)].reset_index(drop=True)
+
+    def patients(self, **filters: Any) -> pd.DataFrame:
+        return self._patients[self._patients.patient_id == filters["patient_id"]]
+
+
+def studies_frame(rows: list[tuple[str, str, str, str, int]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "study_uid": [f"1.2.{i}" for i in range(len(rows))],
+            "patient_id": [r[0] for r in rows],
+            "study_date": pd.to_datetime([r[1] for r in rows]),
+            "study_time": ["101500"] * len(rows),
+            "modalities": [r[2] for r in rows],
+            "study_description": [r[3] for r in rows],
+            "n_series": [r[4] for r in rows],
+        }
+    )
+
+
+def test_lines_list_the_studies_of_the_stay_oldest_first(tiny_case) -> None:
+    pid = tiny_case.patient_id
+    archive = FakeArchive(
+        studies_frame(
+            [
+                (pid, "2022-10-11", "CR", "胸部X線", 1),
+                (pid, "2022-10-08", "CT\\CR", "胸部CT", 3),
+                (pid, "2022-09-01", "CT", "外来CT", 2),  # before admission
+                ("OTHER", "2022-10-09", "MR", "頭部MRI", 4),
+            ]
+        )
+    )
+    assert (
+        imaging_lines(tiny_case, archive)
+        == "2022-10-08 CT/CR 胸部CT (3 series)\n2022-10-11 CR 胸部X線 (1 series)"
+    )
+    assert archive.calls == [{"patient_id": pid, "study_date": (dt.date(2022, 10, 8), dt.date(2022, 10, 12))}]
+
+
+def test_no_studies_says_so(tiny_case) -> None:
+    assert imaging_lines(tiny_case, FakeArchive(studies_frame([]))) == NO_STUDIES
+
+
+def test_patient_names_for_redaction(tiny_case) -> None:
+    patients = pd.DataFrame({"patient_id": [tiny_case.patient_id], "patient_name": ["KAWANO^JIRO=川野^次郎"]})
+    assert patient_names(tiny_case, FakeArchive(studies_frame([]), patients)) == ["KAWANO^JIRO=川野^次郎"]
+
+
+@pytest.mark.orthanc
+def test_imaging_from_the_demo_hospital(demo_hospital, orthanc_env) -> None:
+    from workbench.imaging import connect
+    from workbench.imaging.demo.roster import ROSTER
+
+    case = load_case(CORPUS / "case-001")
+    patient = next(p for p in ROSTER if p.patient_id == case.patient_id)
+    lines = imaging_lines(case, connect()).splitlines()
+    assert len(lines) >= 1 + int(patient.chest_xray)
+    assert all(
+        case.admission_date.isoformat() <= line[:10] <= case.discharge_date.isoformat() for line in lines
+    )
+    assert any(" CT" in line for line in lines)

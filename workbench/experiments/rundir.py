@@ -1,0 +1,256 @@
+"""The run folder: ``runs/<run_id>/`` with ``manifest.json`` and ``results.jsonl``.
+
+A run id is a sortable UTC timestamp and the spec's design hash, e.g. ``20250301T101500-3fa2b9c1``, so
+``ls runs`` lists runs in time order and the runs of one spec share a suffix. ``results.jsonl`` holds one
+JSON object per finished call, appended, flushed and fsynced as each arrives; a process killed while
+writing leaves at most a truncated last line, which readers ignore and the next writer cuts off. A call
+that failed has a row whose ``error`` is a message; resuming makes it again and appends a new row, so
+the last row of a key is the one that counts (:func:`latest_rows`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+
+from workbench.errors import NotFoundError, WorkbenchError
+from workbench.experiments.spec import ExperimentSpec
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.jsonl"
+MANIFEST_FILE = "manifest.json"
+RUNS_DIR_ENV = "WORKBENCH_RUNS_DIR"
+
+
+def default_runs_dir() -> Path:
+    """Return ``$WORKBENCH_RUNS_DIR``, else ``runs`` in the current folder."""
+    return Path(os.environ.get(RUNS_DIR_ENV) or "runs")
+
+
+def create_run_dir(runs_dir: str | Path, spec: ExperimentSpec, *, now: dt.datetime | None = None) -> Path:
+    """Create a new, empty run folder named ``<UTC timestamp>-<design hash>`` (suffixed if taken).
+
+    Parameters
+    ----------
+    runs_dir
+        Parent folder (created if missing).
+    spec
+        The spec whose design hash ends the run id.
+    now
+        Timestamp (default: the current time).
+
+    Returns
+    -------
+    Path
+        The new folder.
+    """
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S")
+    base = f"{stamp}-{spec.design_hash()}"
+    Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = Path(runs_dir) / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path.resolve()
+    raise WorkbenchError(f"could not create a run folder for {base} in {runs_dir}")  # pragma: no cover
+
+
+def latest_run_dir(runs_dir: str | Path, spec: ExperimentSpec) -> Path:
+    """Return the newest run folder of ``spec`` (same design hash) in ``runs_dir``.
+
+    Raises
+    ------
+    NotFoundError
+        If there is none.
+    """
+    design = spec.design_hash()
+    folder = Path(runs_dir)
+    candidates = sorted(
+        p for p in (folder.iterdir() if folder.is_dir() else [])
+        if (p / MANIFEST_FILE).is_file() and read_manifest(p).get("spec_hash") == design
+    )
+    if not candidates:
+        raise NotFoundError(
+            f"no earlier run of spec {spec.name!r} (design {design}) in {folder.resolve()} to resume; "
+            "run without --resume, or pass --resume RUN_DIR"
+        )
+    return candidates[-1].resolve()
+
+
+def read_manifest(run_dir: str | Path) -> dict[str, Any]:
+    """Read ``manifest.json`` of a run.
+
+    Raises
+    ------
+    NotFoundError
+        If ``run_dir`` is not a run folder.
+    """
+    path = Path(run_dir) / MANIFEST_FILE
+    if not path.is_file():
+        raise NotFoundError(f"{run_dir} is not a run folder (no {MANIFEST_FILE})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Read every row of ``results.jsonl`` in order (a truncated last line is skipped with a warning).
+
+    Raises
+    ------
+    WorkbenchError
+        If a line other than the last is not a JSON object.
+    """
+    path = Path(run_dir) / RESULTS_FILE
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").split("\n")
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):  # no newline after it: the writer was killed mid-line
+                logger.warning("%s:%d is truncated (run killed while writing); ignored", path, number)
+                continue
+            raise WorkbenchError(
+                f"{path}:{number} is not a JSON object; the results file is damaged"
+            ) from None
+        rows.append(row)
+    return rows
+
+
+def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep the last row of each key (a resumed call's row replaces its failed one), in first-seen order."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        by_key[row["key"]] = row
+    return list(by_key.values())
+
+
+def done_keys(rows: list[dict[str, Any]]) -> set[str]:
+    """Return the keys whose latest row has no error (calls a resume need not make again)."""
+    return {row["key"] for row in latest_rows(rows) if not row.get("error")}
+
+
+class ResultsWriter:
+    """Append rows to ``results.jsonl`` from many threads: one lock, one line per row, flush and fsync.
+
+    Parameters
+    ----------
+    run_dir
+        The run folder.
+
+    Notes
+    -----
+    Opening cuts a truncated last line left by a killed writer, so the next row starts on its own line.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / RESULTS_FILE
+        self._lock = threading.Lock()
+        self._file = open(self.path, "a+b")  # noqa: SIM115 - closed by close()/__exit__
+        self._repair_tail()
+
+    def _repair_tail(self) -> None:
+        size = self._file.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        self._file.seek(0)
+        data = self._file.read()
+        if data.endswith(b"\n"):
+            return
+        keep = data.rfind(b"\n") + 1
+        logger.warning("cutting a truncated last line off %s (%d bytes)", self.path, size - keep)
+        self._file.truncate(keep)
+        self._file.seek(0, os.SEEK_END)
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Append one row and force it to disk before returning."""
+        line = json.dumps(row, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+    def __enter__(self) -> ResultsWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def list_runs(runs_dir: str | Path | None = None) -> pd.DataFrame:
+    """Summarise the runs in a folder, oldest first.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns run_id, name, created, planned, done, errors, cache_hits, cost_usd, path.
+    """
+    folder = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    records = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if not (path / MANIFEST_FILE).is_file():
+            continue
+        manifest = read_manifest(path)
+        rows = latest_rows(read_results(path))
+        records.append({
+            "run_id": manifest.get("run_id", path.name),
+            "name": manifest.get("spec", {}).get("name"),
+            "created": manifest.get("created"),
+            "planned": manifest.get("n_calls"),
+            "done": sum(1 for r in rows if not r.get("error")),
+            "errors": sum(1 for r in rows if r.get("error")),
+            "cache_hits": sum(1 for r in rows if r.get("cache_hit")),
+            "cost_usd": sum(float(r.get("cost_usd") or 0) for r in rows),
+            "path": str(path.resolve()),
+        })
+    columns = ["run_id", "name", "created", "planned", "done", "errors", "cache_hits", "cost_usd", "path"]
+    return pd.DataFrame(records, columns=columns)
+
+
+def results_table(run_dir: str | Path) -> pd.DataFrame:
+    """Summarise a run's results per (prompt_version, model, source).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns prompt_version, model, source, calls, errors, cache_hits, sections_complete (share of
+        outputs holding all four sections), input_tokens and output_tokens (means), latency_ms (median),
+        cost_usd (sum).
+    """
+    columns = ["prompt_version", "model", "source", "calls", "errors", "cache_hits", "sections_complete",
+               "input_tokens", "output_tokens", "latency_ms", "cost_usd"]
+    rows = latest_rows(read_results(run_dir))
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(rows)
+    frame["failed"] = frame["error"].notna()
+    frame["complete"] = frame["missing_sections"].map(lambda m: isinstance(m, list) and not m)
+    table = (
+        frame.groupby(["prompt_version", "model", "source"])
+        .agg(calls=("key", "size"), errors=("failed", "sum"), cache_hits=("cache_hit", "sum"),
+             sections_complete=("complete", "mean"), input_tokens=("input_tokens", "mean"),
+             output_tokens=("output_tokens", "mean"), latency_ms=("latency_ms", "median"),
+             cost_usd=("cost_usd", "sum"))
+        .reset_index()
+    )
+    return table[columns]

@@ -1,0 +1,138 @@
+"""``workbench studies``, ``workbench series`` and ``workbench fetch``: the archive from the command line.
+
+The server is the configured one (``WORKBENCH_ORTHANC_*`` or ``workbench orthanc start``), or ``--url``
+(the password then comes from ``WORKBENCH_ORTHANC_PASSWORD``, never from the command line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("table", "csv", "json")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the imaging commands to the ``workbench`` parser."""
+    studies = subparsers.add_parser("studies", help="search studies (patient, name, date, modality ...)")
+    _filters(studies)
+    studies.add_argument("--accession-number")
+    studies.set_defaults(func=_studies)
+
+    series = subparsers.add_parser("series", help="list the series of studies")
+    _filters(series)
+    series.add_argument("--study-uid")
+    series.set_defaults(func=_series)
+
+    fetch = subparsers.add_parser("fetch", help="download a series as a volume (.npz, .nii, .nii.gz)")
+    fetch.add_argument("series_uid", metavar="SERIES_UID")
+    fetch.add_argument("-o", "--output", required=True, type=Path, help="FILE.npz, FILE.nii or FILE.nii.gz")
+    fetch.add_argument("--skip-bad", action="store_true", help="leave unreadable instances out (listed)")
+    fetch.add_argument("--no-progress", action="store_true")
+    _connection(fetch)
+    fetch.set_defaults(func=_fetch)
+
+
+def _connection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="archive URL (default: the configured Orthanc)")
+    parser.add_argument("--user", help="user name for --url (password from WORKBENCH_ORTHANC_PASSWORD)")
+    parser.add_argument("--kind", choices=("auto", "orthanc", "dicomweb"), default="auto")
+
+
+def _filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--patient-id")
+    parser.add_argument("--patient-name", help="wildcards * and ?; romaji, kanji or kana ('*山田*')")
+    parser.add_argument("--study-date", help="YYYYMMDD, YYYYMMDD-YYYYMMDD, or open ranges (20240101-)")
+    parser.add_argument("--modality", help="CT, MR, CR ... (comma-separated for several)")
+    parser.add_argument("--description")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    _connection(parser)
+
+
+def _archive(args: argparse.Namespace):
+    from workbench.imaging import connect
+
+    if args.url:
+        return connect(args.url, args.user, os.environ.get("WORKBENCH_ORTHANC_PASSWORD"), kind=args.kind)
+    return connect(kind=args.kind)
+
+
+def _query(args: argparse.Namespace, *names: str) -> dict[str, object]:
+    filters: dict[str, object] = {}
+    for name in ("patient_id", "patient_name", "study_date", "description", "limit", *names):
+        value = getattr(args, name, None)
+        if value is not None:
+            filters[name] = value
+    if args.modality:
+        filters["modality"] = [m for m in args.modality.split(",") if m]
+    return filters
+
+
+def _print(frame: pd.DataFrame, fmt: str) -> None:
+    if fmt == "csv":
+        frame.to_csv(sys.stdout, index=False, date_format="%Y-%m-%d")
+    elif fmt == "json":
+        sys.stdout.write(
+            frame.to_json(orient="records", date_format="iso", force_ascii=False, indent=2) + "\n"
+        )
+    elif frame.empty:
+        print("(no match)", file=sys.stderr)
+    else:
+        shown = frame.copy()
+        for column in shown.select_dtypes("datetime").columns:
+            shown[column] = shown[column].dt.strftime("%Y-%m-%d").fillna("")
+        print(shown.to_string(index=False))
+
+
+def _studies(args: argparse.Namespace) -> int:
+    frame = _archive(args).studies(**_query(args, "accession_number"))
+    columns = (
+        frame.columns
+        if args.format != "table"
+        else [
+            "study_date",
+            "patient_id",
+            "patient_name",
+            "modalities",
+            "study_description",
+            "n_series",
+            "study_uid",
+        ]
+    )
+    _print(frame[list(columns)], args.format)
+    return 0
+
+
+def _series(args: argparse.Namespace) -> int:
+    frame = _archive(args).series(**_query(args, "study_uid"))
+    _print(frame, args.format)
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    name = args.output.name.lower()
+    if not name.endswith((".npz", ".nii", ".nii.gz")):
+        raise WorkbenchError(f"output {args.output} must end in .npz, .nii or .nii.gz")
+    volume = _archive(args).load_series(
+        args.series_uid, progress=not args.no_progress, skip_bad=args.skip_bad
+    )
+    path = volume.save(args.output)
+    skipped = volume.metadata.get("skipped") or []
+    for item in skipped:
+        print(f"skipped {item['sop_instance_uid']}: {item['reason']}", file=sys.stderr)
+    sx, sy, sz = volume.spacing
+    print(
+        f"{path}: {volume.array.shape[0]} slices of {volume.array.shape[1]}x{volume.array.shape[2]}, "
+        f"spacing {sx:.3g} x {sy:.3g} x {sz:.3g} mm, {volume.array.dtype}"
+    )
+    return 0

@@ -1,0 +1,105 @@
+"""Person names: split DICOM PN values into their three groups and decode the ones a server garbled.
+
+A DICOM person name has up to three component groups separated by ``=``: alphabetic (romaji, or half-width
+katakana), ideographic (kanji) and phonetic (hiragana/katakana), e.g.
+``Yamada^Tarou=山田^太郎=やまだ^たろう``.
+
+Orthanc 1.10.1 decodes a name with the *first* value of SpecificCharacterSet only. For the Japanese
+multi-valued sets ``ISO 2022 IR 13\\ISO 2022 IR 87`` and ``ISO 2022 IR 6\\ISO 2022 IR 87`` its JSON holds
+the JIS X 0208 bytes as ASCII with the escape sequences dropped (``;3ED^B@O:`` for 山田^太郎). Such a name is
+recognised by :func:`looks_garbled` and re-decoded with pydicom from the raw bytes of the stored file
+(:func:`decode_raw_name`), which implements ISO 2022 code extensions correctly.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+logger = logging.getLogger(__name__)
+
+GROUPS = ("alphabetic", "ideographic", "phonetic")
+
+# Remnants of ISO 2022 escape sequences once the ESC byte is dropped: ESC $ B / ESC $ @ (JIS X 0208),
+# ESC $ ( D (JIS X 0212), ESC ( B / ( J / ( I (ASCII, JIS X 0201 roman / katakana), ESC $ ) C (KS X 1001),
+# ESC $ A / $ ) A (GB 2312).
+_ESCAPE_REMNANT = re.compile(r"\x1b|\ufffd|\$[@AB]|\$\(D|\$\)[AC]|\([BIJ]")
+
+
+def split_person_name(value: str | None) -> tuple[str, str, str]:
+    """Split a PN value into (alphabetic, ideographic, phonetic) groups; missing groups are ``""``.
+
+    Parameters
+    ----------
+    value
+        A decoded PN such as ``"Yamada^Tarou=山田^太郎=やまだ^たろう"``; ``None`` gives three empty strings.
+
+    Returns
+    -------
+    tuple of str
+    """
+    if not value:
+        return ("", "", "")
+    parts = value.strip().split("=")[:3]
+    parts += [""] * (3 - len(parts))
+    return (parts[0].strip(), parts[1].strip(), parts[2].strip())
+
+
+def looks_garbled(value: str | None) -> bool:
+    """Tell whether a name as a server returned it was probably decoded with the wrong character set.
+
+    True when the value holds an escape byte, a replacement character or the remnant of an ISO 2022 escape
+    sequence, or when its ideographic or phonetic group is plain ASCII (those groups exist to hold kanji and
+    kana). A false positive only costs a look at the stored file, which then decides.
+
+    Parameters
+    ----------
+    value
+        The name as returned by the server.
+
+    Returns
+    -------
+    bool
+    """
+    if not value:
+        return False
+    if value.isascii() and "=" not in value and "$" not in value and "(" not in value:
+        return False  # the common case, decided without a regular expression
+    if _ESCAPE_REMNANT.search(value):
+        return True
+    _, ideographic, phonetic = split_person_name(value)
+    return any(
+        group and group.replace("^", "").strip() and group.isascii() for group in (ideographic, phonetic)
+    )
+
+
+def parse_charsets(raw: bytes | str | None) -> list[str]:
+    """Parse the raw SpecificCharacterSet (0008,0005) into its terms (the first may be ``""``)."""
+    if raw is None:
+        return []
+    text = raw.decode("ascii", errors="replace") if isinstance(raw, bytes) else raw
+    text = text.strip(" \x00")
+    return [term.strip() for term in text.split("\\")] if text else []
+
+
+def decode_raw_name(raw: bytes, charsets: list[str]) -> str:
+    """Decode the raw bytes of a PN element as pydicom does, honouring ISO 2022 code extensions.
+
+    Parameters
+    ----------
+    raw
+        The element's value bytes as stored in the file.
+    charsets
+        SpecificCharacterSet terms, e.g. ``["ISO 2022 IR 13", "ISO 2022 IR 87"]``.
+
+    Returns
+    -------
+    str
+        The decoded name, e.g. ``"ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう"``.
+    """
+    from pydicom.charset import convert_encodings
+    from pydicom.valuerep import PersonName
+
+    encodings = convert_encodings(charsets or ["ISO_IR 6"])
+    name = PersonName(raw.rstrip(b" \x00"), encodings=encodings).decode()
+    return str(name)

@@ -1,0 +1,304 @@
+"""Whole-volume classification with MONAI's DenseNet121: train, evaluate, predict.
+
+The loops are the plain ones of MONAI's classification tutorials, written once here so that notebooks hold
+no logic: items come from :func:`workbench.ml.datasets.series_dicts` (keys ``image``, ``label``,
+``series_uid``, ``patient_id``, ``study_uid``) through a MONAI ``DataLoader``; batches that a
+:class:`~workbench.ml.datasets.TolerantDataset` emptied (``None``) are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    import torch
+    from matplotlib.axes import Axes
+
+logger = logging.getLogger(__name__)
+
+TRACE_KEYS = ("series_uid", "patient_id", "study_uid")
+"""Item keys carried from a batch into the prediction table."""
+
+
+def set_seed(seed: int, *, threads: int | None = None) -> None:
+    """Make runs repeatable: seed Python, numpy and torch (MONAI's ``set_determinism``); cap CPU threads.
+
+    Parameters
+    ----------
+    seed
+        The seed.
+    threads
+        Intra-op threads torch may use (``None``: leave torch's default).
+    """
+    import torch
+    from monai.utils import set_determinism
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    set_determinism(seed=seed)
+
+
+def make_classifier(n_classes: int = 2, *, spatial_dims: int = 3, in_channels: int = 1) -> torch.nn.Module:
+    """MONAI's DenseNet121 for whole-image classification (randomly initialised: nothing is downloaded).
+
+    Parameters
+    ----------
+    n_classes
+        Number of output classes (logits).
+    spatial_dims
+        3 for volumes, 2 for images.
+    in_channels
+        Channels of the input (1 for CT).
+
+    Returns
+    -------
+    torch.nn.Module
+    """
+    from monai.networks.nets import DenseNet121
+
+    if n_classes < 2:
+        raise ValueError(f"a classifier needs at least 2 classes, got {n_classes}")
+    return DenseNet121(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=n_classes)
+
+
+def train_classifier(
+    model: torch.nn.Module,
+    loader: Iterable[Any],
+    *,
+    epochs: int,
+    learning_rate: float = 1e-4,
+    weight_decay: float = 0.0,
+    device: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train ``model`` with cross-entropy and Adam.
+
+    Parameters
+    ----------
+    model
+        E.g. from :func:`make_classifier`.
+    loader
+        A MONAI/torch ``DataLoader`` of dicts with ``image`` (B, C, ...) and ``label`` (B,). Batches of a
+        single item (a remainder, or what :class:`~workbench.ml.datasets.TolerantDataset` left) are skipped:
+        DenseNet's batch normalisation cannot train on them.
+    epochs
+        Passes over the loader.
+    learning_rate, weight_decay
+        Adam settings.
+    device
+        ``"cpu"``, ``"cuda"`` ...; default CUDA when available.
+    progress
+        Show a tqdm bar over epochs with the running loss.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per epoch: ``epoch``, ``loss`` (mean over batches), ``items``, ``seconds``.
+
+    Raises
+    ------
+    ValueError
+        ``epochs`` is not positive, or an epoch had no usable batch.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    loss_function = torch.nn.CrossEntropyLoss()
+    rows = []
+    bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
+    for epoch in bar:
+        model.train()
+        start, total, items = time.perf_counter(), 0.0, 0
+        for batch in loader:
+            if batch is None or len(batch["label"]) < 2:  # BatchNorm cannot normalise a single item
+                continue
+            images, labels = _inputs(batch, device), batch["label"].to(device).long()
+            optimizer.zero_grad()
+            loss = loss_function(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.item()) * len(labels)
+            items += len(labels)
+        if items == 0:
+            raise ValueError(
+                f"epoch {epoch} had no usable batch: items failed to load (see the log) or batch_size < 2"
+            )
+        rows.append({"epoch": epoch, "loss": total / items, "items": items,
+                     "seconds": time.perf_counter() - start})
+        bar.set_postfix(loss=f"{total / items:.4f}")
+        logger.info("epoch %d: loss %.4f over %d items", epoch, total / items, items)
+    return pd.DataFrame(rows)
+
+
+def _inputs(batch: dict[str, Any], device: str) -> torch.Tensor:
+    image = batch["image"]
+    image = image.as_tensor() if hasattr(image, "as_tensor") else image  # plain tensors: faster autograd
+    return image.to(device)
+
+
+def predict(
+    model: torch.nn.Module,
+    loader: Iterable[Any],
+    *,
+    classes: Sequence[str],
+    device: str | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Run ``model`` over ``loader`` and tabulate the softmax probabilities.
+
+    Parameters
+    ----------
+    model
+        A trained classifier.
+    loader
+        Batches of dicts with ``image`` and, when known, ``label``; ``series_uid``, ``patient_id`` and
+        ``study_uid`` are carried into the table when present.
+    classes
+        Class names in output order.
+    device
+        As for :func:`train_classifier`.
+    progress
+        Show a tqdm bar over batches.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per item: the trace columns, ``true_class`` (when labeled), ``predicted_class``,
+        ``probability`` (of the predicted class) and ``p_<class>`` per class.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device).eval()
+    rows: list[dict[str, Any]] = []
+    with torch.no_grad():
+        for batch in tqdm(loader, desc="predict", unit="batch", disable=not progress):
+            if batch is None:
+                continue
+            logits = model(_inputs(batch, device))
+            if logits.shape[1] != len(classes):
+                raise ValueError(
+                    f"the model has {logits.shape[1]} outputs but {len(classes)} classes were given"
+                )
+            probabilities = torch.softmax(logits, dim=1).cpu().numpy()
+            labels = batch["label"].cpu().numpy() if "label" in batch else None
+            for i, p in enumerate(probabilities):
+                row: dict[str, Any] = {key: batch[key][i] for key in TRACE_KEYS if key in batch}
+                if labels is not None:
+                    row["true_class"] = classes[int(labels[i])]
+                best = int(np.argmax(p))
+                row["predicted_class"] = classes[best]
+                row["probability"] = float(p[best])
+                row.update({f"p_{name}": float(p[c]) for c, name in enumerate(classes)})
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class Evaluation:
+    """Accuracy and ROC of a binary (or one-vs-rest) classifier on a labeled set.
+
+    Attributes
+    ----------
+    positive : str
+        The class whose probability is the ROC score.
+    accuracy : float
+    roc_auc : float
+        NaN when the set holds a single class.
+    fpr, tpr : numpy.ndarray
+        The ROC curve.
+    predictions : pandas.DataFrame
+        From :func:`predict`.
+    """
+
+    positive: str
+    accuracy: float
+    roc_auc: float
+    fpr: np.ndarray
+    tpr: np.ndarray
+    predictions: pd.DataFrame = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Metrics as JSON-ready values (``roc_auc`` ``None`` when undefined)."""
+        return {
+            "positive": self.positive,
+            "n": len(self.predictions),
+            "accuracy": self.accuracy,
+            "roc_auc": None if math.isnan(self.roc_auc) else self.roc_auc,
+        }
+
+    def plot_roc(self, ax: Axes | None = None) -> Axes:
+        """Plot the ROC curve with its AUC; returns the axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4, 4))
+        ax.plot(self.fpr, self.tpr, marker=".", label=f"AUC = {self.roc_auc:.3f}")
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02),
+               title=f"ROC: {self.positive} (n={len(self.predictions)})")
+        ax.legend(loc="lower right")
+        return ax
+
+
+def evaluate(
+    model: torch.nn.Module,
+    loader: Iterable[Any],
+    *,
+    classes: Sequence[str],
+    positive: str | None = None,
+    device: str | None = None,
+) -> Evaluation:
+    """Predict a labeled set and score it: accuracy, ROC curve and AUC.
+
+    Parameters
+    ----------
+    model, loader, classes, device
+        As for :func:`predict`; every item must carry a ``label``.
+    positive
+        Class scored by the ROC; default the last of ``classes`` (``"pneumonia"`` in
+        ``["normal", "pneumonia"]``).
+
+    Returns
+    -------
+    Evaluation
+
+    Raises
+    ------
+    ValueError
+        ``positive`` is not one of ``classes``, or the loader yielded no labeled item.
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    positive = classes[-1] if positive is None else positive
+    if positive not in classes:
+        raise ValueError(f"positive class {positive!r} is not one of {list(classes)}")
+    predictions = predict(model, loader, classes=classes, device=device)
+    if predictions.empty or "true_class" not in predictions:
+        raise ValueError("nothing to evaluate: the loader yielded no labeled item")
+    truth = (predictions["true_class"] == positive).to_numpy()
+    score = predictions[f"p_{positive}"].to_numpy()
+    accuracy = float((predictions["true_class"] == predictions["predicted_class"]).mean())
+    if truth.all() or not truth.any():
+        logger.warning("ROC AUC is undefined: the evaluation set holds only one class")
+        auc, fpr, tpr = float("nan"), np.array([0.0, 1.0]), np.array([0.0, 1.0])
+    else:
+        auc = float(roc_auc_score(truth, score))
+        fpr, tpr, _ = roc_curve(truth, score)
+    return Evaluation(
+        positive=positive, accuracy=accuracy, roc_auc=auc, fpr=fpr, tpr=tpr, predictions=predictions
+    )

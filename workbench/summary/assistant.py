@@ -1,0 +1,412 @@
+"""The seed's assistant screens inside JupyterLab: Report, History and Prompt, as ipywidgets.
+
+The screens hold no logic: every button calls one of the plain functions below (:func:`submit_report`,
+:func:`history_page`, :func:`prompt_diff`, :func:`create_prompt`), which are unit-tested on their own.
+``ipywidgets`` is imported only when :meth:`SummaryAssistant.widget` builds the screens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.summary.cache import ResponseCache
+from workbench.summary.cases import Case, Source, find_case
+from workbench.summary.generate import Generation, summarize
+from workbench.summary.history import History
+from workbench.summary.prompts import Prompt, PromptRegistry
+
+logger = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ("Id", "Timestamp", "Model", "PromptVersion", "SrcData")
+"""The History screen's columns, as in the seed."""
+
+
+@dataclass
+class ReportResult:
+    """What the Report screen shows after Submit.
+
+    Attributes
+    ----------
+    generation : Generation
+        As recorded in the history.
+    notes : str
+        The source notes the summary was made from (``$(karte)``), shown beside it.
+    flags : list of str
+        Warnings to show: missing or extra sections, truncation, cache hit.
+    """
+
+    generation: Generation
+    notes: str
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        """The generated summary."""
+        return self.generation.output
+
+
+def submit_report(
+    cases: Sequence[Case],
+    key: str,
+    source: Source | str,
+    prompt_version: str,
+    model: str,
+    *,
+    history: History | None = None,
+    cache: ResponseCache | None = None,
+    registry: PromptRegistry | None = None,
+    archive: Any = None,
+    redact: bool | None = None,
+) -> ReportResult:
+    """The Report screen's Submit: generate (or fetch) the summary of the case named by ``key``.
+
+    Parameters
+    ----------
+    cases : sequence of Case
+    key : str
+        Patient ID or case ID typed in the search box.
+    source, prompt_version, model
+        As chosen on the screen.
+    history, cache, registry, archive, redact
+        Passed to :func:`workbench.summary.generate.summarize`.
+
+    Returns
+    -------
+    ReportResult
+
+    Raises
+    ------
+    WorkbenchError
+        For an unknown patient, prompt or model, or a failed call (nothing recorded then).
+    """
+    case = find_case(cases, key)
+    generation = summarize(
+        case,
+        prompt_version,
+        model,
+        source,
+        history=history,
+        cache=cache,
+        registry=registry,
+        archive=archive,
+        redact=redact,
+    )
+    flags = []
+    if generation.missing_sections:
+        flags.append(f"missing sections: {', '.join(generation.missing_sections)}")
+    if generation.extra_sections:
+        flags.append(f"extra sections: {', '.join(generation.extra_sections)}")
+    if generation.truncated:
+        flags.append("truncated at max_tokens")
+    if generation.cache_hit:
+        flags.append("from the cache (no cost)")
+    return ReportResult(generation=generation, notes=case.karte(source), flags=flags)
+
+
+@dataclass
+class HistoryPage:
+    """One page of the History screen.
+
+    Attributes
+    ----------
+    rows : pandas.DataFrame
+        Columns :data:`HISTORY_COLUMNS`.
+    page, n_pages, total : int
+        1-based page number, number of pages (at least 1), number of matching generations.
+    """
+
+    rows: pd.DataFrame
+    page: int
+    n_pages: int
+    total: int
+
+
+def history_page(history: History, patient_id: str = "", page: int = 1, page_size: int = 10) -> HistoryPage:
+    """The History screen: generations of ``patient_id`` (all when empty), newest first, one page.
+
+    A page number past the end shows the last page.
+
+    Raises
+    ------
+    ValueError
+        If ``page_size`` is not positive.
+    """
+    if page_size <= 0:
+        raise ValueError(f"page_size must be positive, got {page_size}")
+    patient = patient_id.strip() or None
+    total = history.count(patient_id=patient)
+    n_pages = max(1, math.ceil(total / page_size))
+    page = min(max(1, page), n_pages)
+    frame = history.search(patient_id=patient, limit=page_size, offset=(page - 1) * page_size)
+    rows = pd.DataFrame(
+        {
+            "Id": frame["id"],
+            "Timestamp": [
+                dt.datetime.fromisoformat(t).strftime("%Y/%m/%d %H:%M:%S") for t in frame["timestamp"]
+            ],
+            "Model": frame["model"],
+            "PromptVersion": frame["prompt_version"],
+            "SrcData": [Source(s).label for s in frame["source"]],
+        },
+        columns=list(HISTORY_COLUMNS),
+    )
+    return HistoryPage(rows=rows, page=page, n_pages=n_pages, total=total)
+
+
+def prompt_diff(registry: PromptRegistry, a: str, b: str) -> str:
+    """The Prompt screen's diff of two versions (unified diff; empty if identical)."""
+    return registry.diff(a, b)
+
+
+def create_prompt(
+    registry: PromptRegistry,
+    body: str,
+    *,
+    description: str = "",
+    author: str | None = None,
+    version: str | None = None,
+    max_tokens: int = 4096,
+    temperature: float | None = 0.0,
+) -> Prompt:
+    """The Prompt screen's "Create new prompt": a new version (never overwriting one)."""
+    parameters: dict[str, Any] = {"max_tokens": int(max_tokens)}
+    if temperature is not None:
+        parameters["temperature"] = float(temperature)
+    return registry.create(
+        body, version=version or None, description=description, author=author or None, parameters=parameters
+    )
+
+
+def _pre(text: str) -> str:
+    return f"<pre style='white-space: pre-wrap; font-size: 90%'>{html.escape(text)}</pre>"
+
+
+class SummaryAssistant:
+    """The three screens over a set of cases.
+
+    Parameters
+    ----------
+    cases : sequence of Case
+    models : sequence of str
+        Offered in the model menu (first is the default).
+    registry, history, cache : optional
+        Defaults: the project's prompts, ``History()``, ``ResponseCache()``.
+    archive : optional
+        For prompts using ``$(imaging)``.
+    page_size : int
+        Rows per History page (the seed shows 10).
+    """
+
+    def __init__(
+        self,
+        cases: Sequence[Case],
+        models: Sequence[str] = ("baseline:extractive",),
+        *,
+        registry: PromptRegistry | None = None,
+        history: History | None = None,
+        cache: ResponseCache | None = None,
+        archive: Any = None,
+        page_size: int = 10,
+    ) -> None:
+        if not cases:
+            raise WorkbenchError("the assistant needs at least one case")
+        self.cases = list(cases)
+        self.models = list(models)
+        self.registry = registry or PromptRegistry()
+        self.history = history or History()
+        self.cache = cache or ResponseCache()
+        self.archive = archive
+        self.page_size = page_size
+        self.last_result: ReportResult | None = None
+        self._widgets: dict[str, Any] = {}
+
+    def widget(self) -> Any:
+        """Build the screens: an ``ipywidgets.Tab`` with Report, History and Prompt."""
+        import ipywidgets as w
+
+        versions = self.registry.versions()
+        tab = w.Tab(
+            children=[
+                self._report_screen(w, versions),
+                self._history_screen(w),
+                self._prompt_screen(w, versions),
+            ]
+        )
+        for index, title in enumerate(("Report", "History", "Prompt")):
+            tab.set_title(index, title)
+        self._widgets["tab"] = tab
+        self.refresh_history()
+        return tab
+
+    # -- Report ------------------------------------------------------------------------------------------
+    def _report_screen(self, w: Any, versions: list[str]) -> Any:
+        x = self._widgets
+        x["patient"] = w.Combobox(
+            value=self.cases[0].patient_id,
+            options=[c.patient_id for c in self.cases],
+            placeholder="patient id",
+            layout=w.Layout(width="60%"),
+        )
+        x["source"] = w.ToggleButtons(options=[(s.label, s.value) for s in Source], value=Source.DOCTOR.value)
+        x["version"] = w.Dropdown(
+            options=versions, value=self._default_version(versions), description="Prompt"
+        )
+        x["model"] = w.Combobox(
+            value=self.models[0], options=self.models, description="Model", layout=w.Layout(width="60%")
+        )
+        x["submit"] = w.Button(description="Submit", button_style="primary")
+        x["status"] = w.HTML()
+        x["summary"] = w.HTML(layout=w.Layout(width="50%"))
+        x["notes"] = w.HTML(layout=w.Layout(width="50%", max_height="600px", overflow="auto"))
+        x["submit"].on_click(lambda _button: self.on_submit())
+        return w.VBox(
+            [
+                w.HBox([x["patient"], x["submit"]]),
+                x["source"],
+                w.HBox([x["version"], x["model"]]),
+                x["status"],
+                w.HBox([x["summary"], x["notes"]]),
+            ]
+        )
+
+    def _default_version(self, versions: list[str]) -> str | None:
+        """The newest version the assistant can fill (one using ``$(imaging)`` only with an archive)."""
+        usable = [
+            v
+            for v in versions
+            if self.archive is not None or "imaging" not in self.registry.get(v).placeholders
+        ]
+        return (usable or versions or [None])[-1]
+
+    def on_submit(self) -> None:
+        """Submit clicked: generate, then show the summary beside the notes (or the error)."""
+        x = self._widgets
+        x["status"].value = "generating…"
+        try:
+            result = submit_report(
+                self.cases,
+                x["patient"].value,
+                x["source"].value,
+                x["version"].value,
+                x["model"].value,
+                history=self.history,
+                cache=self.cache,
+                registry=self.registry,
+                archive=self.archive,
+            )
+        except WorkbenchError as exc:
+            x["status"].value = f"<b style='color:#b00'>{html.escape(str(exc))}</b>"
+            return
+        self.last_result = result
+        g = result.generation
+        x["status"].value = html.escape(
+            f"{g.model} · prompt {g.prompt_version} · {g.input_tokens}+{g.output_tokens} tokens · "
+            f"${g.cost_usd:.4f} · {g.latency_ms} ms · id {g.id}"
+            + (" · " + "; ".join(result.flags) if result.flags else "")
+        )
+        x["summary"].value = "<h4>Summary</h4>" + _pre(result.summary)
+        x["notes"].value = f"<h4>{Source(g.source).label}</h4>" + _pre(result.notes)
+        self.refresh_history()
+
+    # -- History -----------------------------------------------------------------------------------------
+    def _history_screen(self, w: Any) -> Any:
+        x = self._widgets
+        x["search"] = w.Text(placeholder="Search the histories with patient id", layout=w.Layout(width="60%"))
+        x["search_button"] = w.Button(description="Search")
+        x["table"] = w.HTML()
+        x["previous"] = w.Button(description="‹", layout=w.Layout(width="40px"))
+        x["next"] = w.Button(description="›", layout=w.Layout(width="40px"))
+        x["page_label"] = w.Label()
+        x["page"] = 1
+        x["search_button"].on_click(lambda _b: self.refresh_history(page=1))
+        x["previous"].on_click(lambda _b: self.refresh_history(page=x["page"] - 1))
+        x["next"].on_click(lambda _b: self.refresh_history(page=x["page"] + 1))
+        return w.VBox(
+            [
+                w.HBox([x["search"], x["search_button"]]),
+                x["table"],
+                w.HBox([x["previous"], x["page_label"], x["next"]]),
+            ]
+        )
+
+    def refresh_history(self, page: int | None = None) -> HistoryPage:
+        """Show one page of the history for the patient ID in the search box."""
+        x = self._widgets
+        result = history_page(self.history, x["search"].value, page or x["page"], self.page_size)
+        x["page"] = result.page
+        x["table"].value = result.rows.to_html(index=False, escape=True)
+        x["page_label"].value = f"Page {result.page} of {result.n_pages} ({result.total} generations)"
+        return result
+
+    # -- Prompt ------------------------------------------------------------------------------------------
+    def _prompt_screen(self, w: Any, versions: list[str]) -> Any:
+        x = self._widgets
+        x["versions"] = w.HTML()
+        x["diff_a"] = w.Dropdown(
+            options=versions, value=versions[-2] if len(versions) > 1 else None, description="From"
+        )
+        x["diff_b"] = w.Dropdown(options=versions, value=versions[-1] if versions else None, description="To")
+        x["diff_button"] = w.Button(description="Diff")
+        x["diff"] = w.HTML()
+        x["body"] = w.Textarea(
+            placeholder="prompt body with $(ichigo), $(karte) ...",
+            layout=w.Layout(width="100%", height="240px"),
+        )
+        if versions:
+            x["body"].value = self.registry.get(versions[-1]).body
+        x["description"] = w.Text(description="Description", layout=w.Layout(width="60%"))
+        x["create"] = w.Button(description="Create new prompt", button_style="success")
+        x["prompt_status"] = w.HTML()
+        x["diff_button"].on_click(lambda _b: self.on_diff())
+        x["create"].on_click(lambda _b: self.on_create())
+        self._show_versions()
+        return w.VBox(
+            [
+                x["versions"],
+                w.HBox([x["diff_a"], x["diff_b"], x["diff_button"]]),
+                x["diff"],
+                w.HTML("<h4>Create new prompt</h4>"),
+                x["body"],
+                x["description"],
+                x["create"],
+                x["prompt_status"],
+            ]
+        )
+
+    def _show_versions(self) -> None:
+        table = self.registry.list()[["version", "created", "author", "description", "parameters"]]
+        self._widgets["versions"].value = table.to_html(index=False, escape=True)
+
+    def on_diff(self) -> None:
+        """Diff clicked."""
+        x = self._widgets
+        try:
+            x["diff"].value = _pre(
+                prompt_diff(self.registry, x["diff_a"].value, x["diff_b"].value) or "(identical)"
+            )
+        except WorkbenchError as exc:
+            x["diff"].value = f"<b style='color:#b00'>{html.escape(str(exc))}</b>"
+
+    def on_create(self) -> None:
+        """Create clicked: a new version, added to the menus."""
+        x = self._widgets
+        try:
+            prompt = create_prompt(self.registry, x["body"].value, description=x["description"].value)
+        except WorkbenchError as exc:
+            x["prompt_status"].value = f"<b style='color:#b00'>{html.escape(str(exc))}</b>"
+            return
+        versions = self.registry.versions()
+        for name in ("version", "diff_a", "diff_b"):
+            x[name].options = versions
+        x["version"].value = prompt.version
+        self._show_versions()
+        x["prompt_status"].value = html.escape(f"created {prompt.version} ({prompt.path})")

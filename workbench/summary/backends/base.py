@@ -1,0 +1,189 @@
+"""The one interface every model backend implements, and the registry of backends by name prefix."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from workbench.errors import BackendError
+
+if TYPE_CHECKING:
+    from workbench.summary.cases import Case, Source
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """What is sent to a model.
+
+    Attributes
+    ----------
+    system : str or None
+        System prompt.
+    prompt : str
+        The user message (the rendered prompt).
+    max_tokens : int
+        Upper bound on generated tokens.
+    temperature, top_p : float or None
+        Sampling; at most one of them (Claude 4.5 models reject both).
+    stop_sequences : tuple of str
+    case, source
+        The case and source the prompt was rendered from; only ``baseline:extractive`` reads them (it does not
+        read prompts). Not part of the cache key: the rendered prompt already is.
+    """
+
+    system: str | None
+    prompt: str
+    max_tokens: int
+    temperature: float | None = None
+    top_p: float | None = None
+    stop_sequences: tuple[str, ...] = ()
+    case: Case | None = None
+    source: Source | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_tokens, int) or self.max_tokens <= 0:
+            raise BackendError(f"max_tokens must be a positive integer, got {self.max_tokens!r}")
+        if self.temperature is not None and self.top_p is not None:
+            raise BackendError(
+                "give temperature or top_p, not both (Claude 4.5 models reject a request with both)"
+            )
+        if self.temperature is not None and not 0 <= self.temperature <= 2:
+            raise BackendError(f"temperature must be between 0 and 2, got {self.temperature}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise BackendError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not self.prompt.strip():
+            raise BackendError("the prompt is empty")
+
+    def params(self) -> dict[str, object]:
+        """The inference parameters as recorded in history and in the cache key."""
+        params: dict[str, object] = {"max_tokens": self.max_tokens}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.top_p is not None:
+            params["top_p"] = self.top_p
+        if self.stop_sequences:
+            params["stop_sequences"] = list(self.stop_sequences)
+        return params
+
+
+@dataclass(frozen=True)
+class ModelResponse:
+    """What came back.
+
+    Attributes
+    ----------
+    text : str
+    input_tokens, output_tokens : int
+        As reported by the service (estimated by :func:`~workbench.summary.backends.estimate_tokens` for
+        backends that report none).
+    latency_ms : int
+        Service-side latency when reported (Bedrock ``metrics.latencyMs``), else wall-clock.
+    stop_reason : str
+        E.g. ``end_turn``, ``max_tokens``, ``stop_sequence``.
+    truncated : bool
+        The output hit ``max_tokens``.
+    """
+
+    text: str
+    input_tokens: int
+    output_tokens: int
+    latency_ms: int
+    stop_reason: str
+    truncated: bool
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model: ``name`` is ``"<prefix>:<model id>"``; ``generate`` makes one call."""
+
+    name: str
+
+    def generate(self, request: ModelRequest) -> ModelResponse:
+        """Run one request.
+
+        Raises
+        ------
+        BackendError
+            The service refused or could not be reached.
+        ThrottledError
+            Throttling outlasted the backend's retries.
+        """
+        ...
+
+
+BackendFactory = Callable[[str], Backend]
+
+_BUILTIN: dict[str, str] = {
+    "bedrock": "workbench.summary.backends.bedrock:BedrockBackend",
+    "openai": "workbench.summary.backends.openai:OpenAIBackend",
+    "baseline": "workbench.summary.backends.baseline:BaselineBackend",
+}
+_FACTORIES: dict[str, BackendFactory] = {}
+_INSTANCES: dict[str, Backend] = {}
+_LOCK = threading.Lock()
+
+
+def split_model_name(name: str) -> tuple[str, str]:
+    """Split ``"bedrock:jp.anthropic...:0"`` into ``("bedrock", "jp.anthropic...:0")`` (at the first colon).
+
+    Raises
+    ------
+    BackendError
+        If the name has no ``prefix:`` or the prefix is unknown.
+    """
+    prefix, sep, model_id = str(name).partition(":")
+    known = sorted(set(_BUILTIN) | set(_FACTORIES))
+    if not sep or not model_id:
+        raise BackendError(
+            f"model {name!r} must be named backend:model-id (backends: {', '.join(known)}), "
+            "e.g. bedrock:jp.anthropic.claude-sonnet-4-5-20250929-v1:0 or baseline:extractive"
+        )
+    if prefix not in known:
+        raise BackendError(
+            f"unknown model backend {prefix!r} in {name!r}; known backends: {', '.join(known)}"
+        )
+    return prefix, model_id
+
+
+def register_backend(prefix: str, factory: BackendFactory) -> None:
+    """Make ``<prefix>:<model id>`` names resolve to ``factory(model_id)`` (tests, simulators, new services).
+
+    Registering a prefix again replaces it (and forgets the instances it made).
+    """
+    with _LOCK:
+        _FACTORIES[prefix] = factory
+        for name in [n for n in _INSTANCES if n.startswith(f"{prefix}:")]:
+            del _INSTANCES[name]
+
+
+def reset_backends() -> None:
+    """Forget the backend instances made so far (after changing settings or credentials in a session)."""
+    with _LOCK:
+        _INSTANCES.clear()
+
+
+def get_backend(name: str) -> Backend:
+    """The backend for a model name, created once per name and reused (clients are thread-safe).
+
+    Raises
+    ------
+    BackendError
+        For an unknown prefix or a model the backend does not offer.
+    """
+    prefix, model_id = split_model_name(name)
+    with _LOCK:
+        if name in _INSTANCES:
+            return _INSTANCES[name]
+        factory = _FACTORIES.get(prefix)
+        if factory is None:
+            module_name, _, attribute = _BUILTIN[prefix].partition(":")
+            factory = getattr(importlib.import_module(module_name), attribute)
+        backend = factory(model_id)
+        _INSTANCES[name] = backend
+        return backend

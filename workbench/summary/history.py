@@ -1,0 +1,221 @@
+"""History: every generation, recorded before it is shown.
+
+SQLite at ``config.data_dir()/history.sqlite`` (WAL; safe with several processes writing at once).
+:meth:`History.search` returns a DataFrame, newest first, for the assistant's History screen and
+``workbench history``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench import config
+from workbench.errors import NotFoundError
+from workbench.summary.sqlite import Database
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Generation:
+    """One generated summary and everything needed to reproduce and account for it.
+
+    Attributes
+    ----------
+    id : str
+        UUID4.
+    timestamp : str
+        ISO 8601 with the local UTC offset.
+    user : str
+        OS user, or the AWS caller identity when known.
+    model, prompt_version, prompt_hash, source, patient_id, case_id : str
+    repeat : int
+    params : dict
+        Inference parameters sent.
+    output : str
+        The summary (identifiers restored if redaction was on).
+    sections : dict
+        Parsed sections; ``missing_sections`` / ``extra_sections`` list template sections absent or empty
+        and headings that are not in the template.
+    input_tokens, output_tokens, latency_ms : int
+    cost_usd : float
+        0.0 on a cache hit.
+    stop_reason : str
+    truncated, cache_hit, redacted : bool
+    """
+
+    id: str
+    timestamp: str
+    user: str
+    model: str
+    prompt_version: str
+    prompt_hash: str
+    source: str
+    patient_id: str
+    case_id: str
+    repeat: int
+    params: dict[str, Any]
+    output: str
+    sections: dict[str, str]
+    missing_sections: list[str] = field(default_factory=list)
+    extra_sections: list[str] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: int = 0
+    cost_usd: float = 0.0
+    stop_reason: str = ""
+    truncated: bool = False
+    cache_hit: bool = False
+    redacted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return dataclasses.asdict(self)
+
+
+_FIELDS = [f.name for f in dataclasses.fields(Generation)]
+_JSON_FIELDS = {"params", "sections", "missing_sections", "extra_sections"}
+_BOOL_FIELDS = {"truncated", "cache_hit", "redacted"}
+_SQL_TYPES = {
+    "repeat": "INTEGER",
+    "input_tokens": "INTEGER",
+    "output_tokens": "INTEGER",
+    "latency_ms": "INTEGER",
+    "cost_usd": "REAL",
+    **{name: "INTEGER" for name in _BOOL_FIELDS},
+}
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS generations ("
+    + ", ".join(
+        f'"{name}" {_SQL_TYPES.get(name, "TEXT")}' + (" PRIMARY KEY" if name == "id" else "")
+        for name in _FIELDS
+    )
+    + ");"
+    "CREATE INDEX IF NOT EXISTS generations_patient ON generations (patient_id, timestamp);"
+    "CREATE INDEX IF NOT EXISTS generations_time ON generations (timestamp)"
+)
+_FILTERS = ("patient_id", "case_id", "model", "prompt_version")
+
+
+class History:
+    """The generation history.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        Default ``config.data_dir()/history.sqlite``.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else config.data_dir() / "history.sqlite"
+        self._db = Database(self.path, _SCHEMA)
+
+    def record(self, generation: Generation) -> None:
+        """Write one generation (in its own transaction; committed when this returns)."""
+        row = generation.to_dict()
+        values = [
+            json.dumps(row[n], ensure_ascii=False)
+            if n in _JSON_FIELDS
+            else int(row[n])
+            if n in _BOOL_FIELDS
+            else row[n]
+            for n in _FIELDS
+        ]
+        columns = ", ".join(f'"{n}"' for n in _FIELDS)
+        with self._db.write() as connection:
+            connection.execute(
+                f"INSERT INTO generations ({columns}) VALUES ({', '.join('?' * len(_FIELDS))})", values
+            )
+        logger.debug("recorded generation %s", generation.id)
+
+    def _where(self, filters: dict[str, str | None]) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for name in _FILTERS:
+            value = filters.get(name)
+            if value:
+                # patient IDs are hex: match regardless of case, and allow a prefix search ("E9738*").
+                if name == "patient_id" and value.endswith("*"):
+                    clauses.append("UPPER(patient_id) LIKE ?")
+                    params.append(value[:-1].upper() + "%")
+                elif name == "patient_id":
+                    clauses.append("UPPER(patient_id) = ?")
+                    params.append(value.upper())
+                else:
+                    clauses.append(f'"{name}" = ?')
+                    params.append(value)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def search(
+        self,
+        patient_id: str | None = None,
+        case_id: str | None = None,
+        model: str | None = None,
+        prompt_version: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """Generations matching every filter given, newest first.
+
+        Parameters
+        ----------
+        patient_id : str, optional
+            Exact (case-insensitive), or a prefix ending in ``*``.
+        case_id, model, prompt_version : str, optional
+        limit, offset : int, optional
+            Paging.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per generation, columns as :class:`Generation` (JSON fields decoded).
+        """
+        where, params = self._where(
+            {"patient_id": patient_id, "case_id": case_id, "model": model, "prompt_version": prompt_version}
+        )
+        sql = f"SELECT * FROM generations{where} ORDER BY timestamp DESC, rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [int(limit), int(offset)]
+        rows = [self._decode(dict(row)) for row in self._db.query(sql, params)]
+        return pd.DataFrame(rows, columns=_FIELDS)
+
+    def count(
+        self,
+        patient_id: str | None = None,
+        case_id: str | None = None,
+        model: str | None = None,
+        prompt_version: str | None = None,
+    ) -> int:
+        """How many generations :meth:`search` would return without a limit."""
+        where, params = self._where(
+            {"patient_id": patient_id, "case_id": case_id, "model": model, "prompt_version": prompt_version}
+        )
+        return int(self._db.query(f"SELECT COUNT(*) AS n FROM generations{where}", params)[0]["n"])
+
+    def get(self, id: str) -> Generation:
+        """One generation by id.
+
+        Raises
+        ------
+        NotFoundError
+            If there is none.
+        """
+        rows = self._db.query("SELECT * FROM generations WHERE id = ?", (id,))
+        if not rows:
+            raise NotFoundError(f"no generation with id {id!r} in {self.path}")
+        return Generation(**self._decode(dict(rows[0])))
+
+    @staticmethod
+    def _decode(row: dict[str, Any]) -> dict[str, Any]:
+        for name in _JSON_FIELDS:
+            row[name] = json.loads(row[name]) if row[name] is not None else None
+        for name in _BOOL_FIELDS:
+            row[name] = bool(row[name])
+        return row
