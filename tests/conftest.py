@@ -9,6 +9,8 @@ loads the synthetic demo hospital into it once. ``run_notebook`` executes a note
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,14 +39,27 @@ def isolated_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+ORTHANC_INDEX = os.environ.get("WORKBENCH_TEST_ORTHANC_INDEX", "sqlite")
+"""Orthanc's index for this test session: ``sqlite`` (Orthanc's default) or ``postgresql`` (a throwaway
+cluster, as the seed's RDS deployment); ``make test`` runs the imaging tests once more with ``postgresql``."""
+
+
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOrthanc]:
     """A real Orthanc for the whole session (DICOM listener on, for dcmtk tests)."""
-    from workbench.imaging.local_server import free_port
+    from workbench.imaging.local_server import free_port, postgres_settings
 
-    server = LocalOrthanc(tmp_path_factory.mktemp("orthanc"), dicom_port=free_port())
-    with server:
-        yield server
+    with contextlib.ExitStack() as stack:
+        postgres = None
+        if ORTHANC_INDEX == "postgresql":
+            from tests.postgres import ThrowawayPostgres
+
+            cluster = stack.enter_context(ThrowawayPostgres())
+            postgres = postgres_settings(cluster.dsn)
+        elif ORTHANC_INDEX != "sqlite":
+            raise ValueError(f"WORKBENCH_TEST_ORTHANC_INDEX={ORTHANC_INDEX!r}: expected sqlite or postgresql")
+        server = LocalOrthanc(tmp_path_factory.mktemp("orthanc"), dicom_port=free_port(), postgres=postgres)
+        yield stack.enter_context(server)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL cluster for tests: Debian's initdb/pg_ctl in a temporary folder, on a free loopback port.
+"""A throwaway PostgreSQL cluster for tests: Debian's initdb/pg_ctl in a temporary folder, on a free
+loopback port.
 
 PostgreSQL refuses to run as root, so when the tests run as root the server runs as the ``postgres`` user
 (Debian's package creates it); otherwise as the current user.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from types import TracebackType
 
@@ -23,15 +25,20 @@ def pg_bin() -> Path | None:
 
 
 class ThrowawayPostgres:
-    """``initdb`` + ``pg_ctl start`` in ``folder``; ``stop()`` ends it. ``dsn`` names database ``orthanc``."""
+    """``initdb`` + ``pg_ctl start`` in a new temporary folder; ``stop()`` ends it and removes the folder.
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    The folder is made with :func:`tempfile.mkdtemp` rather than pytest's ``tmp_path``: pytest's folders are
+    private to the user running the tests, and the ``postgres`` user must be able to enter this one.
+    ``dsn`` names the database ``orthanc``.
+    """
+
+    def __init__(self) -> None:
         self.bin = pg_bin()
         if self.bin is None:
             raise RuntimeError("PostgreSQL server binaries not found; apt-get install postgresql")
+        self.folder = Path(tempfile.mkdtemp(prefix="workbench-postgres-"))
         self.port = free_port()
-        self.data = folder / "data"
+        self.data = self.folder / "data"
         self._user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     @property
@@ -40,26 +47,52 @@ class ThrowawayPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/orthanc"
 
     def _run(self, *args: str) -> None:
-        subprocess.run([*self._user, *args], check=True, capture_output=True, cwd=self.folder)
+        done = subprocess.run([*self._user, *args], capture_output=True, text=True, cwd=self.folder)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
 
     def start(self) -> ThrowawayPostgres:
-        self.folder.mkdir(parents=True, exist_ok=True)
         if self._user:
             shutil.chown(self.folder, "postgres")
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync",
-                  "-E", "UTF8")
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"),
-                  "-w", "start")
-        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "orthanc")
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.folder / "log"),
+            "-w",
+            "start",
+        )
+        self._run(
+            str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "orthanc"
+        )
         return self
 
     def stop(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        try:
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> ThrowawayPostgres:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -31,7 +31,11 @@ SUBCOMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Research workbench for clinical AI: Orthanc/DICOMweb archives as tables and volumes, "
+        "MONAI on the archive, and Japanese discharge-summary prompt experiments.",
+    )
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

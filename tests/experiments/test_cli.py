@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from workbench.cli import main
+from workbench.experiments.record import record
 from workbench.experiments.rundir import read_results
 
 
@@ -58,7 +60,7 @@ def test_failures_exit_non_zero_and_point_at_resume(tmp_path: Path, backends, wr
     ("change", "message"),
     [
         ({"prompts": ["v99"]}, "unknown prompt version 'v99'"),
-        ({"models": ["gpt:x"]}, "unknown model 'gpt:x'"),
+        ({"models": ["gpt:x"]}, "unknown model backend 'gpt'"),
         ({"cases": ["/no/case"]}, "case folder '/no/case' does not exist"),
         ({"models": ["count:priced"], "budget_usd": 0.0001}, "too small for even one call"),
     ],
@@ -108,3 +110,16 @@ def test_sweep_then_collect(tmp_path: Path, capsys) -> None:
     assert code == 0 and '"param_x":2' in out.replace(" ", "") and '"square":4' in out.replace(" ", "")
     code, _, err = _run(capsys, "experiment", "sweep", str(tmp_path / "square.ipynb"), "-p", "x")
     assert code == 2 and "-p expects NAME=VALUE" in err
+
+
+def test_collect_shows_recorded_tables_briefly_and_exports_their_rows(tmp_path: Path, capsys) -> None:
+    sidecar = tmp_path / "records.json"
+    record("results", pd.DataFrame({"model": ["a", "b"], "calls": [3, 4]}), sidecar=sidecar)
+    record("n_calls", 7, sidecar=sidecar)
+    code, out, _ = _run(capsys, "experiment", "collect", str(sidecar))
+    assert code == 0 and "<table: 2 rows>" in out and "7" in out
+    code, out, _ = _run(capsys, "experiment", "collect", str(sidecar), "--format", "json")
+    compact = out.replace(" ", "").replace("\n", "")
+    assert code == 0 and '"results":[{"model":"a","calls":3},{"model":"b","calls":4}]' in compact
+    code, _, err = _run(capsys, "experiment", "collect", str(tmp_path / "none*.ipynb"))
+    assert code == 2 and "no notebook or record file matches" in err

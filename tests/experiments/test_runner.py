@@ -165,7 +165,7 @@ def test_persistent_throttling_becomes_an_error_row(tmp_path: Path, backends, wr
     ("change", "message"),
     [
         ({"prompts": ["v1", "v99"]}, "unknown prompt version 'v99'"),
-        ({"models": ["count:m", "nosuch:model"]}, "unknown model 'nosuch:model'"),
+        ({"models": ["count:m", "nosuch:model"]}, "unknown model backend 'nosuch' in 'nosuch:model'"),
         ({"models": ["count:m", "bedrock:vendor.unpriced-model-v1"]}, "no price known"),
     ],
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from tests.imaging.conftest import StoredSeries
+from tests.imaging.stored import StoredSeries
 from workbench.errors import NotFoundError
 from workbench.imaging import connect
 from workbench.imaging.anonymize import anonymize_study, remap_uid

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.imaging.conftest import StoredSeries
+from tests.imaging.stored import StoredSeries
 from workbench.cli import main
 from workbench.imaging import Volume
 from workbench.imaging.local_server import LocalOrthanc

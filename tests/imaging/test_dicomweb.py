@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from tests.imaging.conftest import StoredSeries
+from tests.imaging.stored import StoredSeries
 from workbench.errors import ArchiveError, AuthenticationError, NotFoundError
 from workbench.imaging import connect
 from workbench.imaging.dicomweb import DicomWebArchive, split_multipart

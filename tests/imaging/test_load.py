@@ -10,7 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from tests.imaging.conftest import COMPRESSED, StoredSeries
+from tests.imaging.stored import COMPRESSED, StoredSeries
 from workbench.errors import DicomDataError, NotFoundError
 from workbench.imaging import SkippedInstancesWarning, Volume
 from workbench.imaging.local_server import LocalOrthanc

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from pydicom.uid import RLELossless
 
-from tests.imaging.conftest import StoredSeries
+from tests.imaging.stored import StoredSeries
 from workbench.errors import ArchiveError, AuthenticationError, ConfigError, NotFoundError
 from workbench.imaging import QueryError, connect
 from workbench.imaging.archive import COLUMNS

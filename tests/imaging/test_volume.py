@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from pydicom.uid import RLELossless
 
-from tests.imaging.conftest import to_bytes
+from tests.imaging.stored import to_bytes
 from workbench.errors import DicomDataError
 from workbench.imaging.synthetic import ct_series, enhanced_ct
 from workbench.imaging.volume import GeometryWarning, SkippedInstancesWarning, Volume, volume_from_files

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tests.imaging.conftest import StoredSeries
+from tests.imaging.stored import StoredSeries
 from workbench.imaging import browser
 from workbench.imaging.orthanc import OrthancArchive
 

@@ -42,6 +42,21 @@ def test_prediction_sr_references_every_source_instance(make_ct):
     assert probability.value == pytest.approx(0.91) and probability.unit == codes.UCUM.NoUnits
 
 
+def test_japanese_names_survive_in_utf8(make_ct):
+    buffer = io.BytesIO()
+    source = make_ct(n_slices=1)[0]
+    source.SpecificCharacterSet = ["", "ISO 2022 IR 87"]  # as the demo inpatients: JIS X 0208 escapes
+    source.PatientName = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+    source.save_as(buffer, enforce_file_format=True)
+    stored = pydicom.dcmread(io.BytesIO(buffer.getvalue()))
+    sr = prediction_sr([stored], finding="normal", probability=0.6, algorithm_name="m", algorithm_version="1")
+    buffer = io.BytesIO()
+    sr.save_as(buffer)
+    read = pydicom.dcmread(io.BytesIO(buffer.getvalue()))
+    assert read.SpecificCharacterSet == "ISO_IR 192"
+    assert read.PatientName.ideographic == "山田^太郎" and read.PatientName.phonetic == "やまだ^たろう"
+
+
 def test_unknown_class_names_get_a_local_code():
     assert finding_code("Normal") == codes.SCT.Normal
     code = finding_code("emphysema")

@@ -1,4 +1,8 @@
-"""Reading an experiment's run folder (``runs/<run_id>/``) for evaluation."""
+"""Reading an experiment's run folder (``runs/<run_id>/``) for evaluation.
+
+With shared storage configured (``[storage] uri``), the run is read from the store
+(:mod:`workbench.experiments.rundir`); reports are written to the local run folder.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,12 @@ from workbench.errors import NotFoundError
 from workbench.experiments.rundir import (
     MANIFEST_FILE,
     default_runs_dir,
+    is_run,
     latest_rows,
     read_manifest,
     read_results,
+    run_dirs,
+    runs_location,
 )
 
 logger = logging.getLogger(__name__)
@@ -73,7 +80,7 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
         If ``run_dir`` is not a run folder.
     """
     path = Path(run_dir)
-    if not (path / MANIFEST_FILE).is_file():
+    if not is_run(path):
         raise NotFoundError(
             f"{path} is not a run folder (no {MANIFEST_FILE}); "
             "give the folder that 'workbench experiment run' printed"
@@ -110,11 +117,11 @@ def latest_run(runs_dir: str | Path | None = None) -> Path:
         If it holds no run folder.
     """
     folder = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-    runs = sorted(p for p in folder.iterdir() if (p / MANIFEST_FILE).is_file()) if folder.is_dir() else []
+    runs = run_dirs(folder)
     if not runs:
         raise NotFoundError(
-            f"no run folder (with {MANIFEST_FILE}) in {folder.resolve()}; "
+            f"no run folder (with {MANIFEST_FILE}) in {runs_location(folder)}; "
             "run 'workbench experiment run SPEC'"
             " or notebook 03 first, or name the run folder"
         )
-    return runs[-1].resolve()
+    return runs[-1]

@@ -3,8 +3,10 @@
 ROUGE on Japanese needs a tokenizer: the ``rouge-score`` package's default one keeps only ASCII letters and
 digits, so any Japanese text scores 0. We tokenize with MeCab (the ``fugashi`` binding) and the UniDic
 dictionary shipped as ``unidic-lite``, the pairing the Japanese NLP community uses (``transformers`` uses
-it for Japanese BERT). The tokenizers are ``rouge_score.tokenizers.Tokenizer`` subclasses, so the very
-objects we score with can be handed to the ``rouge-score`` package.
+it for Japanese BERT). The tokenizers have the ``tokenize(text)`` method of
+``rouge_score.tokenizers.Tokenizer``, so the very objects we score with can be handed to the ``rouge-score``
+package. They do not subclass it: importing ``rouge_score.tokenizers`` loads NLTK (seconds), which every
+experiment manifest would otherwise pay for :func:`tokenizer_info`.
 
 Both tokenizers apply the same canonical form first: Unicode NFKC (full-width letters and digits become
 half-width, half-width katakana become full-width), lower case, and they drop whitespace and punctuation
@@ -21,8 +23,6 @@ import logging
 import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from rouge_score.tokenizers import Tokenizer
 
 if TYPE_CHECKING:
     import fugashi
@@ -57,7 +57,7 @@ def tagger() -> fugashi.Tagger:
     return fugashi.Tagger(f'-d "{unidic_lite.DICDIR}" -r "{Path(unidic_lite.DICDIR) / "mecabrc"}"')
 
 
-class MecabTokenizer(Tokenizer):
+class MecabTokenizer:
     """MeCab morphemes (surface forms) of the canonical text, punctuation and whitespace dropped."""
 
     name = TokenizerKind.MECAB.value
@@ -81,7 +81,7 @@ class MecabTokenizer(Tokenizer):
         return [word.white_space + word.surface for word in tagger()(text)] if text else []
 
 
-class CharTokenizer(Tokenizer):
+class CharTokenizer:
     """Characters of the canonical text, punctuation and whitespace dropped."""
 
     name = TokenizerKind.CHAR.value

@@ -11,6 +11,8 @@ runner
     throttling, budget, ``results.jsonl`` appended as calls finish, resume.
 rundir, manifest
     The run folder ``runs/<run_id>/``: results log, manifest (spec, commit, versions, prompt hashes).
+batch
+    Bedrock batch inference (``CreateModelInvocationJob``) for a run's missing Claude calls.
 ratelimit
     Token bucket and exponential backoff with jitter.
 sweep, record

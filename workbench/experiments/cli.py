@@ -43,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--runs-dir", type=Path,
                      help="parent of run folders (default $WORKBENCH_RUNS_DIR or ./runs)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--batch", action=argparse.BooleanOptionalAction, default=None,
+                     help="send the missing Anthropic Claude bedrock: calls as Bedrock batch jobs (about "
+                          "half the price; [bedrock_batch] settings); --no-batch: on demand; default: the "
+                          "spec's 'batch' key")
     run.set_defaults(func=_run)
 
     report = actions.add_parser("report", help="write the evaluation report of a run (HTML and CSV)")
@@ -92,9 +96,10 @@ def _run(args: argparse.Namespace) -> int:
     plan = build_plan(spec)
     runs_dir = args.runs_dir or default_runs_dir()
     if args.dry_run:
-        _dry_run(plan, runs_dir, args.resume)
+        _dry_run(plan, runs_dir, args.resume, args.batch)
         return 0
-    result = run_experiment(plan, runs_dir=runs_dir, resume=args.resume, progress=not args.no_progress)
+    result = run_experiment(plan, runs_dir=runs_dir, resume=args.resume, progress=not args.no_progress,
+                            batch=args.batch)
     print(f"{result.n_made} call(s) made: {result.n_cache_hits} from the cache, {result.n_errors} failed; "
           f"${result.cost_usd:.4f} spent now, ${result.total_cost_usd:.4f} in all "
           f"({result.n_done_before} recorded before)")
@@ -108,7 +113,8 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if result.complete else 1
 
 
-def _dry_run(plan: Plan, runs_dir: Path, resume: bool | str) -> None:
+def _dry_run(plan: Plan, runs_dir: Path, resume: bool | str, batch: bool | None = None) -> None:
+    from workbench.experiments.batch import batch_estimate
     from workbench.experiments.rundir import done_keys, latest_run_dir, read_results
     from workbench.summary.cache import ResponseCache
 
@@ -118,7 +124,8 @@ def _dry_run(plan: Plan, runs_dir: Path, resume: bool | str) -> None:
         run_dir = latest_run_dir(runs_dir, spec) if resume is True else Path(resume)
         done = done_keys(read_results(run_dir))
         print(f"resuming {run_dir}")
-    estimate = plan.estimate(done, plan.cached_keys(ResponseCache()))
+    cached = plan.cached_keys(ResponseCache())
+    estimate = plan.estimate(done, cached)
     print(f"spec {spec.name} (design {spec.design_hash()}): {len(spec.prompts)} prompt(s) x "
           f"{len(spec.models)} model(s) x {len(spec.sources)} source(s) x {len(plan.cases)} case(s) x "
           f"{spec.repeats} repeat(s) = {estimate.n_planned} calls")
@@ -130,6 +137,14 @@ def _dry_run(plan: Plan, runs_dir: Path, resume: bool | str) -> None:
           f"~${estimate.cost_usd:.4f} ({budget})")
     if not estimate.table.empty:
         print(estimate.table.to_string(index=False))
+    n_batch, on_demand, at_batch = batch_estimate(
+        plan, [call for call in plan.calls if call.key not in done], cached
+    )
+    if n_batch:
+        chosen = (spec.batch is not None) if batch is None else batch
+        print(f"{'batch' if chosen else 'with --batch'}: {n_batch} Anthropic Claude bedrock call(s) at the "
+              f"Bedrock batch price ~${at_batch:.4f} instead of ~${on_demand:.4f} on demand "
+              f"(total ~${estimate.cost_usd - on_demand + at_batch:.4f})")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -191,13 +206,23 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _collect(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from workbench.experiments.record import collect
 
     try:
         frame = collect(args.paths)
     except FileNotFoundError as exc:
         raise WorkbenchError(str(exc)) from None
-    _print_frame(frame, args.format)
+
+    def flat(value: Any) -> Any:  # recorded tables: a summary on screen, their rows in CSV and JSON
+        if not isinstance(value, pd.DataFrame):
+            return value
+        if args.format == "table":
+            return f"<table: {len(value)} rows>"
+        return json.loads(value.to_json(orient="records", force_ascii=False))
+
+    _print_frame(frame.map(flat), args.format)
     return 0
 
 

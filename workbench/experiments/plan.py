@@ -243,13 +243,15 @@ def build_plan(spec: ExperimentSpec, *, registry: PromptRegistry | None = None) 
     for version in spec.prompts:
         try:
             prompts[version] = registry.get(version)
-        except (PromptError, NotFoundError) as exc:
-            raise SpecError(f"{origin}: unknown prompt version {version!r} ({exc})") from None
+        except NotFoundError as exc:
+            raise SpecError(f"{origin}: {exc}") from None
+        except PromptError as exc:
+            raise SpecError(f"{origin}: prompt version {version!r} cannot be used: {exc}") from None
     for model in spec.models:
         try:
             backends.get_backend(model)
         except BackendError as exc:
-            raise SpecError(f"{origin}: unknown model {model!r} ({exc})") from None
+            raise SpecError(f"{origin}: {exc}") from None
     cases: dict[str, Case] = {}
     for path in spec.cases:
         case = load_case(path)

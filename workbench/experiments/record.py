@@ -49,7 +49,11 @@ def record(name: str, value: Any, *, sidecar: str | Path | None = None) -> None:
         If the value cannot be stored as JSON.
     """
     payload = {"name": name, "value": json.loads(json.dumps(value, default=_encode, ensure_ascii=False))}
-    shown = _display(payload)
+    if isinstance(value, pd.DataFrame):
+        text = f"DataFrame, {len(value)} rows: {', '.join(map(str, value.columns))}"
+    else:
+        text = json.dumps(payload["value"], ensure_ascii=False)
+    shown = _display(payload, f"{name} = {text if len(text) <= 200 else text[:200] + '…'}")
     target = sidecar or os.environ.get(SIDECAR_ENV)
     if target:
         _merge_sidecar(Path(target), name, payload["value"])
@@ -107,7 +111,7 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _display(payload: dict[str, Any]) -> bool:
+def _display(payload: dict[str, Any], text: str) -> bool:
     try:
         from IPython import get_ipython
         from IPython.display import display
@@ -115,9 +119,7 @@ def _display(payload: dict[str, Any]) -> bool:
         return False
     if get_ipython() is None:
         return False
-    text = json.dumps(payload["value"], ensure_ascii=False)
-    summary = text if len(text) <= 200 else text[:200] + "…"
-    display({MIME_TYPE: payload, "text/plain": f"{payload['name']} = {summary}"}, raw=True)
+    display({MIME_TYPE: payload, "text/plain": text}, raw=True)
     return True
 
 

@@ -6,6 +6,17 @@ JSON object per finished call, appended, flushed and fsynced as each arrives; a 
 writing leaves at most a truncated last line, which readers ignore and the next writer cuts off. A call
 that failed has a row whose ``error`` is a message; resuming makes it again and appends a new row, so
 the last row of a key is the one that counts (:func:`latest_rows`).
+
+Shared storage
+--------------
+With ``[storage] uri`` set (``workbench.storage``), a run lives in the store, written by any number of
+people at once: ``<uri>/runs/<run_id>/manifest.json`` and one object per result row under
+``<uri>/runs/<run_id>/results/``, so concurrent writers never overwrite each other. The run folder
+``runs/<run_id>`` then names the run and is its local working folder (created when the run is read): the
+runner writes the manifest there (published to the store when the results writer opens) and reports are
+written there. The functions below take that folder and read or write the store transparently, so the
+runner, the CLI and the evaluation work on either storage unchanged. The run id is claimed with a
+create-only write, so two runs started in the same second get different ids.
 """
 
 from __future__ import annotations
@@ -18,17 +29,23 @@ import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
-from workbench.errors import NotFoundError, WorkbenchError
+from workbench.errors import ConfigError, NotFoundError, WorkbenchError
 from workbench.experiments.spec import ExperimentSpec
+from workbench.storage import Store, configured_store, read_objects, unique_suffix
 
 logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "manifest.json"
 RUNS_DIR_ENV = "WORKBENCH_RUNS_DIR"
+RUNS_PREFIX = "runs"
+"""Where runs live in a store: ``<uri>/runs/<run_id>/``."""
+CLAIM_FILE = "claim.json"
+RESULTS_PREFIX = "results"
 
 
 def default_runs_dir() -> Path:
@@ -55,15 +72,68 @@ def create_run_dir(runs_dir: str | Path, spec: ExperimentSpec, *, now: dt.dateti
     """
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S")
     base = f"{stamp}-{spec.design_hash()}"
+    store = configured_store()
     Path(runs_dir).mkdir(parents=True, exist_ok=True)
     for n in range(1, 1000):
-        path = Path(runs_dir) / (base if n == 1 else f"{base}-{n}")
+        run_id = base if n == 1 else f"{base}-{n}"
+        path = Path(runs_dir) / run_id
+        if store is not None:
+            claim = json.dumps({"run_id": run_id, "claimed": dt.datetime.now(dt.UTC).isoformat()})
+            if not store.put(_store_key(run_id, CLAIM_FILE), claim.encode("utf-8"), if_absent=True):
+                continue
+            path.mkdir(exist_ok=True)  # the local working folder of the stored run
+            return path.resolve()
         try:
             path.mkdir()
         except FileExistsError:
             continue
         return path.resolve()
     raise WorkbenchError(f"could not create a run folder for {base} in {runs_dir}")  # pragma: no cover
+
+
+def _store_key(run_id: str, *parts: str) -> str:
+    return "/".join((RUNS_PREFIX, run_id, *parts))
+
+
+def run_dirs(runs_dir: str | Path | None = None) -> list[Path]:
+    """Return the run folders (those with a manifest) in ``runs_dir``, oldest first.
+
+    With shared storage configured, the runs in the store, as folders of ``runs_dir`` (which need not
+    exist locally yet).
+
+    Parameters
+    ----------
+    runs_dir
+        Default :func:`default_runs_dir`.
+    """
+    folder = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    store = configured_store()
+    if store is not None:
+        run_ids = store.folders(RUNS_PREFIX + "/")
+        return [(folder / run_id).resolve() for run_id in run_ids
+                if store.exists(_store_key(run_id, MANIFEST_FILE))]
+    candidates = folder.iterdir() if folder.is_dir() else []
+    return sorted(p.resolve() for p in candidates if (p / MANIFEST_FILE).is_file())
+
+
+def is_run(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` is a run (has a manifest, in the configured storage)."""
+    store = configured_store()
+    if store is not None:
+        return store.exists(_store_key(Path(run_dir).name, MANIFEST_FILE))
+    return (Path(run_dir) / MANIFEST_FILE).is_file()
+
+
+def publish_manifest(run_dir: str | Path) -> None:
+    """Copy the working copy of ``manifest.json`` to the configured store (nothing to do on local disk).
+
+    :class:`ResultsWriter` calls this when it opens, so a stored run is listed and resumable from the moment
+    its first result can arrive.
+    """
+    store = configured_store()
+    path = Path(run_dir) / MANIFEST_FILE
+    if store is not None and path.is_file():
+        store.put(_store_key(Path(run_dir).name, MANIFEST_FILE), path.read_bytes())
 
 
 def latest_run_dir(runs_dir: str | Path, spec: ExperimentSpec) -> Path:
@@ -75,17 +145,19 @@ def latest_run_dir(runs_dir: str | Path, spec: ExperimentSpec) -> Path:
         If there is none.
     """
     design = spec.design_hash()
-    folder = Path(runs_dir)
-    candidates = sorted(
-        p for p in (folder.iterdir() if folder.is_dir() else [])
-        if (p / MANIFEST_FILE).is_file() and read_manifest(p).get("spec_hash") == design
+    for path in reversed(run_dirs(runs_dir)):
+        if read_manifest(path).get("spec_hash") == design:
+            return path
+    raise NotFoundError(
+        f"no earlier run of spec {spec.name!r} (design {design}) in {runs_location(runs_dir)} to resume; "
+        "run without --resume, or pass --resume RUN_DIR"
     )
-    if not candidates:
-        raise NotFoundError(
-            f"no earlier run of spec {spec.name!r} (design {design}) in {folder.resolve()} to resume; "
-            "run without --resume, or pass --resume RUN_DIR"
-        )
-    return candidates[-1].resolve()
+
+
+def runs_location(runs_dir: str | Path) -> str:
+    """Where runs are kept, for messages: the store's ``runs/`` (shared storage), else ``runs_dir``."""
+    store = configured_store()
+    return store.location(RUNS_PREFIX) if store is not None else str(Path(runs_dir).resolve())
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
@@ -97,6 +169,14 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
         If ``run_dir`` is not a run folder.
     """
     path = Path(run_dir) / MANIFEST_FILE
+    store = configured_store()
+    if store is not None:
+        key = _store_key(path.parent.name, MANIFEST_FILE)
+        data = store.get(key)
+        if data is None:
+            raise NotFoundError(f"{run_dir} is not a run ({store.location(key)} does not exist)")
+        path.parent.mkdir(parents=True, exist_ok=True)  # the working folder, e.g. on another machine
+        return json.loads(data)
     if not path.is_file():
         raise NotFoundError(f"{run_dir} is not a run folder (no {MANIFEST_FILE})")
     return json.loads(path.read_text(encoding="utf-8"))
@@ -110,6 +190,9 @@ def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
     WorkbenchError
         If a line other than the last is not a JSON object.
     """
+    store = configured_store()
+    if store is not None:
+        return _read_stored_results(store, Path(run_dir).name)
     path = Path(run_dir) / RESULTS_FILE
     if not path.exists():
         return []
@@ -131,6 +214,23 @@ def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _read_stored_results(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The rows of a stored run in the order they were written (object names carry the time)."""
+    keys = sorted(store.keys(_store_key(run_id, RESULTS_PREFIX, "")),
+                  key=lambda k: (k.rsplit("-", 2)[-2], k))
+    rows = []
+    for key, data in zip(keys, read_objects(store, keys), strict=True):
+        if data is None:
+            continue
+        try:
+            rows.append(json.loads(data))
+        except json.JSONDecodeError:
+            raise WorkbenchError(
+                f"{store.location(key)} is not a JSON object; the result is damaged"
+            ) from None
+    return rows
+
+
 def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Keep the last row of each key (a resumed call's row replaces its failed one), in first-seen order."""
     by_key: dict[str, dict[str, Any]] = {}
@@ -147,6 +247,9 @@ def done_keys(rows: list[dict[str, Any]]) -> set[str]:
 class ResultsWriter:
     """Append rows to ``results.jsonl`` from many threads: one lock, one line per row, flush and fsync.
 
+    With shared storage configured, ``ResultsWriter(run_dir)`` is a :class:`StoredResultsWriter` (as
+    ``Path()`` is a ``PosixPath``).
+
     Parameters
     ----------
     run_dir
@@ -156,6 +259,11 @@ class ResultsWriter:
     -----
     Opening cuts a truncated last line left by a killed writer, so the next row starts on its own line.
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> ResultsWriter:
+        if cls is ResultsWriter and configured_store() is not None:
+            return super().__new__(StoredResultsWriter)
+        return super().__new__(cls)
 
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / RESULTS_FILE
@@ -197,6 +305,38 @@ class ResultsWriter:
         self.close()
 
 
+class StoredResultsWriter(ResultsWriter):
+    """Write each row as its own object, ``<uri>/runs/<run_id>/results/<key>-<UTC time>-<random>.json``.
+
+    Objects are never rewritten, so any number of processes can write to one run at once. Opening
+    publishes the manifest's working copy (:func:`publish_manifest`).
+
+    Parameters
+    ----------
+    run_dir
+        The run's local working folder (its name is the run id).
+    store
+        Default: the configured store.
+    """
+
+    def __init__(self, run_dir: str | Path, store: Store | None = None) -> None:
+        resolved = store or configured_store()
+        if resolved is None:
+            raise ConfigError("StoredResultsWriter needs a store: set [storage] uri or pass store=")
+        self.store: Store = resolved
+        self.run_id = Path(run_dir).name
+        publish_manifest(run_dir)
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Write one row as a new object (stored when this returns)."""
+        name = f"{quote(str(row['key']), safe='')}-{unique_suffix()}.json"
+        data = json.dumps(row, ensure_ascii=False, default=str).encode("utf-8")
+        self.store.put(_store_key(self.run_id, RESULTS_PREFIX, name), data)
+
+    def close(self) -> None:
+        """Nothing to close: every row is stored as it is written."""
+
+
 def list_runs(runs_dir: str | Path | None = None) -> pd.DataFrame:
     """Summarise the runs in a folder, oldest first.
 
@@ -205,11 +345,8 @@ def list_runs(runs_dir: str | Path | None = None) -> pd.DataFrame:
     pandas.DataFrame
         Columns run_id, name, created, planned, done, errors, cache_hits, cost_usd, path.
     """
-    folder = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     records = []
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if not (path / MANIFEST_FILE).is_file():
-            continue
+    for path in run_dirs(runs_dir):
         manifest = read_manifest(path)
         rows = latest_rows(read_results(path))
         records.append({
@@ -221,7 +358,7 @@ def list_runs(runs_dir: str | Path | None = None) -> pd.DataFrame:
             "errors": sum(1 for r in rows if r.get("error")),
             "cache_hits": sum(1 for r in rows if r.get("cache_hit")),
             "cost_usd": sum(float(r.get("cost_usd") or 0) for r in rows),
-            "path": str(path.resolve()),
+            "path": str(path),
         })
     columns = ["run_id", "name", "created", "planned", "done", "errors", "cache_hits", "cost_usd", "path"]
     return pd.DataFrame(records, columns=columns)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,7 @@ def run_experiment(
     backoff: Backoff | None = None,
     history: History | None = None,
     cache: ResponseCache | None = None,
+    batch: bool | None = None,
 ) -> RunResult:
     """Run an experiment, or resume one, and return what was done.
 
@@ -115,6 +117,10 @@ def run_experiment(
     history, cache
         Where generations are recorded and answers cached (default: the user's ``History()`` and
         ``ResponseCache()``).
+    batch
+        Send the missing Anthropic Claude ``bedrock:`` calls as Bedrock batch jobs
+        (:mod:`workbench.experiments.batch`); the other calls are made on demand first. ``None``: as the
+        spec says (its ``batch`` key).
 
     Returns
     -------
@@ -129,6 +135,9 @@ def run_experiment(
         If not even the cheapest remaining call fits in the budget (nothing is started).
     NotFoundError
         If ``resume=True`` and there is no earlier run of the spec.
+    BackendError, ConfigError
+        Batch only: too few calls for a job, no role ARN or bucket (before anything is written); a job that
+        failed or expired (after its answered records were recorded).
     """
     plan = spec if isinstance(spec, Plan) else build_plan(spec)
     spec = plan.spec
@@ -141,15 +150,22 @@ def run_experiment(
     history = history if history is not None else History()
     cache = cache if cache is not None else ResponseCache()
     cached = plan.cached_keys(cache)
+    manifest = read_manifest(run_dir) if run_dir else None  # one object: batch jobs are updated in it
+    batching = None
+    if (spec.batch is not None) if batch is None else batch:
+        from workbench.experiments.batch import plan_batch
+
+        batching = plan_batch(plan, todo, cached, manifest or {}, resume_dir=run_dir)
+        todo = batching.on_demand
+        _check_batch_budget(spec, spent, batching.cost())
     _check_budget(plan, todo, cached, spent)
 
     if run_dir is None:
         run_dir = create_run_dir(runs_dir, spec)
         manifest = build_manifest(run_dir, plan)
-    else:
-        manifest = read_manifest(run_dir)
     session: dict[str, Any] = {"started": _now(), "to_make": len(todo), "resumed": bool(resume),
-                               "budget_usd": spec.budget_usd, "concurrency": spec.concurrency}
+                               "budget_usd": spec.budget_usd, "concurrency": spec.concurrency,
+                               "batch_calls": batching.n_calls if batching else 0}
     manifest.setdefault("sessions", []).append(session)
     write_manifest(run_dir, manifest)
     logger.info("run %s: %d of %d calls to make", run_dir.name, len(todo), len(plan.calls))
@@ -157,13 +173,20 @@ def run_experiment(
     execution = _Execution(plan, run_dir, spent, cached, backoff or Backoff(), history, cache)
     try:
         execution.run(todo, progress=progress)
+        if batching is not None and batching.n_calls:
+            from workbench.experiments.batch import BatchRunner
+
+            with ResultsWriter(run_dir) as writer:
+                BatchRunner(batching, run_dir, manifest, execution.recorder(writer), history=history,
+                            cache=cache, progress=progress).run()
     finally:
         session.update(execution.counts(), finished=_now(), interrupted=execution.interrupted)
         write_manifest(run_dir, manifest)
+    n_todo = len(todo) + (batching.n_calls if batching else 0)
     return RunResult(
         run_dir=run_dir,
         n_planned=len(plan.calls),
-        n_done_before=len(plan.calls) - len(todo),
+        n_done_before=len(plan.calls) - n_todo,
         n_made=execution.made,
         n_cache_hits=execution.cache_hits,
         n_errors=execution.errors,
@@ -209,6 +232,15 @@ def _check_budget(plan: Plan, todo: list[Call], cached: set[str], spent: float) 
             f"budget_usd {spec.budget_usd:.4f} is too small for even one call: ${spent:.4f} already spent "
             f"and the cheapest remaining call ({cheapest.model}, prompt {cheapest.prompt_version}, case "
             f"{cheapest.case_id}) is estimated at ${cost:.4f}; raise budget_usd in the spec"
+        )
+
+
+def _check_batch_budget(spec: ExperimentSpec, spent: float, cost: float) -> None:
+    if spec.budget_usd is not None and spent + cost > spec.budget_usd:
+        raise BudgetError(
+            f"the batch job(s) are estimated at ${cost:.4f} (batch price) and ${spent:.4f} is already spent: "
+            f"more than budget_usd {spec.budget_usd:.4f}; a job cannot stop halfway, so raise budget_usd in "
+            "the spec (or run on demand with --no-batch, which stops at the budget)"
         )
 
 
@@ -285,6 +317,17 @@ class _Execution:
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
                 bar.close()
+
+    def recorder(self, writer: ResultsWriter) -> Callable[[Call, Generation | None, str | None], None]:
+        """A ``record(call, generation, error)`` that writes and counts the row of a result obtained elsewhere
+        (a batch job), exactly as for a call made here."""
+
+        def record(call: Call, generation: Generation | None, error: str | None) -> None:
+            row = self._row(call, generation.to_dict() if generation else None, 1, error=error)
+            writer.write(row)
+            self._count(row)
+
+        return record
 
     def _count(self, row: dict[str, Any]) -> None:
         self.made += 1

@@ -13,6 +13,7 @@ A spec is a YAML file in ``eval/experiments/``::
     rate_limit: 60                    # requests per minute (null: no limit)
     params: {temperature: 0.2}        # overrides of max_tokens, temperature, top_p, stop_sequences
     judge: {model: "bedrock:...", repeats: 3}   # settings for the evaluation's LLM judge
+    batch: true                       # Bedrock batch inference (or a table overriding [bedrock_batch])
 
 Relative paths are resolved against the spec file's folder. :func:`load_spec` checks the shape and the
 values eagerly; whether the prompt versions, models and cases exist is checked by
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 SPEC_KEYS = frozenset(
     {"name", "prompts", "models", "sources", "cases", "repeats", "concurrency", "budget_usd", "rate_limit",
-     "params", "judge"}
+     "params", "judge", "batch"}
 )
 REQUIRED_KEYS = ("prompts", "models", "sources", "cases")
 PARAM_KEYS = frozenset({"max_tokens", "temperature", "top_p", "stop_sequences"})
@@ -77,6 +78,10 @@ class ExperimentSpec:
         Inference parameter overrides (``max_tokens``, ``temperature``, ``top_p``, ``stop_sequences``).
     judge : dict or None
         Settings for the LLM judge, passed to the evaluation report.
+    batch : dict or None
+        ``None``: calls are made on demand. A mapping (empty for ``batch: true``): Bedrock batch inference,
+        with overrides of the ``[bedrock_batch]`` settings (:mod:`workbench.experiments.batch`). Not part
+        of the design: a batch run and an on-demand run of a spec compute the same calls.
     path : Path or None
         The spec file, when it was read from one.
     """
@@ -92,6 +97,7 @@ class ExperimentSpec:
     rate_limit: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
     judge: dict[str, Any] | None = None
+    batch: dict[str, Any] | None = None
     path: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,6 +114,7 @@ class ExperimentSpec:
             "rate_limit": self.rate_limit,
             "params": dict(self.params),
             "judge": self.judge,
+            "batch": self.batch,
             "path": str(self.path) if self.path else None,
         }
 
@@ -211,6 +218,7 @@ def spec_from_dict(
     judge = data.get("judge")
     if judge is not None and not isinstance(judge, dict):
         raise SpecError(f"{origin}: judge must be a mapping of settings (e.g. model, repeats), got {judge!r}")
+    batch = _batch(data.get("batch"), origin)
     return ExperimentSpec(
         name=str(data.get("name") or (path.stem if path else "experiment")),
         prompts=_unique(_str_list(data["prompts"], "prompts", origin), "prompts", origin),
@@ -223,8 +231,23 @@ def spec_from_dict(
         rate_limit=_optional_number(data.get("rate_limit"), "rate_limit", origin, minimum=0, positive=True),
         params=dict(params),
         judge=dict(judge) if judge else None,
+        batch=batch,
         path=path,
     )
+
+
+def _batch(value: Any, origin: str) -> dict[str, Any] | None:
+    """``batch``: true/false/null, or a table of ``[bedrock_batch]`` overrides (checked here)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(f"{origin}: batch must be true, false or a mapping of batch settings, got {value!r}")
+    from workbench.experiments.batch import BatchSettings  # lazy: batch imports the plan, which imports this
+
+    BatchSettings.load(value, origin=origin)
+    return dict(value)
 
 
 def _str_list(value: Any, key: str, origin: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.util
 import itertools
 import json
 import logging
@@ -108,7 +109,7 @@ def sweep(
     Raises
     ------
     SpecError
-        If the notebook does not exist, there are no parameter sets, or ``jobs`` < 1.
+        If the notebook does not exist, there are no parameter sets, ``jobs`` < 1, or papermill is missing.
     """
     source = Path(notebook).resolve()
     if not source.is_file():
@@ -117,6 +118,8 @@ def sweep(
         raise SpecError("a sweep needs at least one parameter set")
     if jobs < 1:
         raise SpecError(f"jobs must be >= 1, got {jobs}")
+    if importlib.util.find_spec("papermill") is None:
+        raise SpecError("papermill is not installed: pip install 'workbench[notebooks]'")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     workdir = Path(cwd).resolve() if cwd else source.parent

@@ -16,7 +16,7 @@ Both return the same pandas tables (columns and dtypes in :data:`COLUMNS`) and t
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -226,15 +226,22 @@ def connect(
     return archive
 
 
-def make_frame(level: Level, rows: list[dict[str, Any]]) -> pd.DataFrame:
+def rows_to_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Turn a list of row dicts into a dict of columns (a missing key becomes ``None``)."""
+    names = {key for row in rows for key in row}
+    return {name: [row.get(name) for row in rows] for name in names}
+
+
+def make_frame(level: Level, values: dict[str, list[Any]]) -> pd.DataFrame:
     """Build a search table with the columns and dtypes of ``level``, ordered by :data:`SORT_KEYS`.
 
-    ``rows`` hold raw DICOM strings: dates as ``YYYYMMDD`` (anything else becomes ``NaT``), numbers as text,
-    and ``patient_name`` as the full PN (its three groups are split into their own columns here). Rows
-    with equal sort keys keep the server's order.
+    ``values`` maps column names to lists of raw DICOM strings: dates as ``YYYYMMDD`` (anything else becomes
+    ``NaT``), numbers as text, and ``patient_name`` as the full PN (its three groups are split into their
+    own columns here). Missing columns are empty. Rows with equal sort keys keep the server's order.
     """
     columns = COLUMNS[level]
-    data: dict[str, list[Any]] = {name: [row.get(name) for row in rows] for name in columns}
+    length = len(next(iter(values.values()), []))
+    data: dict[str, list[Any]] = {name: values.get(name) or [None] * length for name in columns}
     if "patient_name_alphabetic" in columns:
         names = data["patient_name"]
         split = {name: split_person_name(name) for name in set(names)}  # rows share patients: split once
@@ -355,27 +362,32 @@ class BaseArchive:
                 logger.info("series %s read from the volume cache", series_uid)
                 return cached
         series = series or self._series_ref(series_uid)
-        files, fetched = self._files(series, progress=progress, workers=workers)
         from tqdm.auto import tqdm
 
-        # Cache writes run in a background thread while the files are decoded; both end before we return.
-        with ThreadPoolExecutor(max_workers=1) as writer:
-            if fetched and self.instance_cache is not None:
-                writer.submit(self._cache_instances, fetched)
-            with tqdm(total=len(files), desc="decode", unit="img", disable=not progress, leave=False) as bar:
-                volume = volume_from_files(files, skip_bad=skip_bad, workers=workers, progress=bar.update)
+        # Files are decoded as they arrive (the multipart answer is parsed while it streams in) and written to
+        # the cache by a background thread meanwhile; the writes end before we return.
+        with (
+            tqdm(total=len(series.instances), desc="load", unit="img", disable=not progress) as bar,
+            ThreadPoolExecutor(max_workers=1) as writer,
+        ):
+
+            def keep(uid: str, data: bytes | memoryview) -> None:
+                writer.submit(self._cache_instance, uid, data)
+
+            files = self._iter_files(series, progress=False, workers=workers, on_fetched=keep)
+            volume = volume_from_files(files, skip_bad=skip_bad, workers=workers, progress=bar.update)
             volume.metadata["study_uid"] = volume.metadata.get("study_uid") or series.study_uid
             if self.volume_cache is not None and entry is not None and not volume.metadata["skipped"]:
                 writer.submit(self._cache_volume, entry, volume)
         return volume
 
-    def _cache_instances(self, files: list[tuple[str, bytes | memoryview]]) -> None:
-        assert self.instance_cache is not None
+    def _cache_instance(self, uid: str, data: bytes | memoryview) -> None:
+        if self.instance_cache is None:
+            return
         try:
-            for uid, data in files:
-                self.instance_cache.put(uid, data)
+            self.instance_cache.put(uid, data)
         except OSError as exc:  # a full or read-only disk must not fail the load
-            logger.warning("could not cache instances in %s: %s", self.instance_cache.folder, exc)
+            logger.warning("could not cache instance %s in %s: %s", uid, self.instance_cache.folder, exc)
 
     def _cache_volume(self, entry: str, volume: Volume) -> None:
         assert self.volume_cache is not None
@@ -407,55 +419,64 @@ class BaseArchive:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         series = self._series_ref(series_uid)
-        files, fetched = self._files(series, progress=False, workers=8)
-        if fetched and self.instance_cache is not None:
-            self._cache_instances(fetched)
         paths = []
-        for uid, data in files:
+        for uid, data in self._iter_files(series, progress=False, workers=8, on_fetched=self._cache_instance):
             path = folder / f"{uid}.dcm"
             path.write_bytes(data)
             paths.append(path)
         return paths
 
-    def _files(
-        self, series: SeriesRef, *, progress: bool, workers: int
-    ) -> tuple[list[tuple[str, bytes | memoryview]], list[tuple[str, bytes | memoryview]]]:
-        """The bytes of every instance of ``series`` (cache first), and those that came from the server."""
+    def _iter_files(
+        self,
+        series: SeriesRef,
+        *,
+        progress: bool,
+        workers: int,
+        on_fetched: Callable[[str, bytes | memoryview], None],
+    ) -> Iterator[tuple[str, bytes | memoryview]]:
+        """Yield ``(SOPInstanceUID, bytes)`` of every instance: cached ones first, then as they arrive.
+
+        Those that come from the server are also passed to ``on_fetched`` (to cache them).
+
+        Raises
+        ------
+        ArchiveError
+            The server did not send every instance it lists.
+        """
         from workbench.imaging.dicomweb import sop_instance_uid_from_dataset
 
-        found: dict[str, bytes | memoryview] = {}
-        if self.instance_cache is not None:
-            for ref in series.instances:
-                data = self.instance_cache.get(ref.sop_instance_uid)
-                if data is not None:
-                    found[ref.sop_instance_uid] = data
-        missing = [ref for ref in series.instances if ref.sop_instance_uid not in found]
-        fetched: list[tuple[str, bytes | memoryview]] = []
-        if missing:
-            logger.info(
-                "series %s: %d of %d instances to retrieve",
-                series.series_uid,
-                len(missing),
-                len(series.instances),
-            )
-            if len(missing) > WHOLE_SERIES_FRACTION * len(series.instances):
-                answers: Iterable[tuple[str, bytes | memoryview]] = self._retrieve_series(series, progress)
+        missing = []
+        for ref in series.instances:
+            data = self.instance_cache.get(ref.sop_instance_uid) if self.instance_cache is not None else None
+            if data is None:
+                missing.append(ref)
             else:
-                answers = self._retrieve_each(series, missing, progress, workers)
-            wanted = {ref.sop_instance_uid for ref in missing}
-            for uid, data in answers:
-                if uid not in wanted:  # a Part 10 header naming another UID than its data set
-                    uid = sop_instance_uid_from_dataset(data)
-                if uid in wanted:
-                    found[uid] = data
-                    fetched.append((uid, data))
-            lost = wanted - set(found)
-            if lost:
-                raise ArchiveError(
-                    f"{self.url} did not send {len(lost)} instance(s) of series "
-                    f"{series.series_uid}, e.g. {sorted(lost)[0]}"
-                )
-        return [(ref.sop_instance_uid, found[ref.sop_instance_uid]) for ref in series.instances], fetched
+                yield ref.sop_instance_uid, data
+        if not missing:
+            return
+        logger.info(
+            "series %s: %d of %d instances to retrieve",
+            series.series_uid,
+            len(missing),
+            len(series.instances),
+        )
+        if len(missing) > WHOLE_SERIES_FRACTION * len(series.instances):
+            answers: Iterable[tuple[str, bytes | memoryview]] = self._retrieve_series(series, progress)
+        else:
+            answers = self._retrieve_each(series, missing, progress, workers)
+        wanted = {ref.sop_instance_uid for ref in missing}
+        for uid, data in answers:
+            if uid not in wanted:  # a Part 10 header naming another UID than its data set
+                uid = sop_instance_uid_from_dataset(data)
+            if uid in wanted:
+                wanted.discard(uid)
+                on_fetched(uid, data)
+                yield uid, data
+        if wanted:
+            raise ArchiveError(
+                f"{self.url} did not send {len(wanted)} instance(s) of series "
+                f"{series.series_uid}, e.g. {sorted(wanted)[0]}"
+            )
 
     def _retrieve_each(
         self, series: SeriesRef, refs: list[InstanceRef], progress: bool, workers: int

@@ -28,7 +28,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from workbench.errors import ArchiveError, AuthenticationError, DicomDataError, NotFoundError
-from workbench.imaging.archive import BaseArchive, InstanceRef, SeriesRef, StoredInstance, make_frame
+from workbench.imaging.archive import (
+    BaseArchive,
+    InstanceRef,
+    SeriesRef,
+    StoredInstance,
+    make_frame,
+    rows_to_columns,
+)
 from workbench.imaging.names import looks_garbled
 from workbench.imaging.query import Level, QueryError, build_query, matches
 from workbench.imaging.rest import DEFAULT_RETRIES, DEFAULT_TIMEOUT
@@ -245,20 +252,20 @@ class DicomWebArchive(BaseArchive):
             entry = patients.setdefault(row["patient_id"], {**row, "n_studies": 0})
             entry["n_studies"] += 1
         result = list(patients.values())
-        return make_frame(Level.PATIENT, result[:limit] if limit else result)
+        return make_frame(Level.PATIENT, rows_to_columns(result[:limit] if limit else result))
 
     def studies(self, **filters: Any) -> pd.DataFrame:
         """Studies matching ``filters`` (same filters and columns as :meth:`OrthancArchive.studies`)."""
         rows = self._search(Level.STUDY, filters, _STUDY_FIELDS)
         self._fix_names(rows)
-        return make_frame(Level.STUDY, rows)
+        return make_frame(Level.STUDY, rows_to_columns(rows))
 
     def series(self, **filters: Any) -> pd.DataFrame:
         """Series matching ``filters`` (same filters and columns as :meth:`OrthancArchive.series`)."""
         rows = self._search(Level.SERIES, filters, _SERIES_FIELDS)
         for row in rows:
             row["series_date"] = row.get("series_date") or row.get("study_date")
-        return make_frame(Level.SERIES, rows)
+        return make_frame(Level.SERIES, rows_to_columns(rows))
 
     def instances(self, series_uid: str | None = None, **filters: Any) -> pd.DataFrame:
         """Instances of one series: sop_instance_uid, series_uid, instance_number, sop_class_uid.
@@ -271,7 +278,7 @@ class DicomWebArchive(BaseArchive):
         if not series_uid:
             raise QueryError("instances() needs series_uid=...; find it with archive.series(...)")
         rows = self._search(Level.INSTANCE, {"series_uid": series_uid, **filters}, _INSTANCE_FIELDS)
-        return make_frame(Level.INSTANCE, rows)
+        return make_frame(Level.INSTANCE, rows_to_columns(rows))
 
     # -- retrieval -------------------------------------------------------------------------------------
     def _series_ref(self, series_uid: str) -> SeriesRef:
@@ -383,13 +390,21 @@ def _matches(keyword: str, pattern: str, row: dict[str, Any]) -> bool:
 
 
 # -- multipart --------------------------------------------------------------------------------------------
+READ_CHUNK = 1 << 22
+"""Bytes read from the socket at a time; complete parts are handed on after each read."""
+
+
 def iter_multipart(response: requests.Response, *, progress: bool = False) -> Iterator[memoryview]:
-    """Split a ``multipart/related`` WADO-RS answer into the bytes of its parts.
+    """Split a ``multipart/related`` WADO-RS answer into its parts, each as soon as it has arrived.
+
+    With a ``Content-Length`` (Orthanc sends one) the body is read into one preallocated buffer and parts
+    are yielded while the rest is still streaming in, so that the caller decodes in parallel with the
+    download. Without one, the body is read whole first.
 
     Parameters
     ----------
     response
-        A streamed response (``stream=True``); its body is read once, with a byte progress bar.
+        A streamed response (``stream=True``).
     progress
         Show the download progress (MB).
 
@@ -409,70 +424,105 @@ def iter_multipart(response: requests.Response, *, progress: bool = False) -> It
     match = re.search(r'boundary="?([^";]+)"?', content_type)
     if not content_type.lower().startswith("multipart/") or not match:
         raise ArchiveError(f"expected a multipart answer from {response.url}, got {content_type!r}")
+    boundary = match.group(1).encode("ascii")
     total = int(response.headers.get("Content-Length", 0)) or None
     with tqdm(
         total=total, desc="retrieve", unit="B", unit_scale=True, disable=not progress, leave=False
     ) as bar:
         if total and not response.headers.get("Content-Encoding"):
-            # read straight into one preallocated buffer: no chunk objects, no growing and copying
-            buffer = bytearray(total)
+            buffer = bytearray(total)  # one allocation; parts are views into it
+            scanner = _PartScanner(buffer, boundary, response.url)
             view, filled = memoryview(buffer), 0
             while filled < total:
-                count = response.raw.readinto(view[filled : filled + (1 << 22)])
+                count = response.raw.readinto(view[filled : filled + READ_CHUNK])
                 if not count:
                     raise ArchiveError(
                         f"the answer from {response.url} ended after {filled} of {total} bytes"
                     )
                 filled += count
                 bar.update(count)
-        else:
-            buffer = bytearray()
-            for chunk in response.iter_content(chunk_size=1 << 20):
-                buffer.extend(chunk)
-                bar.update(len(chunk))
-    yield from split_multipart(buffer, match.group(1).encode("ascii"), source=response.url)
+                yield from scanner.parts(filled, final=filled == total)
+            return
+        whole = bytearray()
+        for chunk in response.iter_content(chunk_size=1 << 20):
+            whole.extend(chunk)
+            bar.update(len(chunk))
+    yield from split_multipart(whole, boundary, source=response.url)
 
 
 def split_multipart(
-    body: memoryview | bytes, boundary: bytes, *, source: str = "answer"
+    body: bytes | bytearray, boundary: bytes, *, source: str = "answer"
 ) -> Iterator[memoryview]:
-    """Parts of a multipart body (RFC 2046), read by ``Content-Length`` when given, else up to the boundary.
-
-    The parts are zero-copy views into ``body``.
+    """Parts of a complete multipart body (RFC 2046), as zero-copy views into ``body``.
 
     Raises
     ------
     ArchiveError
         If the body is malformed or truncated.
     """
-    view = memoryview(body)
-    data = (
-        view.obj if isinstance(view.obj, bytes | bytearray) and view.nbytes == len(view.obj) else bytes(view)
-    )
-    delimiter = b"--" + boundary
-    position = data.find(delimiter)
-    if position < 0:
-        raise ArchiveError(f"the multipart {source} holds no boundary")
-    while True:
-        position += len(delimiter)
-        if data.startswith(b"--", position):
-            return
-        header_end = data.find(b"\r\n\r\n", position)
-        if header_end < 0:
-            raise ArchiveError(f"the multipart {source} is cut short (part headers)")
-        headers = bytes(data[position:header_end]).decode("latin-1")
-        start = header_end + 4
-        length = re.search(r"(?im)^content-length:\s*(\d+)\s*$", headers)
-        if length:
-            end = start + int(length.group(1))
-            if not data.startswith(b"\r\n" + delimiter, end):
-                raise ArchiveError(f"the multipart {source} is cut short (a part is shorter than announced)")
-        else:
-            end = data.find(b"\r\n" + delimiter, start)
-            if end < 0:
-                raise ArchiveError(f"the multipart {source} is cut short (no closing boundary)")
-        yield view[start:end]
-        position = end + 2
+    yield from _PartScanner(body, boundary, source).parts(len(body), final=True)
+
+
+class _PartScanner:
+    """Finds the complete parts of a multipart body that may still be arriving.
+
+    Each part is read by its ``Content-Length`` header when it has one, else up to the next boundary.
+    """
+
+    def __init__(self, data: bytes | bytearray, boundary: bytes, source: str) -> None:
+        self.data = data
+        self.view = memoryview(data)
+        self.delimiter = b"--" + boundary
+        self.source = source
+        self.position: int | None = None  # where the next delimiter starts
+        self.done = False
+
+    def _short(self, what: str) -> ArchiveError:
+        return ArchiveError(f"the multipart answer from {self.source} is cut short ({what})")
+
+    def parts(self, filled: int, *, final: bool) -> Iterator[memoryview]:
+        """Yield the parts complete in ``data[:filled]`` not yielded yet (``final``: no more data comes)."""
+        data, delimiter = self.data, self.delimiter
+        if self.position is None:
+            first = data.find(delimiter, 0, filled)
+            if first < 0:
+                if final:
+                    raise ArchiveError(f"the multipart answer from {self.source} holds no boundary")
+                return
+            self.position = first
+        while not self.done:
+            after = self.position + len(delimiter)
+            if filled < after + 2:
+                if final:
+                    raise self._short("no closing boundary")
+                return
+            if data.startswith(b"--", after):
+                self.done = True
+                return
+            header_end = data.find(b"\r\n\r\n", after, filled)
+            if header_end < 0:
+                if final:
+                    raise self._short("part headers")
+                return
+            headers = bytes(data[after:header_end]).decode("latin-1")
+            start = header_end + 4
+            length = re.search(r"(?im)^content-length:\s*(\d+)\s*$", headers)
+            if length:
+                end = start + int(length.group(1))
+                if end + 2 + len(delimiter) > filled:
+                    if final:
+                        raise self._short("a part is shorter than announced")
+                    return
+                if not data.startswith(b"\r\n" + delimiter, end):
+                    raise self._short("a part is shorter than announced")
+            else:
+                end = data.find(b"\r\n" + delimiter, start, filled)
+                if end < 0:
+                    if final:
+                        raise self._short("no closing boundary")
+                    return
+            yield self.view[start:end]
+            self.position = end + 2
 
 
 _META_SOP_UID = b"\x02\x00\x03\x00UI"

@@ -215,25 +215,21 @@ DEFER_SIZE = 64 * 1024
 path views them in place in the file's buffer."""
 
 
-class _BufferFile(io.RawIOBase):
-    """A read-only, seekable file over a buffer, without copying it (``io.BytesIO`` copies a memoryview)."""
+class _BufferFile:
+    """A read-only, seekable file over a buffer, without copying it (``io.BytesIO`` copies a memoryview).
+
+    Only what pydicom's reader calls: ``read``, ``seek``, ``tell``.
+    """
 
     def __init__(self, data: bytes | memoryview) -> None:
-        super().__init__()
         self._view = memoryview(data).cast("B")
         self._pos = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        size = max(0, min(len(buffer), len(self._view) - self._pos))
-        buffer[:size] = self._view[self._pos : self._pos + size]
-        self._pos += size
-        return size
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+        chunk = self._view[self._pos : end].tobytes()
+        self._pos = max(self._pos, end)
+        return chunk
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
@@ -366,26 +362,33 @@ def _vector(value: Any, size: int, keyword: str, uid: str) -> np.ndarray | None:
 _NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 
 
+def _native_dtype(ds: Any) -> np.dtype | None:
+    """The numpy dtype of pixel data that can be viewed as it is stored (uncompressed little endian,
+    monochrome, 8/16/32 bits, no sign bits to extend), else ``None``."""
+    bits = int(ds.get("BitsAllocated", 16))
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+    if (
+        syntax in _NATIVE_LE
+        and "PixelData" in ds
+        and int(ds.get("SamplesPerPixel", 1)) == 1
+        and bits in (8, 16, 32)
+        and (int(ds.get("BitsStored", bits)) == bits or not signed)
+    ):
+        return np.dtype(f"{'i' if signed else 'u'}{bits // 8}").newbyteorder("<")
+    return None
+
+
 def _pixels(ds: Any, uid: str, n_frames: int, source: bytes | memoryview | None) -> np.ndarray:
     from pydicom.dataelem import RawDataElement
 
     rows, cols = int(ds.Rows), int(ds.Columns)
-    samples = int(ds.get("SamplesPerPixel", 1))
-    bits = int(ds.get("BitsAllocated", 16))
-    signed = int(ds.get("PixelRepresentation", 0)) == 1
-    syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
     element = ds.get_item("PixelData", keep_deferred=True) if "PixelData" in ds else None
     deferred = isinstance(element, RawDataElement) and element.value is None and element.length > 0
     if deferred and source is None:
         raise ValueError("frames_of needs the source buffer of a dataset read with deferred pixel data")
-    if (
-        syntax in _NATIVE_LE
-        and element is not None
-        and samples == 1
-        and bits in (8, 16, 32)
-        and (int(ds.get("BitsStored", bits)) == bits or not signed)
-    ):
-        dtype = np.dtype(f"{'i' if signed else 'u'}{bits // 8}").newbyteorder("<")
+    dtype = _native_dtype(ds)
+    if dtype is not None and element is not None:
         if deferred:
             raw = memoryview(source).cast("B")[element.value_tell : element.value_tell + element.length]
         else:
@@ -394,7 +397,7 @@ def _pixels(ds: Any, uid: str, n_frames: int, source: bytes | memoryview | None)
         if len(raw) < expected:
             raise DicomDataError(
                 f"instance {uid} is truncated: its pixel data holds {len(raw)} bytes, "
-                f"{rows}x{cols}x{n_frames} frames of {bits} bits need {expected}"
+                f"{rows}x{cols}x{n_frames} frames of {dtype.itemsize * 8} bits need {expected}"
             )
         array = np.frombuffer(raw, dtype=dtype, count=rows * cols * n_frames)
         return array.reshape((n_frames, rows, cols) if n_frames > 1 else (rows, cols))
@@ -444,28 +447,47 @@ def volume_from_files(
         slices cannot form one volume.
     """
 
-    def decode(item: tuple[str, bytes | memoryview]) -> tuple[Any, list[Frame]]:
-        name, data = item
-        ds = read_dataset(data, name)
-        frames = frames_of(ds, data)
-        if progress is not None:
-            progress(1)
-        return ds, frames
-
-    items = list(items)
-    if not items:
-        raise DicomDataError("the series has no instances")
     results: list[tuple[Any, list[Frame]]] = []
     skipped: list[dict[str, str]] = []
+    pending: list[tuple[str, Any]] = []
+    count = 0
+
+    def failed(name: str, exc: DicomDataError) -> None:
+        if not skip_bad:
+            raise exc
+        skipped.append({"sop_instance_uid": name, "reason": str(exc)})
+
+    def done() -> None:
+        if progress is not None:
+            progress(1)
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [(name, pool.submit(decode, (name, data))) for name, data in items]
-        for name, future in futures:
-            try:
-                results.append(future.result())
-            except DicomDataError as exc:
-                if not skip_bad:
-                    raise
-                skipped.append({"sop_instance_uid": name, "reason": str(exc)})
+        try:
+            # Items are taken as they arrive (a download may still be streaming in). Uncompressed pixels
+            # are only viewed, cheaper here than a thread hop; compressed ones go to the decoder threads
+            # (pylibjpeg and pyjpegls decode outside the GIL).
+            for name, data in items:
+                count += 1
+                try:
+                    ds = read_dataset(data, name)
+                    if _native_dtype(ds) is not None or "PixelData" not in ds:
+                        results.append((ds, frames_of(ds, data)))
+                        done()
+                    else:
+                        pending.append((name, pool.submit(lambda d=ds, b=data: (d, frames_of(d, b)))))
+                except DicomDataError as exc:
+                    failed(name, exc)
+            for name, future in pending:
+                try:
+                    results.append(future.result())
+                    done()
+                except DicomDataError as exc:
+                    failed(name, exc)
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+    if not count:
+        raise DicomDataError("the series has no instances")
     if skipped:
         text = "; ".join(s["reason"] for s in skipped)
         logger.warning("skipped %d bad instance(s): %s", len(skipped), text)

@@ -53,6 +53,8 @@ FINDING_CODES: dict[str, Code] = {
 """Standard codes of class names (lower case); other names get a code in :data:`LOCAL_SCHEME`."""
 
 PROCEDURE_CT_CHEST = Code("169069000", "SCT", "CT of chest")
+UTF8 = "ISO_IR 192"
+"""Character set of what we write: UTF-8 carries any patient name (the sources' ISO 2022 sets included)."""
 
 
 def finding_code(label: str) -> Code:
@@ -150,6 +152,7 @@ def prediction_sr(
         series_description=series_description or f"AI: {algorithm_name}"[:64],
         software_versions=workbench.__version__,
         is_complete=True,
+        specific_character_set=UTF8,
     )
 
 

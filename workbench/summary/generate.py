@@ -214,6 +214,7 @@ def finish(
     cache_hit: bool,
     history: History,
     cache: ResponseCache | None,
+    batch: bool = False,
 ) -> Generation:
     """Account for a response: cache it (if fresh), parse it, record the generation, return it.
 
@@ -226,6 +227,8 @@ def finish(
     history : History
     cache : ResponseCache or None
         Where a fresh response is stored (``None``: not cached).
+    batch : bool
+        The response came from a batch job: priced at the batch rate.
     """
     if cache is not None and not cache_hit:
         cache.put(call.key, call.model, response)
@@ -252,7 +255,7 @@ def finish(
         latency_ms=response.latency_ms,
         cost_usd=0.0
         if cache_hit
-        else estimate_cost(call.model, response.input_tokens, response.output_tokens),
+        else estimate_cost(call.model, response.input_tokens, response.output_tokens, batch=batch),
         stop_reason=response.stop_reason,
         truncated=response.truncated,
         cache_hit=cache_hit,

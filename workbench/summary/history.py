@@ -3,21 +3,30 @@
 SQLite at ``config.data_dir()/history.sqlite`` (WAL; safe with several processes writing at once).
 :meth:`History.search` returns a DataFrame, newest first, for the assistant's History screen and
 ``workbench history``.
+
+With shared storage configured (``[storage] uri``, see :mod:`workbench.storage`), ``History()`` is a
+:class:`StoredHistory`: one object per generation under
+``history/patient=<PATIENT ID>/date=<YYYY-MM-DD>/<UTC time>-<id>.json``, written by anyone at once without
+a lock. A patient's history is one listing (a prefix search ``E9738*`` one listing too); other filters read
+the objects of the listing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
 from workbench import config
-from workbench.errors import NotFoundError
+from workbench.errors import ConfigError, NotFoundError
+from workbench.storage import Store, configured_store, read_objects
 from workbench.summary.sqlite import Database
 
 logger = logging.getLogger(__name__)
@@ -110,8 +119,15 @@ class History:
     Parameters
     ----------
     path : str or pathlib.Path, optional
-        Default ``config.data_dir()/history.sqlite``.
+        Default ``config.data_dir()/history.sqlite``; with shared storage configured and no ``path``, the
+        history in the store (a :class:`StoredHistory`, as ``Path()`` is a ``PosixPath``).
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> History:
+        path = args[0] if args else kwargs.get("path")
+        if cls is History and path is None and configured_store() is not None:
+            return super().__new__(StoredHistory)
+        return super().__new__(cls)
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else config.data_dir() / "history.sqlite"
@@ -219,3 +235,107 @@ class History:
         for name in _BOOL_FIELDS:
             row[name] = bool(row[name])
         return row
+
+
+HISTORY_PREFIX = "history"
+
+
+def _partition(patient_id: str) -> str:
+    """The partition folder name of a patient (IDs match case-insensitively, as in SQLite)."""
+    return f"patient={quote(patient_id.upper(), safe='')}"
+
+
+class StoredHistory(History):
+    """The generation history in a :class:`~workbench.storage.Store`: one object per generation.
+
+    Same methods and DataFrame columns as the SQLite :class:`History`. Newest first is by the generation's
+    timestamp (to the second; generations of the same second in no particular order).
+
+    Parameters
+    ----------
+    path
+        Unused (``History()`` passes ``None``); the history lives in ``store``.
+    store
+        Default: the configured store.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, store: Store | None = None) -> None:
+        resolved = store or configured_store()
+        if resolved is None:
+            raise ConfigError("StoredHistory needs a store: set [storage] uri or pass store=")
+        self.store: Store = resolved
+        self.path = None  # type: ignore[assignment]  # no SQLite file
+
+    def record(self, generation: Generation) -> None:
+        """Write one generation as its own object (stored when this returns)."""
+        when = dt.datetime.fromisoformat(generation.timestamp).astimezone(dt.UTC)
+        key = (f"{HISTORY_PREFIX}/{_partition(generation.patient_id)}/date={when:%Y-%m-%d}/"
+               f"{when:%Y%m%dT%H%M%S}-{generation.id}.json")
+        self.store.put(key, json.dumps(generation.to_dict(), ensure_ascii=False).encode("utf-8"),
+                       if_absent=True)
+        logger.debug("recorded generation %s at %s", generation.id, self.store.location(key))
+
+    def _keys(self, patient_id: str | None) -> list[str]:
+        """The objects of the partitions ``patient_id`` selects, newest first."""
+        if not patient_id:
+            prefix = f"{HISTORY_PREFIX}/"
+        elif patient_id.endswith("*"):
+            prefix = f"{HISTORY_PREFIX}/{_partition(patient_id[:-1])}"
+        else:
+            prefix = f"{HISTORY_PREFIX}/{_partition(patient_id)}/"
+        return sorted(self.store.keys(prefix), key=lambda k: k.rsplit("/", 1)[-1], reverse=True)
+
+    def _rows(self, filters: dict[str, str | None], limit: int | None, offset: int) -> list[dict[str, Any]]:
+        keys = self._keys(filters.get("patient_id"))
+        others = {name: value for name, value in filters.items() if value and name != "patient_id"}
+        if not others:  # the listing alone decides: read only the page asked for
+            keys = keys[offset:] if limit is None else keys[offset:offset + int(limit)]
+        rows = [json.loads(data) for data in read_objects(self.store, keys) if data is not None]
+        if others:
+            rows = [row for row in rows if all(row.get(name) == value for name, value in others.items())]
+            rows = rows[offset:] if limit is None else rows[offset:offset + int(limit)]
+        return rows
+
+    def search(
+        self,
+        patient_id: str | None = None,
+        case_id: str | None = None,
+        model: str | None = None,
+        prompt_version: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """Generations matching every filter given, newest first (see :meth:`History.search`)."""
+        filters = {"patient_id": patient_id, "case_id": case_id, "model": model,
+                   "prompt_version": prompt_version}
+        return pd.DataFrame(self._rows(filters, limit, offset), columns=_FIELDS)
+
+    def count(
+        self,
+        patient_id: str | None = None,
+        case_id: str | None = None,
+        model: str | None = None,
+        prompt_version: str | None = None,
+    ) -> int:
+        """How many generations :meth:`search` would return without a limit."""
+        if not (case_id or model or prompt_version):
+            return len(self._keys(patient_id))
+        filters = {"patient_id": patient_id, "case_id": case_id, "model": model,
+                   "prompt_version": prompt_version}
+        return len(self._rows(filters, None, 0))
+
+    def get(self, id: str) -> Generation:
+        """One generation by id (a listing of the whole history: prefer :meth:`search` by patient).
+
+        Raises
+        ------
+        NotFoundError
+            If there is none.
+        """
+        suffix = f"-{id}.json"
+        for key in self.store.keys(f"{HISTORY_PREFIX}/"):
+            if key.endswith(suffix):
+                data = self.store.get(key)
+                if data is not None:
+                    return Generation(**json.loads(data))
+        raise NotFoundError(f"no generation with id {id!r} in {self.store.location(HISTORY_PREFIX)}")
