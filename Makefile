@@ -40,6 +40,7 @@ install: system-deps $(STAMP)
 # The whole suite on Orthanc's default SQLite index, then the imaging integration tests again on a PostgreSQL
 # index (a throwaway cluster the tests start), as in the seed's RDS deployment.
 test: install
+	$(BIN)/ruff check workbench tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	WORKBENCH_TEST_ORTHANC_INDEX=postgresql $(BIN)/python -m pytest tests/imaging -m "not notebook" $(PYTEST_ARGS)
 

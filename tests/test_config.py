@@ -42,7 +42,7 @@ def test_update_merges_and_none_removes() -> None:
 def test_invalid_toml_names_the_file() -> None:
     config.config_path().parent.mkdir(parents=True, exist_ok=True)
     config.config_path().write_text("[orthanc\nurl=", encoding="utf-8")
-    with pytest.raises(ConfigError, match="config.toml is not valid TOML"):
+    with pytest.raises(ConfigError, match=r"config\.toml is not valid TOML"):
         config.load_config()
 
 

@@ -57,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # urllib3 logs every retry as a warning; our own one-line error says what went wrong
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if args.verbose >= 2 else logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except WorkbenchError as exc:
@@ -79,8 +81,11 @@ def _register_orthanc(subparsers: argparse._SubParsersAction) -> None:
     start.add_argument("--data-dir", help="storage, index and log folder (default: <data folder>/orthanc)")
     start.add_argument("--http-port", type=int, help="REST/DICOMweb port (default: a free one)")
     start.add_argument("--dicom-port", type=int, help="turn the DICOM listener on, on this port")
-    start.add_argument("--postgres", metavar="DSN",
-                       help="keep the index in PostgreSQL: postgresql://user:password@host:port/database")
+    start.add_argument(
+        "--postgres",
+        metavar="DSN",
+        help="keep the index in PostgreSQL: postgresql://user:password@host:port/database",
+    )
     start.set_defaults(func=_orthanc_start)
 
     stop = actions.add_parser("stop", help="stop the local Orthanc and wait until it has exited")
@@ -93,7 +98,7 @@ def _register_orthanc(subparsers: argparse._SubParsersAction) -> None:
     status.set_defaults(func=_orthanc_status)
 
 
-def _server(args: argparse.Namespace, **kwargs: object):  # noqa: ANN202 - LocalOrthanc, imported lazily
+def _server(args: argparse.Namespace, **kwargs: object):
     from workbench.imaging.local_server import LocalOrthanc
 
     return LocalOrthanc(args.data_dir, password_file=config.config_dir() / "orthanc-password", **kwargs)
@@ -106,11 +111,18 @@ def _orthanc_start(args: argparse.Namespace) -> int:
     server = _server(args, http_port=args.http_port, dicom_port=args.dicom_port, postgres=postgres).start()
     state = server.state
     path = config.update_config(
-        "orthanc", {"url": state.url, "username": state.username, "password_file": state.password_file,
-                    "data_dir": state.data_dir}
+        "orthanc",
+        {
+            "url": state.url,
+            "username": state.username,
+            "password_file": state.password_file,
+            "data_dir": state.data_dir,
+        },
     )
-    print(f"Orthanc running at {state.url} (PID {state.pid}); user {state.username!r}, "
-          f"password in {state.password_file}")
+    print(
+        f"Orthanc running at {state.url} (PID {state.pid}); user {state.username!r}, "
+        f"password in {state.password_file}"
+    )
     if state.dicom_port:
         print(f"DICOM listener: AET ORTHANC on port {state.dicom_port}")
     print(f"Settings written to {path}; workbench.imaging.connect() now reaches this server.")

@@ -179,15 +179,16 @@ class OrthancSettings:
     password: str | None
 
     def __repr__(self) -> str:  # never show the password
-        return f"OrthancSettings(url={self.url!r}, username={self.username!r}, password={'***' if self.password else None})"
+        password = "***" if self.password else None
+        return f"OrthancSettings(url={self.url!r}, username={self.username!r}, password={password})"
 
 
 def orthanc_settings() -> OrthancSettings:
     """Resolve the Orthanc connection settings.
 
-    ``WORKBENCH_ORTHANC_URL``, ``WORKBENCH_ORTHANC_USER`` and ``WORKBENCH_ORTHANC_PASSWORD`` win; otherwise the
-    ``[orthanc]`` table of the config file (written by ``workbench orthanc start``), whose password lives in
-    the 0600 file ``password_file``.
+    ``WORKBENCH_ORTHANC_URL``, ``WORKBENCH_ORTHANC_USER`` and ``WORKBENCH_ORTHANC_PASSWORD`` win; otherwise
+    the ``[orthanc]`` table of the config file (written by ``workbench orthanc start``), whose password lives
+    in the 0600 file ``password_file``.
     """
     url = setting("orthanc", "url", env="WORKBENCH_ORTHANC_URL")
     username = setting("orthanc", "username", env="WORKBENCH_ORTHANC_USER")

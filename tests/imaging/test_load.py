@@ -165,3 +165,14 @@ def test_volume_exports(archive: OrthancArchive, synthetic_ct: StoredSeries, tmp
         again = Volume.load(volume.save(tmp_path / name))
         np.testing.assert_array_equal(again.array, volume.array)
         np.testing.assert_allclose(again.affine, volume.affine, atol=1e-5)
+
+
+def test_without_the_dicomweb_plugin(orthanc: LocalOrthanc, synthetic_ct: StoredSeries) -> None:
+    assert OrthancArchive(orthanc.client()).has_dicomweb  # the test server has it
+    archive = OrthancArchive(orthanc.client())
+    archive.has_dicomweb = False  # as on a server without the plugin: REST routes only
+    volume = archive.load_series(synthetic_ct.series_uid, progress=False)
+    assert volume.array.shape == (12, 24, 20)
+    instances = archive.instances(series_uid=synthetic_ct.series_uid)
+    assert instances.instance_number.tolist() == list(range(1, 13))
+    assert set(instances.sop_class_uid) == {"1.2.840.10008.5.1.4.1.1.2"}

@@ -162,3 +162,20 @@ def test_two_processes_writing_runs_and_history_at_once_lose_nothing(
     assert len(ResponseCache()) == 48  # one object per key, however many writers
     paid = sum(not row["cache_hit"] for row in all_rows)
     assert 48 <= paid <= 96  # each answer paid at least once; at most once per writer
+
+
+def test_a_shared_folder_holds_the_same_layout(
+    backends, write_spec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "team"
+    monkeypatch.setenv("WORKBENCH_STORAGE_URI", shared.as_uri())
+    spec = load_spec(write_spec(sources=["doctor", "nursing"]))
+    first = run_experiment(spec, runs_dir=tmp_path / "runs", progress=False)
+    backends.install()
+    second = run_experiment(spec, runs_dir=tmp_path / "runs", progress=False)
+    assert backends.n_calls == 0 and second.n_cache_hits == 4
+    for result in (first, second):
+        assert not (result.run_dir / "results.jsonl").exists()
+        assert len(list((shared / "runs" / result.run_dir.name / "results").iterdir())) == 4
+    assert len(list((shared / "cache").rglob("*.json"))) == 4
+    assert History().count() == 8 == len(list((shared / "history").rglob("*.json")))

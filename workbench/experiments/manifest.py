@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.experiments.plan import Plan
-from workbench.experiments.rundir import MANIFEST_FILE
+from workbench.experiments.rundir import MANIFEST_FILE, publish_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> Path:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, ensure_ascii=False, indent=2, default=str)
     os.replace(tmp, path)
+    publish_manifest(run_dir)  # a run in shared storage: the store's manifest follows every write
     return path
 
 

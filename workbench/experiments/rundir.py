@@ -127,8 +127,8 @@ def is_run(run_dir: str | Path) -> bool:
 def publish_manifest(run_dir: str | Path) -> None:
     """Copy the working copy of ``manifest.json`` to the configured store (nothing to do on local disk).
 
-    :class:`ResultsWriter` calls this when it opens, so a stored run is listed and resumable from the moment
-    its first result can arrive.
+    :func:`workbench.experiments.manifest.write_manifest` calls this after every write, so a stored run is
+    listed and resumable from the moment its first result can arrive, and batch job ids reach the store.
     """
     store = configured_store()
     path = Path(run_dir) / MANIFEST_FILE
@@ -308,8 +308,7 @@ class ResultsWriter:
 class StoredResultsWriter(ResultsWriter):
     """Write each row as its own object, ``<uri>/runs/<run_id>/results/<key>-<UTC time>-<random>.json``.
 
-    Objects are never rewritten, so any number of processes can write to one run at once. Opening
-    publishes the manifest's working copy (:func:`publish_manifest`).
+    Objects are never rewritten, so any number of processes can write to one run at once.
 
     Parameters
     ----------
@@ -325,7 +324,6 @@ class StoredResultsWriter(ResultsWriter):
             raise ConfigError("StoredResultsWriter needs a store: set [storage] uri or pass store=")
         self.store: Store = resolved
         self.run_id = Path(run_dir).name
-        publish_manifest(run_dir)
 
     def write(self, row: dict[str, Any]) -> None:
         """Write one row as a new object (stored when this returns)."""

@@ -52,7 +52,8 @@ def find_binary() -> Path:
         if Path(override).is_file() and os.access(override, os.X_OK):
             return Path(override)
         raise ServerError(
-            f"WORKBENCH_ORTHANC_BINARY={override} is not an executable file; fix or unset it, or {INSTALL_HINT}"
+            f"WORKBENCH_ORTHANC_BINARY={override} is not an executable file; "
+            f"fix or unset it, or {INSTALL_HINT}"
         )
     for candidate in (shutil.which("Orthanc"), "/usr/sbin/Orthanc"):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
@@ -170,7 +171,9 @@ class LocalOrthanc:
         """
         state = self._state or self.read_state()
         if state is None:
-            raise ServerError(f"no Orthanc is running from {self.data_dir}; start it with 'workbench orthanc start'")
+            raise ServerError(
+                f"no Orthanc is running from {self.data_dir}; start it with 'workbench orthanc start'"
+            )
         return state
 
     @property
@@ -214,7 +217,9 @@ class LocalOrthanc:
             return {"running": False, "data_dir": str(self.data_dir)}
         info: dict[str, Any] = {"running": True, **asdict(state)}
         try:
-            client = OrthancClient(state.url, state.username, config.read_secret(state.password_file), retries=0)
+            client = OrthancClient(
+                state.url, state.username, config.read_secret(state.password_file), retries=0
+            )
             system = client.system()
             stats = client.get_json("/statistics")
             info.update(version=system.get("Version"), studies=stats.get("CountStudies"))
@@ -245,7 +250,9 @@ class LocalOrthanc:
         if not self.password_file.exists():
             config.write_secret(self.password_file, secrets.token_urlsafe(18))
         http_port = self._port(self.http_port, "HTTP", "--http-port")
-        dicom_port = self._port(self.dicom_port, "DICOM", "--dicom-port") if self.dicom_port is not None else None
+        dicom_port = (
+            self._port(self.dicom_port, "DICOM", "--dicom-port") if self.dicom_port is not None else None
+        )
         url = f"http://127.0.0.1:{http_port}"
         self.config_file.write_text(
             json.dumps(self._orthanc_config(http_port, dicom_port, plugins), indent=2), encoding="utf-8"
@@ -315,9 +322,13 @@ class LocalOrthanc:
         for name, so in names.items():
             path = PLUGIN_DIR / so
             if not path.exists():
-                package = {"dicomweb": "orthanc-dicomweb", "gdcm": "orthanc-gdcm"}.get(name, "orthanc-postgresql")
-                raise ServerError(f"the Orthanc {name} plugin ({path}) is missing; install it with "
-                                  f"'sudo apt-get install -y {package}'")
+                package = {"dicomweb": "orthanc-dicomweb", "gdcm": "orthanc-gdcm"}.get(
+                    name, "orthanc-postgresql"
+                )
+                raise ServerError(
+                    f"the Orthanc {name} plugin ({path}) is missing; install it with "
+                    f"'sudo apt-get install -y {package}'"
+                )
             paths.append(str(path))
         return paths
 
@@ -325,8 +336,10 @@ class LocalOrthanc:
         if port is None:
             return free_port()
         if port_in_use(port):
-            raise ServerError(f"{kind} port {port} is already in use; choose another with {option}, "
-                              "or leave it out to pick a free one")
+            raise ServerError(
+                f"{kind} port {port} is already in use; choose another with {option}, "
+                "or leave it out to pick a free one"
+            )
         return port
 
     def _orthanc_config(self, http_port: int, dicom_port: int | None, plugins: list[str]) -> dict[str, Any]:
@@ -346,15 +359,21 @@ class LocalOrthanc:
             "DicomCheckCalledAet": False,
             "DicomAlwaysAllowStore": True,
             "Plugins": plugins,
-            "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "Host": f"127.0.0.1:{http_port}", "Ssl": False},
+            "DicomWeb": {
+                "Enable": True,
+                "Root": "/dicom-web/",
+                "Host": f"127.0.0.1:{http_port}",
+                "Ssl": False,
+            },
         }
         if self.postgres is not None:
             cfg["PostgreSQL"] = {"EnableIndex": True, "EnableStorage": False, "Lock": False, **self.postgres}
         return cfg
 
     def _wait_ready(self, state: ServerState, timeout: float) -> None:
-        client = OrthancClient(state.url, self.username, config.read_secret(self.password_file),
-                               timeout=(1.0, 5.0), retries=0)
+        client = OrthancClient(
+            state.url, self.username, config.read_secret(self.password_file), timeout=(1.0, 5.0), retries=0
+        )
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -438,7 +457,9 @@ def postgres_settings(dsn: str) -> dict[str, Any]:
 
     parsed = urlparse(dsn)
     if parsed.scheme not in ("postgresql", "postgres") or not parsed.hostname or not parsed.path.strip("/"):
-        raise ServerError(f"--postgres {dsn!r} is not of the form postgresql://user:password@host:port/database")
+        raise ServerError(
+            f"--postgres {dsn!r} is not of the form postgresql://user:password@host:port/database"
+        )
     return {
         "Host": parsed.hostname,
         "Port": parsed.port or 5432,

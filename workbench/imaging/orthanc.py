@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -249,6 +250,8 @@ class OrthancArchive(BaseArchive):
         if unknown:
             raise QueryError(f"instances() takes series_uid and limit, not {sorted(unknown)}")
         query = build_query(Level.INSTANCE, {"series_uid": series_uid, **filters})
+        if not self.has_dicomweb:
+            return self._instances_without_dicomweb(query)
         params = {"SeriesInstanceUID": series_uid, "includefield": "00200013"}
         if query.limit:
             params["limit"] = str(query.limit)
@@ -265,6 +268,27 @@ class OrthancArchive(BaseArchive):
             for item in answer
         ]
         return make_frame(Level.INSTANCE, rows_to_columns(rows))
+
+    def _instances_without_dicomweb(self, query: Query) -> pd.DataFrame:
+        """instances() through REST alone: one ``/tools/find``, then each SOPClassUID from its metadata."""
+        series_uid = query.tags["SeriesInstanceUID"]
+        found = self.find(query)
+        if not found and not self.find(build_query(Level.SERIES, {"series_uid": series_uid})):
+            raise NotFoundError(f"series {series_uid} not found on Orthanc at {self.url}")
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            classes = list(
+                pool.map(
+                    lambda i: self.client.get_bytes(f"/instances/{i['ID']}/metadata/SopClassUid").decode(),
+                    found,
+                )
+            )
+        columns = {
+            "sop_instance_uid": [i["MainDicomTags"].get("SOPInstanceUID") for i in found],
+            "series_uid": [series_uid] * len(found),
+            "instance_number": [i["MainDicomTags"].get("InstanceNumber") for i in found],
+            "sop_class_uid": classes,
+        }
+        return make_frame(Level.INSTANCE, columns)
 
     def _names(self, patients: dict[str, dict[str, Any]]) -> dict[str, str]:
         """Patient name per Orthanc patient ID, re-decoded from a stored file where Orthanc garbled it."""
@@ -356,7 +380,15 @@ class OrthancArchive(BaseArchive):
         refs = tuple(InstanceRef(i["MainDicomTags"]["SOPInstanceUID"], i["ID"]) for i in found)
         return SeriesRef(series_uid, study["MainDicomTags"]["StudyInstanceUID"], refs)
 
-    def _retrieve_series(self, series: SeriesRef, progress: bool) -> Iterator[tuple[str, memoryview]]:
+    @cached_property
+    def has_dicomweb(self) -> bool:
+        """Whether the server runs the DICOMweb plugin (else retrieval uses ``/instances/{id}/file``)."""
+        return "dicom-web" in self.client.get_json("/plugins")
+
+    def _retrieve_series(self, series: SeriesRef, progress: bool) -> Iterator[tuple[str, bytes | memoryview]]:
+        if not self.has_dicomweb:
+            yield from self._retrieve_each(series, list(series.instances), progress, workers=8)
+            return
         path = f"/dicom-web/studies/{series.study_uid}/series/{series.series_uid}"
         response = self.client.request(
             "GET", path, what=f"series {series.series_uid}", stream=True, headers={"Accept": MULTIPART_ACCEPT}

@@ -37,7 +37,9 @@ DEFAULT_RETRIES = 3
 HINT_UNREACHABLE = (
     "start the local one with 'workbench orthanc start', or point WORKBENCH_ORTHANC_URL at a running server"
 )
-HINT_AUTH = "check WORKBENCH_ORTHANC_USER and WORKBENCH_ORTHANC_PASSWORD (or the [orthanc] table of the config file)"
+HINT_AUTH = (
+    "check WORKBENCH_ORTHANC_USER and WORKBENCH_ORTHANC_PASSWORD (or the [orthanc] table of the config file)"
+)
 
 
 class OrthancClient:
@@ -78,9 +80,9 @@ class OrthancClient:
         retry = Retry(
             total=retries,
             connect=retries,
-            # Orthanc 1.10 closes idle keep-alive connections after about a second; a request sent on one just
-            # as it closes fails with RemoteDisconnected. Everything we send is safe to repeat (a stored instance
-            # is stored once), so one read retry is allowed.
+            # Orthanc 1.10 closes idle keep-alive connections after about a second; a request sent on one
+            # just as it closes fails with RemoteDisconnected. Everything we send is safe to repeat (a stored
+            # instance is stored once), so one read retry is allowed.
             read=1,
             status=retries,
             backoff_factor=0.2,
@@ -143,7 +145,9 @@ class OrthancClient:
         try:
             response = self.session.request(method, self.url + path, stream=stream, **kwargs)
         except requests.exceptions.ConnectionError as exc:
-            raise ArchiveError(f"cannot reach Orthanc at {self.url} ({_reason(exc)}); {HINT_UNREACHABLE}") from None
+            raise ArchiveError(
+                f"cannot reach Orthanc at {self.url} ({_reason(exc)}); {HINT_UNREACHABLE}"
+            ) from None
         except requests.exceptions.Timeout:
             raise ArchiveError(
                 f"Orthanc at {self.url} did not answer {method} {path} within {self.timeout[1]:.0f} s; "
@@ -151,7 +155,9 @@ class OrthancClient:
             ) from None
         if response.status_code in (401, 403):
             user = f"user {self.username!r}" if self.username else "anonymous access"
-            raise AuthenticationError(f"Orthanc at {self.url} refused {user} (HTTP {response.status_code}); {HINT_AUTH}")
+            raise AuthenticationError(
+                f"Orthanc at {self.url} refused {user} (HTTP {response.status_code}); {HINT_AUTH}"
+            )
         if response.status_code == 404 and what is not None:
             raise NotFoundError(f"{what} not found on Orthanc at {self.url}")
         if response.status_code >= 400:

@@ -467,7 +467,8 @@ def load_csv(path: str | Path, *, department: str = "unknown") -> list[Case]:
     Columns: ``patient_id, date, record_type, tag, text``.
 
     ``record_type`` is ``doctor``/``nursing`` (or 医師/看護), or ``ichigo`` for the admission record;
-    ``tag`` is S, O, A, P or FREE (empty means FREE) for notes, and the heading (主訴, 現病歴 ...) for ``ichigo`` rows. Optional columns ``case_id``, ``admission_date``,
+    ``tag`` is S, O, A, P or FREE (empty means FREE) for notes, and the heading (主訴, 現病歴 ...) for
+    ``ichigo`` rows. Optional columns ``case_id``, ``admission_date``,
     ``discharge_date`` and ``department`` are used when present; otherwise one case per patient spans its
     first to last date and is named after the patient ID.
 
