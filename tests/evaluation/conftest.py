@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sample_run import write_sample_run
+
+from tests.evaluation.sample_run import write_sample_run
 
 
 @pytest.fixture(scope="session")

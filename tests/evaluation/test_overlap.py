@@ -7,8 +7,8 @@ import random
 import pytest
 from rouge_score.rouge_scorer import RougeScorer
 from sacrebleu.metrics import CHRF
-from sample_run import corpus_cases, output_for
 
+from tests.evaluation.sample_run import corpus_cases, output_for
 from workbench.evaluation.overlap import chrf, lcs_length, rouge
 from workbench.evaluation.tokenize import get_tokenizer
 from workbench.summary.cases import load_case

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sample_run import HALLUCINATION
 
+from tests.evaluation.sample_run import HALLUCINATION
 from workbench.errors import NotFoundError
 from workbench.evaluation.runs import load_run
 from workbench.evaluation.score import REFERENCE_SYSTEM, load_run_cases, score_output, score_run
