@@ -44,6 +44,15 @@ ORTHANC_INDEX = os.environ.get("WORKBENCH_TEST_ORTHANC_INDEX", "sqlite")
 cluster, as the seed's RDS deployment); ``make test`` runs the imaging tests once more with ``postgresql``."""
 
 
+@pytest.fixture(autouse=True)
+def isolated_backends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give each test its own model-backend registry: backends a test registers or creates do not leak."""
+    from workbench.summary.backends import base
+
+    monkeypatch.setattr(base, "_FACTORIES", dict(base._FACTORIES))
+    monkeypatch.setattr(base, "_INSTANCES", {})
+
+
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOrthanc]:
     """A real Orthanc for the whole session (DICOM listener on, for dcmtk tests)."""

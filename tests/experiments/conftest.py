@@ -14,7 +14,6 @@ import yaml
 from workbench import config
 from workbench.errors import ThrottledError
 from workbench.summary.backends import ModelRequest, ModelResponse, estimate_tokens, register_backend
-from workbench.summary.backends import base as backend_base
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "eval" / "cases"
@@ -99,12 +98,8 @@ def cases_dir() -> Path:
 
 
 @pytest.fixture
-def backends(monkeypatch: pytest.MonkeyPatch) -> Backends:
-    """Counting backends under ``count:``; call ``backends.install(...)`` again to change behaviour.
-
-    The backend registry is restored afterwards, so ``count:`` does not leak into other tests.
-    """
-    monkeypatch.setattr(backend_base, "_FACTORIES", dict(backend_base._FACTORIES))
+def backends() -> Backends:
+    """Counting backends under ``count:``; call ``backends.install(...)`` again to change behaviour."""
     registry = Backends()
     registry.install()
     return registry

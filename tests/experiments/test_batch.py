@@ -222,8 +222,6 @@ def converse(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield install
     for stubber in stubbers:
         stubber.deactivate()
-    base._FACTORIES.pop("bedrock", None)
-    base.reset_backends()
 
 
 def _stores(tmp_path: Path, name: str) -> dict[str, Any]:
@@ -471,7 +469,7 @@ def test_the_dry_run_shows_the_batch_price(tmp_path: Path, spec_path, capsys) ->
     assert not (tmp_path / "r").exists()
 
 
-def test_spec_batch_key_and_settings_are_checked(tmp_path: Path, write_spec) -> None:
+def test_spec_batch_key_and_settings_are_checked(tmp_path: Path, write_spec, backends) -> None:
     assert load_spec(write_spec(batch=True)).batch == {}
     assert load_spec(write_spec(batch=False)).batch is None
     spec = load_spec(write_spec(batch={"timeout_hours": 48}))

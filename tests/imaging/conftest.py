@@ -65,7 +65,7 @@ def oblique_ct(orthanc: LocalOrthanc) -> StoredSeries:
         slope=2.0,
         intercept=-1000.0,
         patient_id="IMG-CT-02",
-        patient_name="Suzuki^Ichiro=鈴木^一郎=すずき^いちろう",
+        patient_name="Morita^Kenta=森田^健太=もりた^けんた",  # no demo-hospital patient shares it
         seed=2,
         shuffle=False,
     )

@@ -29,7 +29,7 @@ def test_kanji_wildcards_and_filters(
 ) -> None:
     # Orthanc 1.10.1 would find nothing for these if they were sent percent-encoded in the query string
     assert set(dicomweb.studies(patient_name="*山田^花子*").study_uid) == {synthetic_ct.study_uid}
-    assert set(dicomweb.studies(patient_name="suzuki*").study_uid) == {oblique_ct.study_uid}
+    assert set(dicomweb.studies(patient_name="morita*").study_uid) == {oblique_ct.study_uid}
     uids = {synthetic_ct.study_uid, oblique_ct.study_uid}
     assert uids <= set(dicomweb.studies(modality=["CT", "MR"], study_date="20240101-20240131").study_uid)
     mine = dicomweb.studies(patient_id="IMG-CT-01")

@@ -20,7 +20,13 @@ from monai.transforms import (
     Spacingd,
 )
 
-from workbench.ml.transforms import LoadSeries, LoadSeriesd, SeriesLoadError, classification_transforms
+from workbench.ml.transforms import (
+    LoadSeries,
+    LoadSeriesd,
+    SeriesLoadError,
+    classification_transforms,
+    volume_to_metatensor,
+)
 
 pytestmark = pytest.mark.orthanc
 
@@ -136,3 +142,12 @@ def test_bad_arguments_are_rejected_eagerly():
         classification_transforms(image_size=(8, 8))
     with pytest.raises(ValueError, match="window"):
         classification_transforms(window=(100.0, -100.0))
+
+
+def test_colour_volumes_are_refused():
+    from workbench.imaging import Volume
+
+    volume = Volume(np.zeros((2, 4, 4, 3), np.uint8), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3),
+                    {"series_uid": "1.2.3", "modality": "OT"})
+    with pytest.raises(SeriesLoadError, match=r"series 1\.2\.3: OT images of shape \(2, 4, 4, 3\) are not"):
+        volume_to_metatensor(volume)

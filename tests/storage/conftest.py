@@ -17,18 +17,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.experiments.conftest import Backends, priced, write_spec  # noqa: F401 - shared fixtures
+from tests.experiments.conftest import Backends, backends, priced, write_spec  # noqa: F401 - shared fixtures
 from workbench.imaging.local_server import free_port
-from workbench.summary.backends import base
-
-
-@pytest.fixture
-def backends(monkeypatch: pytest.MonkeyPatch) -> Backends:
-    """The experiments' counting backends (``count:``), unregistered again after the test."""
-    monkeypatch.setattr(base, "_FACTORIES", dict(base._FACTORIES))
-    registry = Backends()
-    registry.install()
-    return registry
 
 
 @pytest.fixture(scope="session")

@@ -95,7 +95,8 @@ def volume_to_metatensor(
     Raises
     ------
     SeriesLoadError
-        The series cannot be used with ``spatial_dims`` (no geometry, a single image in 3D, several in 2D).
+        The series cannot be used with ``spatial_dims`` (no geometry, a single image in 3D, several in 2D,
+        colour images).
     ValueError
         ``spatial_dims`` is neither 2 nor 3.
     """
@@ -104,8 +105,12 @@ def volume_to_metatensor(
     info = dict(volume.metadata or {})
     uid = series_uid or str(info.get("series_uid", "?"))
     array = np.asarray(volume.array)
-    n_images = array.shape[0] if array.ndim == 3 else 1
     modality = info.get("modality") or "?"
+    if array.ndim != 3:
+        raise SeriesLoadError(
+            uid, f"{modality} images of shape {array.shape} are not grey-level; colour is not supported"
+        )
+    n_images = array.shape[0]
     if spatial_dims == 3:
         if n_images < 2:
             raise SeriesLoadError(
@@ -128,7 +133,7 @@ def volume_to_metatensor(
             raise SeriesLoadError(
                 uid, f"{n_images} images: the 2D path takes a single image; use spatial_dims=3 for a volume"
             )
-        data = array.reshape(array.shape[-2:]).T
+        data = array[0].T
         affine = np.asarray(volume.affine_ras, dtype=np.float64)
     if dtype is not None:
         data = data.astype(dtype, copy=False)
