@@ -39,6 +39,7 @@ class CountingBackend:
     fail_when: Callable[[ModelRequest], bool] | None = None
     calls: list[ModelRequest] = field(default_factory=list)
     attempts: int = 0
+    _seen: dict[tuple[str | None, str], int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -48,7 +49,11 @@ class CountingBackend:
     def generate(self, request: ModelRequest) -> ModelResponse:
         with self._lock:
             self.attempts += 1
-            if self.throttle and self.attempts % (self.throttle + 1) != 0:
+            # counted per request, so that concurrent calls do not eat each other's successes
+            key = (request.system, request.prompt)
+            seen = self._seen.get(key, 0)
+            self._seen[key] = seen + 1
+            if self.throttle and seen % (self.throttle + 1) < self.throttle:
                 raise ThrottledError("simulated throttling")
             if self.crash_after is not None and len(self.calls) >= self.crash_after:
                 raise KeyboardInterrupt("simulated kill")

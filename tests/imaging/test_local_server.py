@@ -20,19 +20,10 @@ import requests
 
 from workbench import config
 from workbench.cli import main
-from workbench.imaging.local_server import LocalOrthanc, free_port
+from workbench.imaging.local_server import LocalOrthanc, _alive, free_port
 from workbench.imaging.rest import OrthancClient
 
 pytestmark = pytest.mark.orthanc
-
-
-def _alive(pid: int) -> bool:
-    """True if ``pid`` runs (a zombie counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _wait_gone(pid: int, timeout: float = 30.0) -> bool:

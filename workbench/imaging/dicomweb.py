@@ -24,8 +24,6 @@ from typing import Any
 
 import pandas as pd
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from workbench.errors import ArchiveError, AuthenticationError, DicomDataError, NotFoundError
 from workbench.imaging.archive import (
@@ -38,7 +36,7 @@ from workbench.imaging.archive import (
 )
 from workbench.imaging.names import looks_garbled
 from workbench.imaging.query import Level, QueryError, build_query, matches
-from workbench.imaging.rest import DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from workbench.imaging.rest import DEFAULT_RETRIES, DEFAULT_TIMEOUT, make_session
 
 logger = logging.getLogger(__name__)
 
@@ -130,21 +128,7 @@ class DicomWebArchive(BaseArchive):
         super().__init__(url, username, cache=cache)
         self.url = url.rstrip("/")
         self.username = username
-        self.session = requests.Session()
-        if username is not None:
-            self.session.auth = (username, password or "")
-        retry = Retry(
-            total=retries,
-            connect=retries,
-            read=0,
-            status=retries,
-            backoff_factor=0.2,
-            status_forcelist=(502, 503, 504),
-            raise_on_status=False,
-        )
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=16, pool_maxsize=16)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session = make_session(username, password, retries=retries)
         self.timeout = timeout
         self.client = DICOMwebClient(self.url, session=self.session, timeout=timeout)
 

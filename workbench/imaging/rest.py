@@ -74,25 +74,7 @@ class OrthancClient:
         self.url = url.rstrip("/")
         self.username = username
         self.timeout = timeout
-        self.session = requests.Session()
-        if username is not None:
-            self.session.auth = (username, password or "")
-        retry = Retry(
-            total=retries,
-            connect=retries,
-            # Orthanc 1.10 closes idle keep-alive connections after about a second; a request sent on one
-            # just as it closes fails with RemoteDisconnected. Everything we send is safe to repeat (a stored
-            # instance is stored once), so one read retry is allowed.
-            read=1,
-            status=retries,
-            backoff_factor=0.2,
-            status_forcelist=(502, 503, 504),
-            allowed_methods=frozenset({"GET", "HEAD", "POST", "PUT", "DELETE"}),
-            raise_on_status=False,
-        )
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session = make_session(username, password, retries=retries, pool_size=pool_size)
 
     def __repr__(self) -> str:
         return f"OrthancClient({self.url!r}, username={self.username!r})"
@@ -242,6 +224,36 @@ class OrthancClient:
                 tqdm(pool.map(send, items), total=len(items), desc=desc, unit="file", disable=not progress)
             )
         return results
+
+
+def make_session(
+    username: str | None, password: str | None, *, retries: int = DEFAULT_RETRIES, pool_size: int = 16
+) -> requests.Session:
+    """A ``requests`` session with basic auth, a connection pool and urllib3 retries.
+
+    Retries cover connection errors, HTTP 502/503/504 and one dropped read; shared by
+    :class:`OrthancClient` and the DICOMweb archive.
+    """
+    session = requests.Session()
+    if username is not None:
+        session.auth = (username, password or "")
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        # Orthanc 1.10 closes idle keep-alive connections after about a second; a request sent on one
+        # just as it closes fails with RemoteDisconnected. Everything we send is safe to repeat (a stored
+        # instance is stored once), so one read retry is allowed.
+        read=1,
+        status=retries,
+        backoff_factor=0.2,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=frozenset({"GET", "HEAD", "POST", "PUT", "DELETE"}),
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ CANCELLOUS_BONE = 300.0
 CORTICAL_BONE = 950.0
 GGO_RANGE = (-500.0, -300.0)
 """Ground-glass opacities are drawn with a peak between these Hounsfield units."""
+GGO_COUNT = (4, 6)
+"""Fewest and most ground-glass opacities of a pneumonia, shared between both lungs."""
+GGO_RADII = ((25.0, 25.0, 25.0), (50.0, 45.0, 55.0))
+"""Smallest and largest semi-axes (x, y, z; mm) of one opacity."""
 
 NOISE_HU = 10.0
 """Standard deviation of the CT image noise."""
@@ -110,7 +114,8 @@ class ChestAnatomy:
         rng
             The generator; the same state gives the same anatomy.
         pneumonia
-            Add 2-5 ground-glass opacities, preferring the periphery and the lower, posterior lung.
+            Add :data:`GGO_COUNT` ground-glass opacities in both lungs, preferring the periphery and the
+            lower, posterior lung (the usual picture of a viral or atypical pneumonia).
 
         Returns
         -------
@@ -134,7 +139,7 @@ class ChestAnatomy:
         )
         if not pneumonia:
             return anatomy
-        return _with_opacities(anatomy, rng, int(rng.integers(2, 6)))
+        return _with_opacities(anatomy, rng, int(rng.integers(GGO_COUNT[0], GGO_COUNT[1] + 1)))
 
     # -- derived geometry ----------------------------------------------------------------------------
     @property
@@ -151,19 +156,23 @@ class ChestAnatomy:
 
 
 def _with_opacities(anatomy: ChestAnatomy, rng: np.random.Generator, count: int) -> ChestAnatomy:
-    """Return ``anatomy`` with ``count`` ground-glass opacities centred inside its lungs."""
+    """Return ``anatomy`` with ``count`` ground-glass opacities centred inside its lungs, both lungs alike."""
     # Candidate centres: random points inside the lungs, weighted towards the lower, posterior periphery.
     points = rng.uniform((-160, -110, -150), (160, 110, 60), size=(4000, 3)).astype(np.float32)
     inside = _lung_mask(anatomy, points[:, 0], points[:, 1], points[:, 2])
     points = points[inside]
     cy, ca, cb = anatomy.cavity
     periphery = np.hypot(points[:, 0] / ca, (points[:, 1] - cy) / cb)
-    weight = np.exp(2.0 * periphery) * np.exp(0.01 * points[:, 1]) * np.exp(-0.006 * points[:, 2])
-    chosen = rng.choice(len(points), size=count, replace=False, p=weight / weight.sum())
+    weight = np.exp(2.0 * periphery) * np.exp(0.01 * points[:, 1]) * np.exp(-0.012 * points[:, 2])
+    chosen: list[int] = []
+    for side, n in ((points[:, 0] < 0, count - count // 2), (points[:, 0] >= 0, count // 2)):  # right, left
+        candidates = np.flatnonzero(side)
+        w = weight[candidates]
+        chosen += rng.choice(candidates, size=n, replace=False, p=w / w.sum()).tolist()
     opacities = tuple(
         Opacity(
             center=tuple(float(v) for v in points[i]),
-            radii=tuple(float(v) for v in rng.uniform((15, 15, 15), (45, 40, 50))),
+            radii=tuple(float(v) for v in rng.uniform(*GGO_RADII)),
             hu=float(rng.uniform(*GGO_RANGE)),
         )
         for i in chosen
