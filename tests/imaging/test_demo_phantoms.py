@@ -59,7 +59,9 @@ def test_trachea_is_air_above_the_carina(normal: ChestAnatomy) -> None:
 
 def test_pneumonia_adds_ground_glass_inside_the_lungs() -> None:
     sick, healthy = _anatomy(9, pneumonia=True), _anatomy(9)
-    assert 2 <= len(sick.opacities) <= 5
+    assert phantoms.GGO_COUNT[0] <= len(sick.opacities) <= phantoms.GGO_COUNT[1] == 10
+    sides = [o.center[0] < 0 for o in sick.opacities]
+    assert abs(sides.count(True) - sides.count(False)) <= 1  # bilateral: both lungs alike
     assert not healthy.opacities
     lo, hi = phantoms.GGO_RANGE
     for opacity in sick.opacities:

@@ -47,7 +47,7 @@ INSTITUTION = "Workbench Memorial Hospital"
 """Invented institution name written into every generated dataset."""
 
 MANUFACTURER = "Workbench Synthetic"
-DEFAULT_COHORT_SIZE = 40
+DEFAULT_COHORT_SIZE = 60
 SCREENING_PREFIX = "SCR-"
 
 CT_SLICES = 64

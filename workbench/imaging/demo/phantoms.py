@@ -37,9 +37,9 @@ CANCELLOUS_BONE = 300.0
 CORTICAL_BONE = 950.0
 GGO_RANGE = (-500.0, -300.0)
 """Ground-glass opacities are drawn with a peak between these Hounsfield units."""
-GGO_COUNT = (4, 6)
+GGO_COUNT = (6, 10)
 """Fewest and most ground-glass opacities of a pneumonia, shared between both lungs."""
-GGO_RADII = ((25.0, 25.0, 25.0), (50.0, 45.0, 55.0))
+GGO_RADII = ((30.0, 30.0, 30.0), (60.0, 50.0, 60.0))
 """Smallest and largest semi-axes (x, y, z; mm) of one opacity."""
 
 NOISE_HU = 10.0
