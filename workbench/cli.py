@@ -26,7 +26,7 @@ SUBCOMMAND_MODULES = (
     "workbench.summary.cli",
     "workbench.experiments.cli",
 )
-"""Modules whose ``register(subparsers)`` adds commands; a module not written yet is skipped."""
+"""Modules whose ``register(subparsers)`` adds their commands."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,13 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _register_orthanc(subparsers)
     for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
