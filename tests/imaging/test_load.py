@@ -60,6 +60,7 @@ def test_geometry_equals_monai_pydicom_reader(
     archive: OrthancArchive, oblique_ct: StoredSeries, tmp_path: Path
 ) -> None:
     import monai
+
     folder = tmp_path / "files"
     archive.download_series(oblique_ct.series_uid, folder)
     with warnings.catch_warnings():

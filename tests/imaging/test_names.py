@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from workbench.imaging import orthanc as orthanc_module
+from workbench.imaging.local_server import LocalOrthanc
 from workbench.imaging.names import (
     decode_raw_name,
     looks_garbled,
+    orthanc_garbled_form,
     parse_charsets,
     split_person_name,
+    wildcard_match,
 )
 from workbench.imaging.orthanc import OrthancArchive
+from workbench.imaging.synthetic import tiny_study
 
 JAPANESE = ("chrH31", "chrH32", "chrJapMulti", "chrJapMultiExplicitIR6")
 
@@ -73,3 +78,55 @@ def test_every_charset_file_has_the_right_name_columns(
         assert "やまだ^たろう" in patients.loc[f"IMG-CHR-{name}"].patient_name
     assert patients.loc["IMG-CHR-chrH32"].patient_name_ideographic == "山田^太郎"
     assert patients.loc["IMG-CHR-chrH32"].patient_name_alphabetic == "ﾔﾏﾀﾞ^ﾀﾛｳ"
+
+
+@pytest.mark.parametrize(
+    ("text", "garbled"),
+    [
+        ("*山田*", "*;3ED*"),
+        ("*山田^太郎*", "*;3ED*^*B@O:*"),  # ISO 2022 IR 6 first keeps $B / (B around each run
+        ("山田?", "*;3ED*?"),
+        ("*やまだ*", "*$d$^$@*"),
+        ("ﾔﾏﾀﾞ*", None),  # half-width katakana: Orthanc decodes ISO 2022 IR 13 right
+        ("Yamada*", None),  # nothing to garble
+        ("*王^小东*", None),  # simplified Chinese: not in JIS X 0208, no Japanese file holds it
+    ],
+)
+def test_orthanc_garbled_form(text: str, garbled: str | None) -> None:
+    assert orthanc_garbled_form(text) == garbled
+
+
+def test_wildcard_match() -> None:
+    name = "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう"
+    assert wildcard_match("*山田*", name) and wildcard_match("ﾔﾏﾀﾞ^ﾀﾛｳ=*", name)
+    assert wildcard_match("*ed*", "FRED") and wildcard_match("t?d", "TED")
+    assert not wildcard_match("山田", name) and not wildcard_match("*(*", name)
+
+
+def test_kanji_and_kana_search_finds_names_orthanc_holds_garbled(
+    orthanc: LocalOrthanc,
+    archive: OrthancArchive,
+    charset_patients: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """chrH32 (ISO 2022 IR 13\\ISO 2022 IR 87) and chrJapMultiExplicitIR6 are indexed garbled by Orthanc."""
+    fred = tiny_study(92_000, patient_id="IMG-GARB-FRED")
+    fred.PatientName = "Fred^Ted"  # "ED" is the garbled form of 田: must not come back for *田*
+    orthanc.client().upload([fred], progress=False)
+    kanji = {f"IMG-CHR-{n}" for n in JAPANESE if "山田" in charset_patients[f"IMG-CHR-{n}"]}
+    assert "IMG-CHR-chrH32" in kanji
+    for pattern in ("*山田*", "*田*"):
+        found = archive.patients(patient_name=pattern, patient_id="IMG-CHR-*")
+        assert set(found.patient_id) == kanji, pattern
+    assert set(archive.studies(patient_name="*山田^太郎*", patient_id="IMG-CHR-*").patient_id) == kanji
+    assert set(archive.series(patient_name="*山田*", patient_id="IMG-CHR-*").patient_id) == kanji
+    kana = set(archive.patients(patient_name="*やまだ^たろう*", patient_id="IMG-CHR-*").patient_id)
+    assert kana == {f"IMG-CHR-{n}" for n in JAPANESE}
+    assert archive.patients(patient_name="*田*", patient_id="IMG-GARB-*").empty
+    assert set(archive.patients(patient_name="*ED*", patient_id="IMG-GARB-*").patient_id) == {"IMG-GARB-FRED"}
+    assert len(archive.studies(patient_name="*山田*", patient_id="IMG-CHR-*", limit=1)) == 1
+    by_uid_list = archive.studies(patient_name="*山田*", patient_id="IMG-CHR-*").set_index("study_uid")
+    assert (by_uid_list.modalities != "").all()
+    monkeypatch.setattr(orthanc_module, "UID_LIST_MAX", 0)  # modalities found by repeating the filters
+    by_filters = OrthancArchive(orthanc.client()).studies(patient_name="*山田*", patient_id="IMG-CHR-*")
+    assert by_filters.set_index("study_uid").modalities.to_dict() == by_uid_list.modalities.to_dict()

@@ -15,6 +15,7 @@ from pydicom.uid import RLELossless
 from tests.imaging.stored import StoredSeries
 from workbench.errors import ArchiveError, AuthenticationError, ConfigError, NotFoundError
 from workbench.imaging import QueryError, connect
+from workbench.imaging import orthanc as orthanc_module
 from workbench.imaging.archive import COLUMNS
 from workbench.imaging.local_server import LocalOrthanc
 from workbench.imaging.orthanc import OrthancArchive
@@ -89,6 +90,36 @@ def test_paging_returns_every_study(orthanc: LocalOrthanc) -> None:
     assert len(archive.studies(patient_id="IMG-PAGE", limit=12)) == 12
     assert (table.modalities == "CT").all()
     assert table.study_date.is_monotonic_increasing
+
+
+@pytest.mark.parametrize("share", [0.0, 1.1])  # 0: the plain series listing; above 1: the repeated filters
+def test_modalities_of_many_studies(
+    orthanc: LocalOrthanc, monkeypatch: pytest.MonkeyPatch, share: float
+) -> None:
+    orthanc.client().upload(
+        [tiny_study(93_000 + i, patient_id="IMG-MANY", modality="MR" if i % 2 else "CT") for i in range(6)],
+        progress=False,
+    )
+    monkeypatch.setattr(orthanc_module, "UID_LIST_MAX", 0)
+    monkeypatch.setattr(orthanc_module, "LISTING_SHARE", share)
+    table = OrthancArchive(orthanc.client()).studies(patient_id="IMG-MANY").sort_values("accession_number")
+    assert table.modalities.tolist() == ["CT", "MR"] * 3
+
+
+def test_unfiltered_search_pages_the_plain_listing(orthanc: LocalOrthanc, synthetic_ct: StoredSeries) -> None:
+    """No filter: Orthanc's /studies listing (no lookup engine) gives the same table as /tools/find."""
+    orthanc.client().upload(
+        [tiny_study(91_000 + i, patient_id="IMG-LIST", modality="MR") for i in range(9)], progress=False
+    )
+    archive = OrthancArchive(orthanc.client(), page_size=4)
+    listed = archive.studies().sort_values("study_uid", ignore_index=True)
+    found = OrthancArchive(orthanc.client(), page_size=4).studies(patient_id="*")
+    pd.testing.assert_frame_equal(listed, found.sort_values("study_uid", ignore_index=True))
+    assert listed.study_uid.is_unique and len(listed) >= 10
+    assert set(listed[listed.patient_id == "IMG-LIST"].modalities) == {"MR"}
+    assert len(archive.studies(limit=6)) == 6
+    assert len(archive.series()) == len(archive.series(patient_id="*"))
+    assert len(archive.patients()) == len(archive.patients(patient_id="*"))
 
 
 def test_modalities_follow_new_series(orthanc: LocalOrthanc, archive: OrthancArchive) -> None:

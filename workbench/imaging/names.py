@@ -73,6 +73,57 @@ def looks_garbled(value: str | None) -> bool:
     )
 
 
+def orthanc_garbled_form(text: str) -> str | None:
+    """A pattern matching what Orthanc 1.10 holds for ``text`` in names stored with ISO 2022 JIS X 0208.
+
+    Orthanc decodes such names with the first value of SpecificCharacterSet only. Each JIS X 0208 character
+    becomes its two ASCII bytes; the escape sequences around them are dropped with ``ISO 2022 IR 13`` first
+    (``山田`` becomes ``;3ED``) and lose only their ESC byte with ``ISO 2022 IR 6`` first (``$B;3ED(B``). Its
+    index matches queries against that form, so a kanji or kana search can only reach those names through
+    it. The pattern returned puts a ``*`` on both sides of each run of JIS X 0208 characters, matching both
+    forms and any partial run; it may match more than ``text`` would, so decode what it finds and check
+    again with :func:`wildcard_match`.
+
+    Parameters
+    ----------
+    text
+        A name or name pattern (DICOM wildcards ``*`` and ``?`` pass through).
+
+    Returns
+    -------
+    str or None
+        The pattern, or ``None`` when ``text`` holds no JIS X 0208 character (ASCII and half-width katakana
+        Orthanc decodes right) or a character outside JIS X 0201/0208 (no Japanese name can hold it).
+    """
+    out, in_run, seen = [], False, False
+    for char in text:
+        if char.isascii() or "\uff61" <= char <= "\uff9f":  # ASCII and half-width katakana: decoded right
+            if in_run:
+                out.append("*")
+            out.append(char)
+            in_run = False
+            continue
+        try:
+            encoded = char.encode("iso2022_jp")
+        except UnicodeEncodeError:
+            return None
+        if not in_run:
+            out.append("*")
+        out.append(encoded.replace(b"\x1b$B", b"").replace(b"\x1b(B", b"").decode("ascii"))
+        in_run = seen = True
+    if in_run:
+        out.append("*")
+    if not seen:
+        return None
+    return re.sub(r"\*+", "*", "".join(out))
+
+
+def wildcard_match(pattern: str, value: str) -> bool:
+    """DICOM wildcard matching (``*`` any run, ``?`` one character) of a whole value, ignoring case."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, flags=re.IGNORECASE | re.DOTALL) is not None
+
+
 def parse_charsets(raw: bytes | str | None) -> list[str]:
     """Parse the raw SpecificCharacterSet (0008,0005) into its terms (the first may be ``""``)."""
     if raw is None:

@@ -3,7 +3,10 @@
 Why not QIDO for search: Orthanc 1.10.1 does not percent-decode GET query arguments, so wildcards and
 kanji sent through QIDO find nothing, and its DICOMweb plugin reads one file per hit. ``POST /tools/find``
 takes a UTF-8 JSON body (wildcards and kanji work) and, with ``Expand``, answers a whole level in one call;
-we page it with ``Since``/``Limit`` so that archives of any size are searched in bounded requests.
+we page it with ``Since``/``Limit`` so that archives of any size are searched in bounded requests. A search
+without filters reads the plain listings (``/studies?expand``) instead, paged the same way: they skip the
+lookup engine. Names that Orthanc indexes garbled (multi-valued ISO 2022 Japanese sets) are still found by
+kanji and kana filters (:meth:`OrthancArchive._search`).
 
 Why WADO-RS for pixels: ``GET /dicom-web/studies/{study}/series/{series}`` with ``transfer-syntax=*``
 streams every stored file of a series in one multipart answer, without transcoding (measured 20 times faster
@@ -31,7 +34,13 @@ from workbench.imaging.archive import (
     rows_to_columns,
 )
 from workbench.imaging.dicomweb import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
-from workbench.imaging.names import decode_raw_name, looks_garbled, parse_charsets
+from workbench.imaging.names import (
+    decode_raw_name,
+    looks_garbled,
+    orthanc_garbled_form,
+    parse_charsets,
+    wildcard_match,
+)
 from workbench.imaging.query import Level, Query, QueryError, build_query
 from workbench.imaging.rest import OrthancClient
 
@@ -50,6 +59,15 @@ _STUDY_TAGS = (
     "StudyInstanceUID",
     "StudyDescription",
 )
+_LISTING = {
+    Level.PATIENT: "patients",
+    Level.STUDY: "studies",
+    Level.SERIES: "series",
+    Level.INSTANCE: "instances",
+}
+LISTING_SHARE = 0.5
+"""Look up the modalities of found studies in the full series listing when they hold this share of the
+archive's series or more."""
 PARENT_LOOKUPS = 64
 """Up to this many parent studies are read one by one (in parallel); more are found with one query."""
 
@@ -99,18 +117,59 @@ class OrthancArchive(BaseArchive):
         case_sensitive = not any(k == "PatientName" or k.endswith("Description") for k in query.tags)
         while True:
             want = self.page_size if query.limit is None else min(self.page_size, query.limit - len(results))
-            body = {
-                "Level": query.level.value,
-                "Query": query.tags,
-                "Expand": expand,
-                "Since": len(results),
-                "Limit": want,
-                "CaseSensitive": case_sensitive,
-            }
-            page = self.client.post_json("/tools/find", body)
+            if not query.tags:
+                # Nothing to match: Orthanc's plain listing answers the same JSON without its lookup engine
+                # (measured 0.21 s instead of 0.39 s for 5,000 expanded studies).
+                params: dict[str, Any] = {"since": len(results), "limit": want}
+                if expand:
+                    params["expand"] = "true"
+                page = self.client.get_json(f"/{_LISTING[query.level]}", params=params)
+            else:
+                body = {
+                    "Level": query.level.value,
+                    "Query": query.tags,
+                    "Expand": expand,
+                    "Since": len(results),
+                    "Limit": want,
+                    "CaseSensitive": case_sensitive,
+                }
+                page = self.client.post_json("/tools/find", body)
             results.extend(page)
             if len(page) < want or (query.limit is not None and len(results) >= query.limit):
                 return results
+
+    def _search(self, query: Query) -> list[dict[str, Any]]:
+        """:meth:`find`, plus the patients whose Japanese names Orthanc itself holds garbled.
+
+        Orthanc 1.10 indexes names stored with ``ISO 2022 IR 13\\ISO 2022 IR 87`` or ``ISO 2022 IR 6\\ISO 2022
+        IR 87`` in a garbled form (:func:`~workbench.imaging.names.orthanc_garbled_form`), so a kanji or kana
+        pattern misses them. When the name filter holds such characters, the patients matching its garbled
+        form are looked up too; those whose name, decoded from their stored file, matches the pattern are
+        added by PatientID (a short garbled pattern also matches ordinary ASCII names: ``田`` is ``ED``).
+        """
+        found = self.find(query)
+        pattern = query.tags.get("PatientName")
+        garbled = orthanc_garbled_form(pattern) if pattern else None
+        if garbled is None:
+            return found
+        patient_query = {k: v for k, v in query.tags.items() if k == "PatientID"}
+        candidates = self.find(Query(Level.PATIENT, {**patient_query, "PatientName": garbled}))
+        ids = sorted(
+            {
+                tags.get("PatientID", "")
+                for tags in (p["MainDicomTags"] for p in candidates)
+                if looks_garbled(tags.get("PatientName"))
+                and wildcard_match(pattern, self._names([tags])[_name_key(tags)])
+            }
+        )
+        if not ids:
+            return found
+        tags = {k: v for k, v in query.tags.items() if k != "PatientName"}
+        extra = self.find(Query(query.level, {**tags, "PatientID": "\\".join(ids)}, query.limit))
+        known = {item["ID"] for item in found}
+        merged = found + [item for item in extra if item["ID"] not in known]
+        logger.debug("%d result(s) added for names Orthanc holds garbled", len(merged) - len(found))
+        return merged if query.limit is None else merged[: query.limit]
 
     def patients(self, **filters: Any) -> pd.DataFrame:
         """Patients matching ``filters`` (patient_id, patient_name, limit).
@@ -125,12 +184,13 @@ class OrthancArchive(BaseArchive):
         QueryError
             An unknown or malformed filter.
         """
-        found = self.find(build_query(Level.PATIENT, filters))
-        names = self._names({p["ID"]: p["MainDicomTags"] for p in found})
+        query = build_query(Level.PATIENT, filters)
+        found = self._search(query)
+        names = self._names([p["MainDicomTags"] for p in found])
         rows = [
             {
                 "patient_id": p["MainDicomTags"].get("PatientID"),
-                "patient_name": names[p["ID"]],
+                "patient_name": names[_name_key(p["MainDicomTags"])],
                 "birth_date": p["MainDicomTags"].get("PatientBirthDate"),
                 "sex": p["MainDicomTags"].get("PatientSex"),
                 "n_studies": len(p.get("Studies", [])),
@@ -160,14 +220,14 @@ class OrthancArchive(BaseArchive):
             An unknown or malformed filter.
         """
         query = build_query(Level.STUDY, filters)
-        found = self.find(query)
-        names = self._names({s["ParentPatient"]: s["PatientMainDicomTags"] for s in found})
+        found = self._search(query)
+        names = self._names([s["PatientMainDicomTags"] for s in found])
         modalities = self._study_modalities(found, query)
         tags = [study["MainDicomTags"] for study in found]  # column by column: the hot path of big searches
         columns = {
             "study_uid": [t.get("StudyInstanceUID") for t in tags],
             "patient_id": [study["PatientMainDicomTags"].get("PatientID") for study in found],
-            "patient_name": [names[study["ParentPatient"]] for study in found],
+            "patient_name": [names[_name_key(study["PatientMainDicomTags"])] for study in found],
             "study_date": [t.get("StudyDate") for t in tags],
             "study_time": [t.get("StudyTime") for t in tags],
             "study_description": [t.get("StudyDescription") for t in tags],
@@ -198,7 +258,7 @@ class OrthancArchive(BaseArchive):
             An unknown or malformed filter.
         """
         query = build_query(Level.SERIES, filters)
-        found = self.find(query)
+        found = self._search(query)
         parents = self._parent_studies({s["ParentStudy"] for s in found}, query)
         rows = []
         for series in found:
@@ -290,12 +350,17 @@ class OrthancArchive(BaseArchive):
         }
         return make_frame(Level.INSTANCE, columns)
 
-    def _names(self, patients: dict[str, dict[str, Any]]) -> dict[str, str]:
-        """Patient name per Orthanc patient ID, re-decoded from a stored file where Orthanc garbled it."""
-        names = {pid: tags.get("PatientName", "") for pid, tags in patients.items()}
-        for pid, name in names.items():
-            if looks_garbled(name):
-                names[pid] = self._name_from_file(patients[pid].get("PatientID", ""), name)
+    def _names(self, patients: Iterable[dict[str, Any]]) -> dict[tuple[str, str], str]:
+        """Decoded name per (PatientID, name as Orthanc gave it), re-read from a stored file where garbled.
+
+        Keyed by what each row carries rather than by patient: Orthanc keeps the patient tags of every study,
+        and studies of one patient ID may carry different names (corrections, typing errors).
+        """
+        names: dict[tuple[str, str], str] = {}
+        for tags in patients:
+            key = _name_key(tags)
+            if key not in names:
+                names[key] = self._name_from_file(*key) if looks_garbled(key[1]) else key[1]
         return names
 
     def _name_from_file(self, patient_id: str, fallback: str) -> str:
@@ -319,9 +384,11 @@ class OrthancArchive(BaseArchive):
         """ModalitiesInStudy per Orthanc study ID (Orthanc 1.10 keeps it in no study-level index).
 
         Found with one series-level query: listing the StudyInstanceUIDs when few studies need it (list
-        matching costs about 1 ms per UID), else repeating the search's patient and study filters (one pass
-        over the matching series). Remembered per study until its ``LastUpdate`` or its list of series
-        changes (LastUpdate alone has one-second resolution).
+        matching costs about 1 ms per UID); reading Orthanc's plain series listing when they hold at least
+        :data:`LISTING_SHARE` of the archive's series (it skips the lookup engine: 0.16 s instead of 0.33 s
+        for 5,000 series); else repeating the search's patient and study filters (one pass over the matching
+        series). Remembered per study until its ``LastUpdate`` or its list of series changes (LastUpdate
+        alone has one-second resolution).
         """
         result: dict[str, str] = {}
         todo: dict[str, dict[str, Any]] = {}
@@ -336,10 +403,12 @@ class OrthancArchive(BaseArchive):
         if len(todo) <= UID_LIST_MAX:
             uids = "\\".join(study["MainDicomTags"]["StudyInstanceUID"] for study in todo.values())
             series_query = Query(Level.SERIES, {"StudyInstanceUID": uids})
+        elif self._share_of_archive(sum(len(study["Series"]) for study in todo.values())) >= LISTING_SHARE:
+            series_query = Query(Level.SERIES, {})
         else:
             series_query = Query(Level.SERIES, {k: v for k, v in query.tags.items() if k in _STUDY_TAGS})
         found: dict[str, set[str]] = {}
-        for series in self.find(series_query):
+        for series in self._search(series_query):
             if series["ParentStudy"] in todo:
                 modality = series["MainDicomTags"].get("Modality", "")
                 found.setdefault(series["ParentStudy"], set()).add(modality)
@@ -349,6 +418,13 @@ class OrthancArchive(BaseArchive):
             self._modalities[study_id] = (_version(study), text)
         return result
 
+    def _share_of_archive(self, n_series: int) -> float:
+        """``n_series`` as a share of all series on the server (``/statistics`` reads kept counters)."""
+        if not n_series:
+            return 0.0
+        total = int(self.client.get_json("/statistics").get("CountSeries") or 0)
+        return n_series / total if total else 1.0
+
     def _parent_studies(self, ids: set[str], query: Query) -> dict[str, dict[str, Any]]:
         """Orthanc study JSON per ID: read one by one when few, else found with the query's study tags."""
         if len(ids) <= PARENT_LOOKUPS:
@@ -356,7 +432,7 @@ class OrthancArchive(BaseArchive):
                 studies = list(pool.map(lambda i: self.client.get_json(f"/studies/{i}"), sorted(ids)))
         else:
             study_tags = {k: v for k, v in query.tags.items() if k in _STUDY_TAGS}
-            studies = self.find(Query(Level.STUDY, study_tags))
+            studies = self._search(Query(Level.STUDY, study_tags))
         return {s["ID"]: s for s in studies if s["ID"] in ids}
 
     # -- retrieval -------------------------------------------------------------------------------------
@@ -472,3 +548,7 @@ def _uid_of_item(item: Any) -> str | None:
             return sop_instance_uid_of(fh.read())
     except OSError:
         return None
+
+
+def _name_key(tags: dict[str, Any]) -> tuple[str, str]:
+    return tags.get("PatientID", ""), tags.get("PatientName", "")
