@@ -59,6 +59,17 @@ def test_garbled_japanese_names_fixed(dicomweb: DicomWebArchive, charset_patient
     assert table.patient_name_ideographic.tolist() == ["山田^太郎"]
 
 
+def test_kanji_and_kana_search_finds_garbled_names(
+    dicomweb: DicomWebArchive, archive: OrthancArchive, charset_patients: dict[str, str]
+) -> None:
+    """Names the server answers garbled are matched by their decoded form, as OrthancArchive does."""
+    for pattern in ("*山田*", "*やまだ^たろう*", "*田*"):
+        mine = set(dicomweb.patients(patient_name=pattern, patient_id="IMG-CHR-*").patient_id)
+        assert mine == set(archive.patients(patient_name=pattern, patient_id="IMG-CHR-*").patient_id), pattern
+        assert "IMG-CHR-chrH32" in mine
+        assert all(pattern.strip("*") in charset_patients[p] for p in mine)
+
+
 def test_load_series_same_as_orthanc(
     dicomweb: DicomWebArchive, archive: OrthancArchive, oblique_ct: StoredSeries
 ) -> None:

@@ -12,7 +12,6 @@ from workbench.imaging.names import (
     orthanc_garbled_form,
     parse_charsets,
     split_person_name,
-    wildcard_match,
 )
 from workbench.imaging.orthanc import OrthancArchive
 from workbench.imaging.synthetic import tiny_study
@@ -94,13 +93,6 @@ def test_every_charset_file_has_the_right_name_columns(
 )
 def test_orthanc_garbled_form(text: str, garbled: str | None) -> None:
     assert orthanc_garbled_form(text) == garbled
-
-
-def test_wildcard_match() -> None:
-    name = "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう"
-    assert wildcard_match("*山田*", name) and wildcard_match("ﾔﾏﾀﾞ^ﾀﾛｳ=*", name)
-    assert wildcard_match("*ed*", "FRED") and wildcard_match("t?d", "TED")
-    assert not wildcard_match("山田", name) and not wildcard_match("*(*", name)
 
 
 def test_kanji_and_kana_search_finds_names_orthanc_holds_garbled(

@@ -34,7 +34,7 @@ from workbench.imaging.archive import (
     make_frame,
     rows_to_columns,
 )
-from workbench.imaging.names import looks_garbled
+from workbench.imaging.names import looks_garbled, orthanc_garbled_form
 from workbench.imaging.query import Level, QueryError, build_query, matches
 from workbench.imaging.rest import DEFAULT_RETRIES, DEFAULT_TIMEOUT, make_session
 
@@ -188,19 +188,43 @@ class DicomWebArchive(BaseArchive):
                 limit=query.limit if not local else None,
             )
         rows = [{column: _value(item, tag) for tag, column in fields.items()} for item in answers]
-        rows = [
-            row for row in rows if all(_matches(keyword, pattern, row) for keyword, pattern in local.items())
-        ]
+        pattern = local.pop("PatientName", None)
+        rows = [row for row in rows if all(_matches(keyword, value, row) for keyword, value in local.items())]
+        if pattern is not None:
+            rows = self._match_names(pattern, rows)
         return rows[: query.limit] if query.limit else rows
+
+    def _match_names(self, pattern: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows whose patient name matches ``pattern``, judging garbled names by their decoded form.
+
+        A server that garbled a Japanese name (Orthanc 1.10 with multi-valued ISO 2022 sets) answers it in a
+        form a kanji or kana pattern cannot match; the rows whose garbled name matches the pattern's garbled
+        form (:func:`~workbench.imaging.names.orthanc_garbled_form`) are decoded from a stored file and
+        matched again. Only those are read, not every garbled name.
+        """
+        garbled = orthanc_garbled_form(pattern)
+        kept, candidates = [], []
+        for row in rows:
+            if _matches("PatientName", pattern, row):
+                kept.append(row)
+            elif (
+                garbled is not None
+                and looks_garbled(row.get("patient_name"))
+                and matches(garbled, row.get("patient_name"), case_sensitive=False)
+            ):
+                candidates.append(row)
+        self._fix_names(candidates)
+        chosen = {id(row) for row in kept + [r for r in candidates if _matches("PatientName", pattern, r)]}
+        return [row for row in rows if id(row) in chosen]
 
     def _fix_names(self, rows: list[dict[str, Any]]) -> None:
         """Re-decode garbled patient names from one stored file of the patient's study (pydicom)."""
-        decoded: dict[str, str] = {}
+        decoded: dict[tuple[str, str], str] = {}
         for row in rows:
             name = row.get("patient_name")
             if not looks_garbled(name):
                 continue
-            key = row.get("patient_id") or ""
+            key = (row.get("patient_id") or "", name or "")
             if key not in decoded:
                 decoded[key] = self._name_from_file(row["study_uid"]) or name
             row["patient_name"] = decoded[key]

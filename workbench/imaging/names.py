@@ -82,7 +82,7 @@ def orthanc_garbled_form(text: str) -> str | None:
     index matches queries against that form, so a kanji or kana search can only reach those names through
     it. The pattern returned puts a ``*`` on both sides of each run of JIS X 0208 characters, matching both
     forms and any partial run; it may match more than ``text`` would, so decode what it finds and check
-    again with :func:`wildcard_match`.
+    again with :func:`workbench.imaging.query.matches`.
 
     Parameters
     ----------
@@ -116,12 +116,6 @@ def orthanc_garbled_form(text: str) -> str | None:
     if not seen:
         return None
     return re.sub(r"\*+", "*", "".join(out))
-
-
-def wildcard_match(pattern: str, value: str) -> bool:
-    """DICOM wildcard matching (``*`` any run, ``?`` one character) of a whole value, ignoring case."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, flags=re.IGNORECASE | re.DOTALL) is not None
 
 
 def parse_charsets(raw: bytes | str | None) -> list[str]:

@@ -39,9 +39,8 @@ from workbench.imaging.names import (
     looks_garbled,
     orthanc_garbled_form,
     parse_charsets,
-    wildcard_match,
 )
-from workbench.imaging.query import Level, Query, QueryError, build_query
+from workbench.imaging.query import Level, Query, QueryError, build_query, matches
 from workbench.imaging.rest import OrthancClient
 
 logger = logging.getLogger(__name__)
@@ -159,7 +158,7 @@ class OrthancArchive(BaseArchive):
                 tags.get("PatientID", "")
                 for tags in (p["MainDicomTags"] for p in candidates)
                 if looks_garbled(tags.get("PatientName"))
-                and wildcard_match(pattern, self._names([tags])[_name_key(tags)])
+                and matches(pattern, self._names([tags])[_name_key(tags)], case_sensitive=False)
             }
         )
         if not ids:
