@@ -31,6 +31,7 @@ def isolated_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(f"WORKBENCH_{name}_DIR", str(tmp_path / f"wb-{name.lower()}"))
     for name in ("URL", "USER", "PASSWORD"):
         monkeypatch.delenv(f"WORKBENCH_ORTHANC_{name}", raising=False)
+    monkeypatch.delenv("WORKBENCH_IMAGE_CACHE_MAX_GB", raising=False)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))

@@ -1,4 +1,4 @@
-"""``workbench studies``, ``workbench series`` and ``workbench fetch``."""
+"""``workbench studies``, ``workbench series``, ``workbench fetch`` and ``workbench cache``."""
 
 from __future__ import annotations
 
@@ -74,3 +74,26 @@ def test_wrong_password(
     monkeypatch.setenv("WORKBENCH_ORTHANC_PASSWORD", "wrong")
     assert main(["studies"]) == 2
     assert "refused user 'workbench' (HTTP 401)" in capsys.readouterr().err
+
+
+def test_cache_info_prune_clear(
+    isolated_folders: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workbench.imaging.cache import InstanceCache
+
+    cache = InstanceCache("srv")
+    for uid in ("1.1", "1.2", "1.3"):
+        cache.put(uid, b"x" * 1000)
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert "0.00 GB of" in out and "instance" in out and "srv" in out
+    monkeypatch.setenv("WORKBENCH_IMAGE_CACHE_MAX_GB", str(2500 / 1e9))
+    assert main(["cache", "prune"]) == 0
+    assert "deleted 1 entries" in capsys.readouterr().out
+    (isolated_folders / "wb-cache" / "responses.sqlite").write_bytes(b"paid for")
+    assert main(["cache", "clear"]) == 0
+    assert "cleared the image caches" in capsys.readouterr().out
+    assert not cache.folder.exists() and (isolated_folders / "wb-cache" / "responses.sqlite").exists()
+    monkeypatch.setenv("WORKBENCH_IMAGE_CACHE_MAX_GB", "much")
+    assert main(["cache"]) == 2
+    assert "WORKBENCH_IMAGE_CACHE_MAX_GB" in capsys.readouterr().err

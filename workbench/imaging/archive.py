@@ -26,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 
 from workbench.errors import ArchiveError, NotFoundError
-from workbench.imaging.cache import InstanceCache, VolumeCache, server_key
+from workbench.imaging.cache import JANITOR, InstanceCache, VolumeCache, image_cache_limit, server_key
 from workbench.imaging.names import split_person_name
 from workbench.imaging.query import Level
 from workbench.imaging.rest import DEFAULT_RETRIES, DEFAULT_TIMEOUT
@@ -303,6 +303,8 @@ class BaseArchive:
         key = server_key(url, username)
         self.instance_cache = InstanceCache(key) if cache else None
         self.volume_cache = VolumeCache(key) if cache else None
+        if cache:
+            image_cache_limit()  # a malformed limit fails here, not after a long download
 
     # -- to implement ----------------------------------------------------------------------------------
     def _series_ref(self, series_uid: str) -> SeriesRef:
@@ -379,7 +381,16 @@ class BaseArchive:
             volume.metadata["study_uid"] = volume.metadata.get("study_uid") or series.study_uid
             if self.volume_cache is not None and entry is not None and not volume.metadata["skipped"]:
                 writer.submit(self._cache_volume, entry, volume)
+        self._keep_cache_in_limit()
         return volume
+
+    def _keep_cache_in_limit(self) -> None:
+        if self.instance_cache is None:
+            return
+        try:
+            JANITOR.check(self.instance_cache.root)
+        except OSError as exc:  # pruning is housekeeping: it never fails a load
+            logger.warning("could not prune the image cache in %s: %s", self.instance_cache.root, exc)
 
     def _cache_instance(self, uid: str, data: bytes | memoryview) -> None:
         if self.instance_cache is None:
@@ -424,6 +435,7 @@ class BaseArchive:
             path = folder / f"{uid}.dcm"
             path.write_bytes(data)
             paths.append(path)
+        self._keep_cache_in_limit()
         return paths
 
     def _iter_files(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -40,6 +41,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("--no-progress", action="store_true")
     _connection(fetch)
     fetch.set_defaults(func=_fetch)
+
+    cache = subparsers.add_parser(
+        "cache", help="the image caches on disk: what they hold, prune to the limit, clear"
+    )
+    cache.add_argument(
+        "action",
+        choices=("info", "prune", "clear"),
+        nargs="?",
+        default="info",
+        help="info (default): size per server and the limit; prune: delete least recently used entries "
+        "down to the limit; clear: delete every cached image (model responses are never touched)",
+    )
+    cache.set_defaults(func=_cache)
 
 
 def _connection(parser: argparse.ArgumentParser) -> None:
@@ -135,4 +149,33 @@ def _fetch(args: argparse.Namespace) -> int:
         f"{path}: {volume.array.shape[0]} slices of {volume.array.shape[1]}x{volume.array.shape[2]}, "
         f"spacing {sx:.3g} x {sy:.3g} x {sz:.3g} mm, {volume.array.dtype}"
     )
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from workbench import config
+    from workbench.imaging.cache import IMAGE_FOLDERS, image_cache_limit, prune, usage
+    from workbench.imaging.cache import scan as scan_entries
+
+    root = config.cache_dir()
+    limit = image_cache_limit(root)
+    if args.action == "clear":
+        freed = sum(entry.size for entry in scan_entries(root))
+        for folder in IMAGE_FOLDERS:
+            shutil.rmtree(root / folder, ignore_errors=True)
+        print(f"cleared the image caches in {root} ({freed / 1e9:.2f} GB)")
+        return 0
+    if args.action == "prune":
+        if limit is None:
+            print("no image cache limit is set (WORKBENCH_IMAGE_CACHE_MAX_GB=0): nothing to prune")
+            return 0
+        removed, freed = prune(limit, root)
+        print(f"deleted {removed} entries ({freed / 1e9:.2f} GB); limit {limit / 1e9:.1f} GB")
+        return 0
+    table = usage(root)
+    shown = "no limit" if limit is None else f"{limit / 1e9:.1f} GB"
+    print(f"image caches in {root}: {table.gb.sum():.2f} GB of {shown} (WORKBENCH_IMAGE_CACHE_MAX_GB)")
+    if not table.empty:
+        table["gb"] = table["gb"].round(3)
+        print(table.to_string(index=False))
     return 0
