@@ -15,13 +15,15 @@ Both return the same pandas tables (columns and dtypes in :data:`COLUMNS`) and t
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import pandas as pd
 
@@ -31,6 +33,8 @@ from workbench.imaging.names import split_person_name
 from workbench.imaging.query import Level
 from workbench.imaging.rest import DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from workbench.imaging.volume import Volume, volume_from_files
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 logger = logging.getLogger(__name__)
 
@@ -230,6 +234,27 @@ def rows_to_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """Turn a list of row dicts into a dict of columns (a missing key becomes ``None``)."""
     names = {key for row in rows for key in row}
     return {name: [row.get(name) for row in rows] for name in names}
+
+
+def paused_gc(function: F) -> F:
+    """Run ``function`` with Python's cyclic garbage collector paused (restored after, even on error).
+
+    A search decodes tens of thousands of small dicts from JSON and builds a table of them; they hold no
+    reference cycles, yet their allocation triggers full collections that walk the whole heap. In a notebook
+    with pandas and torch loaded, one such collection measured up to 70 ms of a 0.4 s search of 5,000 studies.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not gc.isenabled():  # nested, or the caller manages it
+            return function(*args, **kwargs)
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return wrapper  # type: ignore[return-value]
 
 
 def make_frame(level: Level, values: dict[str, list[Any]]) -> pd.DataFrame:

@@ -32,6 +32,7 @@ from workbench.imaging.archive import (
     SeriesRef,
     StoredInstance,
     make_frame,
+    paused_gc,
     rows_to_columns,
 )
 from workbench.imaging.names import looks_garbled, orthanc_garbled_form
@@ -243,6 +244,7 @@ class DicomWebArchive(BaseArchive):
         ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
         return str(ds.get("PatientName", "")) or None
 
+    @paused_gc
     def patients(self, **filters: Any) -> pd.DataFrame:
         """Patients matching ``filters``, grouped from a study search (QIDO-RS has no patient level).
 
@@ -262,12 +264,14 @@ class DicomWebArchive(BaseArchive):
         result = list(patients.values())
         return make_frame(Level.PATIENT, rows_to_columns(result[:limit] if limit else result))
 
+    @paused_gc
     def studies(self, **filters: Any) -> pd.DataFrame:
         """Studies matching ``filters`` (same filters and columns as :meth:`OrthancArchive.studies`)."""
         rows = self._search(Level.STUDY, filters, _STUDY_FIELDS)
         self._fix_names(rows)
         return make_frame(Level.STUDY, rows_to_columns(rows))
 
+    @paused_gc
     def series(self, **filters: Any) -> pd.DataFrame:
         """Series matching ``filters`` (same filters and columns as :meth:`OrthancArchive.series`)."""
         rows = self._search(Level.SERIES, filters, _SERIES_FIELDS)

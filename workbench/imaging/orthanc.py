@@ -31,6 +31,7 @@ from workbench.imaging.archive import (
     SeriesRef,
     StoredInstance,
     make_frame,
+    paused_gc,
     rows_to_columns,
 )
 from workbench.imaging.dicomweb import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
@@ -170,6 +171,7 @@ class OrthancArchive(BaseArchive):
         logger.debug("%d result(s) added for names Orthanc holds garbled", len(merged) - len(found))
         return merged if query.limit is None else merged[: query.limit]
 
+    @paused_gc
     def patients(self, **filters: Any) -> pd.DataFrame:
         """Patients matching ``filters`` (patient_id, patient_name, limit).
 
@@ -198,6 +200,7 @@ class OrthancArchive(BaseArchive):
         ]
         return make_frame(Level.PATIENT, rows_to_columns(rows))
 
+    @paused_gc
     def studies(self, **filters: Any) -> pd.DataFrame:
         """Studies matching ``filters``.
 
@@ -236,6 +239,7 @@ class OrthancArchive(BaseArchive):
         }
         return make_frame(Level.STUDY, columns)
 
+    @paused_gc
     def series(self, **filters: Any) -> pd.DataFrame:
         """Series matching ``filters``.
 
@@ -363,9 +367,13 @@ class OrthancArchive(BaseArchive):
         return names
 
     def _name_from_file(self, patient_id: str, fallback: str) -> str:
-        ids = self.client.post_json(
-            "/tools/find", {"Level": "Instance", "Query": {"PatientID": patient_id}, "Limit": 1}
+        # one series of the patient, expanded, names its instances: a series-level lookup is several times
+        # cheaper than an instance-level one
+        series = self.client.post_json(
+            "/tools/find",
+            {"Level": "Series", "Query": {"PatientID": patient_id}, "Limit": 1, "Expand": True},
         )
+        ids = series[0].get("Instances", []) if series else []
         if not ids:
             return fallback
         try:
