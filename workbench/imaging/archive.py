@@ -240,8 +240,8 @@ def paused_gc(function: F) -> F:
     """Run ``function`` with Python's cyclic garbage collector paused (restored after, even on error).
 
     A search decodes tens of thousands of small dicts from JSON and builds a table of them; they hold no
-    reference cycles, yet their allocation triggers full collections that walk the whole heap. In a notebook
-    with pandas and torch loaded, one such collection measured up to 70 ms of a 0.4 s search of 5,000 studies.
+    reference cycles, yet their allocation triggers full collections that walk the whole heap: measured up to
+    70 ms of a 0.5 s search of 5,000 studies.
     """
 
     @functools.wraps(function)

@@ -154,13 +154,12 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _cache(args: argparse.Namespace) -> int:
     from workbench import config
-    from workbench.imaging.cache import IMAGE_FOLDERS, image_cache_limit, prune, usage
-    from workbench.imaging.cache import scan as scan_entries
+    from workbench.imaging.cache import IMAGE_FOLDERS, image_cache_limit, prune, scan, usage
 
     root = config.cache_dir()
     limit = image_cache_limit(root)
     if args.action == "clear":
-        freed = sum(entry.size for entry in scan_entries(root))
+        freed = sum(entry.size for entry in scan(root))
         for folder in IMAGE_FOLDERS:
             shutil.rmtree(root / folder, ignore_errors=True)
         print(f"cleared the image caches in {root} ({freed / 1e9:.2f} GB)")
