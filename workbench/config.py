@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ import platformdirs
 import tomli_w
 
 from workbench.errors import ConfigError
+from workbench.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -122,14 +122,14 @@ def update_config(section: str, values: dict[str, Any]) -> Path:
         else:
             table[key] = value
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
+    atomic_write(path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
     return path
 
 
 def write_secret(path: Path, secret: str) -> None:
     """Write ``secret`` to ``path`` with mode 0600 (created so; never world-readable, even briefly)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, secret.encode("utf-8"), mode=0o600)
+    atomic_write(path, secret.encode("utf-8"), mode=0o600)
 
 
 def read_secret(path: str | Path) -> str:
@@ -148,18 +148,6 @@ def read_secret(path: str | Path) -> str:
             f"secret file {p} named in {config_path()} does not exist; run 'workbench orthanc start' again "
             "or set the password in the environment"
         ) from None
-
-
-def _atomic_write(path: Path, payload: bytes, *, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
@@ -46,6 +45,7 @@ from urllib.parse import unquote, urlsplit
 
 from workbench import config
 from workbench.errors import WorkbenchError
+from workbench.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -193,20 +193,7 @@ class LocalStore:
     def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            if not if_absent:
-                os.replace(tmp, path)
-                return True
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                return False
-            return True
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        return atomic_write(path, data, exclusive=if_absent)
 
     def get(self, key: str) -> bytes | None:
         try:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from workbench.errors import NotFoundError, WorkbenchError
 from workbench.evaluation.judge import CRITERIA
-from workbench.evaluation.score import REFERENCE_SYSTEM, reference_key
+from workbench.evaluation.score import reference_row
 from workbench.evaluation.stats import icc2_1
 from workbench.summary.cases import Case
 
@@ -94,15 +94,7 @@ def export_sheet(
         sources = set(frame["source"])
         source = "both" if "both" in sources else sorted(sources)[0]
         physician = [
-            {
-                "key": reference_key(case_id, source),
-                "prompt_version": REFERENCE_SYSTEM,
-                "model": REFERENCE_SYSTEM,
-                "source": source,
-                "case_id": case_id,
-                "repeat": 0,
-                "summary": cases[case_id].reference,
-            }
+            {**reference_row(case_id, source), "summary": cases[case_id].reference}
             for case_id in sorted(set(frame["case_id"]))
             if case_id in cases and cases[case_id].reference
         ]

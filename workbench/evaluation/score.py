@@ -84,6 +84,18 @@ def reference_key(case_id: str, source: str) -> str:
     return f"{REFERENCE_SYSTEM}/{case_id}/{source}"
 
 
+def reference_row(case_id: str, source: str) -> dict[str, Any]:
+    """The identifying columns of the row that stands for the physician's summary of a case."""
+    return {
+        "key": reference_key(case_id, source),
+        "prompt_version": REFERENCE_SYSTEM,
+        "model": REFERENCE_SYSTEM,
+        "source": source,
+        "case_id": case_id,
+        "repeat": 0,
+    }
+
+
 def _drug_groups(case: Case) -> list[list[str]]:
     drugs = (case.facts or {}).get(FactCategory.DRUGS.value) or []
     return [[d["name"], *(d.get("aliases") or [])] for d in drugs if isinstance(d, Mapping) and d.get("name")]
@@ -266,17 +278,7 @@ def score_run(
             if not case.reference:
                 continue
             values = score_output(case.reference, case, source, notes=notes(case, source), reference=False)
-            rows.append(
-                {
-                    "key": reference_key(case_id, source),
-                    "prompt_version": REFERENCE_SYSTEM,
-                    "model": REFERENCE_SYSTEM,
-                    "source": source,
-                    "case_id": case_id,
-                    "repeat": 0,
-                    **values,
-                }
-            )
+            rows.append({**reference_row(case_id, source), **values})
     columns = [*keys, *METRIC_NAMES, "n_claims", "unsupported", "missed_facts", "missing_sections"]
     section_columns = [*keys, "section", *SECTION_METRICS]
     return Scores(

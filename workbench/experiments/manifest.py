@@ -11,15 +11,14 @@ import datetime as dt
 import importlib.metadata
 import json
 import logging
-import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from workbench.experiments.plan import Plan
 from workbench.experiments.rundir import MANIFEST_FILE, publish_manifest
+from workbench.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +69,7 @@ def build_manifest(run_dir: Path, plan: Plan) -> dict[str, Any]:
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> Path:
     """Write ``manifest.json`` atomically; returns its path."""
     path = Path(run_dir) / MANIFEST_FILE
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".manifest.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, ensure_ascii=False, indent=2, default=str)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(manifest, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
     publish_manifest(run_dir)  # a run in shared storage: the store's manifest follows every write
     return path
 

@@ -17,12 +17,13 @@ import io
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from workbench.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -127,10 +128,7 @@ def _merge_sidecar(path: Path, name: str, value: Any) -> None:
     records = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     records[name] = value
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(records, fh, ensure_ascii=False, indent=1)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(records, ensure_ascii=False, indent=1).encode("utf-8"))
 
 
 def _expand(paths: str | Path | Iterable[str | Path]) -> list[Path]:

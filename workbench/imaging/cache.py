@@ -22,7 +22,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from workbench import config
 from workbench.errors import ConfigError
+from workbench.files import atomic_write
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _UID_RE = re.compile(r"^[0-9.]{1,64}$")
+PART_PREFIX = ".part-"
+"""Name prefix of files being written (left behind only by a crash)."""
 
 
 def server_key(url: str, username: str | None = None) -> str:
@@ -95,14 +97,7 @@ class InstanceCache:
         """Store one file atomically (a reader never sees half a file) and return its path."""
         path = self.path(sop_instance_uid)
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".part-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, data, prefix=PART_PREFIX)
         JANITOR.wrote(self.root, len(data))
         return path
 
@@ -187,18 +182,8 @@ class VolumeCache:
             "direction": np.asarray(volume.direction).tolist(),
             "metadata": volume.metadata,
         }
-        for path, write in (
-            (array_path, lambda fh: np.save(fh, volume.array, allow_pickle=False)),
-            (info_path, lambda fh: fh.write(json.dumps(info, default=str).encode("utf-8"))),
-        ):
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".part-")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    write(fh)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+        atomic_write(array_path, lambda fh: np.save(fh, volume.array, allow_pickle=False), prefix=PART_PREFIX)
+        atomic_write(info_path, json.dumps(info, default=str).encode("utf-8"), prefix=PART_PREFIX)
         JANITOR.wrote(self.root, int(volume.array.nbytes))
         return array_path
 
@@ -281,7 +266,7 @@ def scan(root: str | Path | None = None) -> list[CachedEntry]:
                 except FileNotFoundError:  # deleted meanwhile
                     continue
                 path = Path(item.path)
-                if item.name.startswith(".part-"):
+                if item.name.startswith(PART_PREFIX):
                     if now - stat.st_mtime > STALE_PART_SECONDS:
                         entries.append(
                             CachedEntry("partial", server.name, (path,), stat.st_size, stat.st_mtime)

@@ -200,23 +200,20 @@ class DicomWebArchive(BaseArchive):
 
         A server that garbled a Japanese name (Orthanc 1.10 with multi-valued ISO 2022 sets) answers it in a
         form a kanji or kana pattern cannot match; the rows whose garbled name matches the pattern's garbled
-        form (:func:`~workbench.imaging.names.orthanc_garbled_form`) are decoded from a stored file and
-        matched again. Only those are read, not every garbled name.
+        form (:func:`~workbench.imaging.names.orthanc_garbled_form`) are decoded from a stored file first.
+        Only those are read, not every garbled name.
         """
         garbled = orthanc_garbled_form(pattern)
-        kept, candidates = [], []
-        for row in rows:
-            if _matches("PatientName", pattern, row):
-                kept.append(row)
-            elif (
-                garbled is not None
-                and looks_garbled(row.get("patient_name"))
-                and matches(garbled, row.get("patient_name"), case_sensitive=False)
-            ):
-                candidates.append(row)
-        self._fix_names(candidates)
-        chosen = {id(row) for row in kept + [r for r in candidates if _matches("PatientName", pattern, r)]}
-        return [row for row in rows if id(row) in chosen]
+        if garbled is not None:
+            self._fix_names(
+                [
+                    row
+                    for row in rows
+                    if not _matches("PatientName", pattern, row)
+                    and matches(garbled, row.get("patient_name"), case_sensitive=False)
+                ]
+            )
+        return [row for row in rows if _matches("PatientName", pattern, row)]
 
     def _fix_names(self, rows: list[dict[str, Any]]) -> None:
         """Re-decode garbled patient names from one stored file of the patient's study (pydicom)."""

@@ -415,6 +415,21 @@ def _base(plan: SeriesPlan, sop_class: str, number: int) -> Dataset:
     return ds
 
 
+def _place_axial(
+    ds: Dataset, frame_of_reference: str, corner: float, z: float, pixel: float, thickness: float, step: float
+) -> None:
+    """Head-first supine axial slice geometry: the first pixel at (corner, corner, z), square pixels."""
+    ds.PatientPosition = "HFS"
+    ds.FrameOfReferenceUID = frame_of_reference
+    ds.PositionReferenceIndicator = ""
+    ds.ImagePositionPatient = [round(corner, 4), round(corner, 4), z]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing = [pixel, pixel]
+    ds.SliceThickness = thickness
+    ds.SpacingBetweenSlices = step
+    ds.SliceLocation = z
+
+
 def _ct(plan: SeriesPlan) -> Iterator[Dataset]:
     chest = anatomy(plan)
     pixel = CT_FIELD_MM / plan.matrix
@@ -430,15 +445,7 @@ def _ct(plan: SeriesPlan) -> Iterator[Dataset]:
             ds = _base(plan, CTImageStorage, number)
             ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
             ds.BodyPartExamined = "CHEST"
-            ds.PatientPosition = "HFS"
-            ds.FrameOfReferenceUID = frame_of_reference
-            ds.PositionReferenceIndicator = ""
-            ds.ImagePositionPatient = [round(float(xy[0]), 4), round(float(xy[0]), 4), float(z)]
-            ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-            ds.PixelSpacing = [pixel, pixel]
-            ds.SliceThickness = CT_SLICE_MM
-            ds.SpacingBetweenSlices = CT_SLICE_MM
-            ds.SliceLocation = float(z)
+            _place_axial(ds, frame_of_reference, float(xy[0]), float(z), pixel, CT_SLICE_MM, CT_SLICE_MM)
             ds.KVP = 120
             ds.ConvolutionKernel = "STANDARD"
             ds.RescaleIntercept = -1024
@@ -477,9 +484,7 @@ def _mr(plan: SeriesPlan) -> Iterator[Dataset]:
         ds = _base(plan, MRImageStorage, index + 1)
         ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "NONE"]
         ds.BodyPartExamined = "BRAIN"
-        ds.PatientPosition = "HFS"
-        ds.FrameOfReferenceUID = frame_of_reference
-        ds.PositionReferenceIndicator = ""
+        _place_axial(ds, frame_of_reference, float(xy[0]), float(z), MR_PIXEL_MM, MR_SLICE_MM, step)
         ds.ScanningSequence = "SE"
         ds.SequenceVariant = "SK"
         ds.ScanOptions = ""
@@ -488,12 +493,6 @@ def _mr(plan: SeriesPlan) -> Iterator[Dataset]:
         ds.EchoTime = 95
         ds.EchoTrainLength = 16
         ds.MagneticFieldStrength = 1.5
-        ds.ImagePositionPatient = [round(float(xy[0]), 4), round(float(xy[0]), 4), float(z)]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing = [MR_PIXEL_MM, MR_PIXEL_MM]
-        ds.SliceThickness = MR_SLICE_MM
-        ds.SpacingBetweenSlices = step
-        ds.SliceLocation = float(z)
         ds.WindowCenter = 1000
         ds.WindowWidth = 2000
         ds.set_pixel_data(volume[index], "MONOCHROME2", 12, generate_instance_uid=False)

@@ -1,0 +1,62 @@
+"""Files written whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+
+def atomic_write(
+    path: str | Path,
+    data: bytes | memoryview | Callable[[BinaryIO], object],
+    *,
+    mode: int | None = None,
+    prefix: str | None = None,
+    exclusive: bool = False,
+) -> bool:
+    """Write a file through a temporary file in the same folder, then move it into place.
+
+    A reader sees the old file or the new one, never half of one. On an error nothing is left behind: the
+    old file stays and the temporary file is removed.
+
+    Parameters
+    ----------
+    path
+        The file. Its folder must exist.
+    data
+        The bytes, or a function that writes them to the open binary file (``np.save``, ``json.dump`` ...).
+    mode
+        Permission bits, set before any byte is written (``0o600`` for secrets).
+    prefix
+        Name prefix of the temporary file (default ``.<name>.``).
+    exclusive
+        Create only: leave an existing file alone and return ``False`` (a hard link, atomic on POSIX).
+
+    Returns
+    -------
+    bool
+        Whether the file was written (always ``True`` unless ``exclusive``).
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix if prefix is not None else f".{path.name}.")
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
+        if not exclusive:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        Path(tmp).unlink(missing_ok=True)
