@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
-APT_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm orthanc-postgresql dcmtk postgresql
+APT_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm orthanc-postgresql dcmtk postgresql nodejs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[notebooks,ml,dev]"
+	$(BIN)/pip install -q -e ".[notebooks,ml,aws,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)" >/dev/null
 	touch $(STAMP)
 
@@ -40,12 +40,12 @@ install: system-deps $(STAMP)
 # The whole suite on Orthanc's default SQLite index, then the imaging integration tests again on a PostgreSQL
 # index (a throwaway cluster the tests start), as in the seed's RDS deployment.
 test: install
-	$(BIN)/ruff check workbench tests bench
+	$(BIN)/ruff check workbench tests bench deploy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	WORKBENCH_TEST_ORTHANC_INDEX=postgresql $(BIN)/python -m pytest tests/imaging -m "not notebook" $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check workbench tests bench
+	$(BIN)/ruff check workbench tests bench deploy
 
 demo: install
 	$(BIN)/workbench orthanc start
