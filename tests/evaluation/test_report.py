@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from workbench.evaluation.report import CSV_FILES, mark_differences, write_report
+from workbench.evaluation.tokenize import tokenizer_info
+from workbench.records.manifest import read_manifest
 
 
 def test_write_report(sample_run: Path) -> None:
@@ -20,6 +22,9 @@ def test_write_report(sample_run: Path) -> None:
     assert page.count("<details>") >= 4 * 8  # every case, every configuration
     assert "<ins>バンコマイシン" in page  # model-b's invented drug, marked in the drill-down
     assert "LLM judge" not in page  # no judge unless asked
+    # the report, not the run manifest, records the tokenizer and dictionary it scored with
+    assert not read_manifest(sample_run).get("tokenizer")
+    assert tokenizer_info()["dictionary_version"] in page and "unidic-lite" in page
     for name in ("scores", "sections", "metrics", "paired", "costs"):
         assert (path.parent / CSV_FILES[name]).is_file()
     assert not (path.parent / CSV_FILES["judge"]).exists()

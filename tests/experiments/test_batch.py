@@ -26,9 +26,10 @@ from workbench.errors import BackendError, BudgetError, ConfigError, SpecError
 from workbench.experiments import batch as batch_module
 from workbench.experiments.batch import BatchSettings, is_batchable
 from workbench.experiments.plan import build_plan
-from workbench.experiments.rundir import read_manifest, read_results
 from workbench.experiments.runner import run_experiment
 from workbench.experiments.spec import load_spec
+from workbench.records.manifest import read_manifest
+from workbench.records.results import read_results
 from workbench.summary.backends import ModelRequest, base, estimate_cost
 from workbench.summary.backends.bedrock import BedrockBackend
 from workbench.summary.backends.bedrock_native import anthropic_body, anthropic_response

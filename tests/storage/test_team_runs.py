@@ -15,9 +15,11 @@ from tests.experiments.conftest import CASES
 from workbench.cli import main
 from workbench.evaluation.runs import latest_run, load_run
 from workbench.experiments.plan import build_plan
-from workbench.experiments.rundir import list_runs, read_manifest, read_results, run_dirs
 from workbench.experiments.runner import run_experiment
 from workbench.experiments.spec import load_spec
+from workbench.records.layout import run_dirs
+from workbench.records.manifest import read_manifest
+from workbench.records.results import list_runs, read_results
 from workbench.summary.cache import ResponseCache
 from workbench.summary.history import History
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from markupsafe import Markup
 
-from workbench.evaluation.evaluate import Evaluation, evaluate_run
+from workbench.evaluation.evaluate import RunEvaluation, evaluate_run
 from workbench.evaluation.judge import Judge
 from workbench.evaluation.plots import config_label, plot_cost_quality, plot_metrics, plot_sections
 from workbench.evaluation.score import REFERENCE_SYSTEM
@@ -105,7 +105,7 @@ def _fmt(value: Any) -> str:
     return "–" if value is None or pd.isna(value) else f"{float(value):.2f}"
 
 
-def _drilldown(evaluation: Evaluation) -> list[dict[str, Any]]:
+def _drilldown(evaluation: RunEvaluation) -> list[dict[str, Any]]:
     rows = evaluation.scores.rows
     outputs = evaluation.results.set_index("key")["output"]
     first = rows[(rows["prompt_version"] != REFERENCE_SYSTEM) & (rows["repeat"] == 0)]
@@ -137,7 +137,7 @@ def _drilldown(evaluation: Evaluation) -> list[dict[str, Any]]:
     return cases
 
 
-def _judge_context(evaluation: Evaluation) -> dict[str, Any]:
+def _judge_context(evaluation: RunEvaluation) -> dict[str, Any]:
     judged = evaluation.judged
     if judged is None or judged.empty:
         return {"judge_html": None}
@@ -152,7 +152,7 @@ def _judge_context(evaluation: Evaluation) -> dict[str, Any]:
     }
 
 
-def write_csvs(evaluation: Evaluation, out_dir: Path) -> dict[str, Path]:
+def write_csvs(evaluation: RunEvaluation, out_dir: Path) -> dict[str, Path]:
     """Write the tables of ``evaluation`` as CSV files (:data:`CSV_FILES`) into ``out_dir``."""
     frames = {
         "scores": evaluation.scores.rows,
@@ -177,7 +177,7 @@ def write_report(
     out_dir: str | Path | None = None,
     *,
     judge: Judge | str | bool | None = None,
-    evaluation: Evaluation | None = None,
+    evaluation: RunEvaluation | None = None,
     progress: bool = False,
 ) -> Path:
     """Evaluate a run and write ``report.html`` with its CSVs.
@@ -224,7 +224,8 @@ def write_report(
         if not evaluation.metrics.empty and "rougeL" in set(evaluation.metrics["metric"])
         else "",
     }
-    tokenizer = manifest.get("tokenizer") or {}
+    # the tokenizer this evaluation used; runs made before the report recorded it kept it in their manifest
+    tokenizer = evaluation.tokenizer or manifest.get("tokenizer") or {}
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = resources.files("workbench.evaluation").joinpath(TEMPLATE).read_text(encoding="utf-8")
     page = env.from_string(template).render(

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from workbench.evaluation.runs import GROUP_COLUMNS
 from workbench.evaluation.score import METRIC_NAMES, METRICS, REFERENCE_SYSTEM
 from workbench.evaluation.stats import bootstrap_ci, paired_comparison
+from workbench.records.schema import GROUP_COLUMNS
 
 logger = logging.getLogger(__name__)
 

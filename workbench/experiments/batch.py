@@ -44,8 +44,8 @@ from tqdm.auto import tqdm
 
 from workbench import config
 from workbench.errors import BackendError, ConfigError, SpecError
-from workbench.experiments.manifest import write_manifest
 from workbench.experiments.plan import Call, Plan
+from workbench.records.manifest import write_manifest
 from workbench.summary.backends import estimate_cost, split_model_name
 from workbench.summary.backends.bedrock_native import anthropic_body, anthropic_response
 from workbench.summary.cache import ResponseCache

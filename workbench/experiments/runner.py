@@ -26,19 +26,14 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from workbench.errors import BudgetError, SpecError, ThrottledError, WorkbenchError
-from workbench.experiments.manifest import build_manifest, write_manifest
+from workbench.experiments.manifest import build_manifest
 from workbench.experiments.plan import Call, Plan, build_plan
 from workbench.experiments.ratelimit import Backoff, RateLimiter
-from workbench.experiments.rundir import (
-    ResultsWriter,
-    create_run_dir,
-    default_runs_dir,
-    done_keys,
-    latest_run_dir,
-    read_manifest,
-    read_results,
-)
 from workbench.experiments.spec import ExperimentSpec
+from workbench.records.layout import create_run_dir, default_runs_dir
+from workbench.records.manifest import latest_run_dir, read_manifest, write_manifest
+from workbench.records.results import ResultsWriter, done_keys, open_results, read_results
+from workbench.records.schema import result_row
 from workbench.summary.cache import ResponseCache
 from workbench.summary.generate import summarize
 from workbench.summary.history import Generation, History
@@ -161,7 +156,7 @@ def run_experiment(
     _check_budget(plan, todo, cached, spent)
 
     if run_dir is None:
-        run_dir = create_run_dir(runs_dir, spec)
+        run_dir = create_run_dir(runs_dir, spec.design_hash())
         manifest = build_manifest(run_dir, plan)
     session: dict[str, Any] = {"started": _now(), "to_make": len(todo), "resumed": bool(resume),
                                "budget_usd": spec.budget_usd, "concurrency": spec.concurrency,
@@ -176,7 +171,7 @@ def run_experiment(
         if batching is not None and batching.n_calls:
             from workbench.experiments.batch import BatchRunner
 
-            with ResultsWriter(run_dir) as writer:
+            with open_results(run_dir) as writer:
                 BatchRunner(batching, run_dir, manifest, execution.recorder(writer), history=history,
                             cache=cache, progress=progress).run()
     finally:
@@ -198,7 +193,9 @@ def run_experiment(
 
 def _resume_dir(runs_dir: Path, plan: Plan, resume: bool | str | Path) -> Path:
     """The run folder to resume, checked: same design, same prompt texts."""
-    run_dir = latest_run_dir(runs_dir, plan.spec) if resume is True else Path(resume).resolve()
+    spec = plan.spec
+    run_dir = (latest_run_dir(runs_dir, spec.design_hash(), name=spec.name) if resume is True
+               else Path(resume).resolve())
     manifest = read_manifest(run_dir)
     design = plan.spec.design_hash()
     if manifest.get("spec_hash") != design:
@@ -289,7 +286,7 @@ class _Execution:
                 bar.update(1)
 
         pool = ThreadPoolExecutor(max_workers=spec.concurrency, thread_name_prefix="experiment")
-        with ResultsWriter(self.run_dir) as writer:
+        with open_results(self.run_dir) as writer:
             try:
                 for index, call in enumerate(todo):
                     while len(in_flight) >= spec.concurrency:
@@ -375,31 +372,31 @@ class _Execution:
         self, call: Call, generation: dict[str, Any] | None, attempts: int, *, error: str | None = None
     ) -> dict[str, Any]:
         g: dict[str, Any] = generation or {}
-        return {
-            "key": call.key,
-            "run_id": self.run_dir.name,
-            "prompt_version": call.prompt_version,
-            "prompt_hash": call.prompt_hash,
-            "model": call.model,
-            "source": call.source.value,
-            "case_id": call.case_id,
-            "patient_id": call.patient_id,
-            "repeat": call.repeat,
-            "params": g.get("params", dict(self.plan.spec.params)),
-            "generation_id": g.get("id"),
-            "output": g.get("output"),
-            "sections": g.get("sections"),
-            "missing_sections": g.get("missing_sections"),
-            "extra_sections": g.get("extra_sections"),
-            "input_tokens": g.get("input_tokens"),
-            "output_tokens": g.get("output_tokens"),
-            "latency_ms": g.get("latency_ms"),
-            "cost_usd": float(g.get("cost_usd") or 0.0),
-            "stop_reason": g.get("stop_reason"),
-            "truncated": g.get("truncated"),
-            "cache_hit": bool(g.get("cache_hit", False)),
-            "error": error,
-            "attempts": attempts,
-            "timestamp": g.get("timestamp") or _now(),
-        }
+        return result_row(
+            key=call.key,
+            run_id=self.run_dir.name,
+            prompt_version=call.prompt_version,
+            prompt_hash=call.prompt_hash,
+            model=call.model,
+            source=call.source.value,
+            case_id=call.case_id,
+            patient_id=call.patient_id,
+            repeat=call.repeat,
+            params=g.get("params", dict(self.plan.spec.params)),
+            generation_id=g.get("id"),
+            output=g.get("output"),
+            sections=g.get("sections"),
+            missing_sections=g.get("missing_sections"),
+            extra_sections=g.get("extra_sections"),
+            input_tokens=g.get("input_tokens"),
+            output_tokens=g.get("output_tokens"),
+            latency_ms=g.get("latency_ms"),
+            cost_usd=float(g.get("cost_usd") or 0.0),
+            stop_reason=g.get("stop_reason"),
+            truncated=g.get("truncated"),
+            cache_hit=bool(g.get("cache_hit", False)),
+            error=error,
+            attempts=attempts,
+            timestamp=g.get("timestamp") or _now(),
+        )
 

@@ -38,7 +38,7 @@ _EXPORTS = {
     "train_classifier": "training",
     "evaluate": "training",
     "predict": "training",
-    "Evaluation": "training",
+    "ClassifierEvaluation": "training",
     "prediction_sr": "writeback",
     "read_prediction": "writeback",
     "write_prediction": "writeback",

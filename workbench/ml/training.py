@@ -209,7 +209,7 @@ def predict(
 
 
 @dataclass
-class Evaluation:
+class ClassifierEvaluation:
     """Accuracy and ROC of a binary (or one-vs-rest) classifier on a labeled set.
 
     Attributes
@@ -262,7 +262,7 @@ def evaluate(
     classes: Sequence[str],
     positive: str | None = None,
     device: str | None = None,
-) -> Evaluation:
+) -> ClassifierEvaluation:
     """Predict a labeled set and score it: accuracy, ROC curve and AUC.
 
     Parameters
@@ -275,7 +275,7 @@ def evaluate(
 
     Returns
     -------
-    Evaluation
+    ClassifierEvaluation
 
     Raises
     ------
@@ -299,6 +299,6 @@ def evaluate(
     else:
         auc = float(roc_auc_score(truth, score))
         fpr, tpr, _ = roc_curve(truth, score)
-    return Evaluation(
+    return ClassifierEvaluation(
         positive=positive, accuracy=accuracy, roc_auc=auc, fpr=fpr, tpr=tpr, predictions=predictions
     )
