@@ -23,8 +23,9 @@ from moto import mock_aws
 
 from workbench import config
 from workbench.errors import BackendError, BudgetError, ConfigError, SpecError
-from workbench.experiments import batch as batch_module
-from workbench.experiments.batch import BatchSettings, is_batchable
+from workbench.experiments import batch_jobs
+from workbench.experiments.batch_planning import is_batchable
+from workbench.experiments.batch_settings import BatchSettings
 from workbench.experiments.plan import build_plan
 from workbench.experiments.runner import run_experiment
 from workbench.experiments.spec import load_spec
@@ -187,7 +188,7 @@ def install_service(monkeypatch: pytest.MonkeyPatch, s3) -> Any:
     """``install_service(service)`` makes the batch runner use it (and moto's S3)."""
 
     def install(service: Service) -> Service:
-        monkeypatch.setattr(batch_module, "make_clients", lambda region=None: (service, s3))
+        monkeypatch.setattr(batch_jobs, "make_clients", lambda region=None: (service, s3))
         return service
 
     return install

@@ -10,9 +10,10 @@ import pytest
 from tests.imaging.stored import StoredSeries
 from workbench.errors import ArchiveError, AuthenticationError, NotFoundError
 from workbench.imaging import connect
-from workbench.imaging.dicomweb import DicomWebArchive, split_multipart
+from workbench.imaging.dicomweb import DicomWebArchive
 from workbench.imaging.local_server import LocalOrthanc
 from workbench.imaging.orthanc import OrthancArchive
+from workbench.imaging.wire import split_multipart
 
 pytestmark = pytest.mark.orthanc
 

@@ -12,7 +12,7 @@ runner
 manifest
     What a run's manifest records (spec, commit, versions, prompt hashes); the run folder itself is
     :mod:`workbench.records`.
-batch
+batch_settings, batch_planning, batch_clients, batch_jobs
     Bedrock batch inference (``CreateModelInvocationJob``) for a run's missing Claude calls.
 ratelimit
     Token bucket and exponential backoff with jitter.

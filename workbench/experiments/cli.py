@@ -114,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _dry_run(plan: Plan, runs_dir: Path, resume: bool | str, batch: bool | None = None) -> None:
-    from workbench.experiments.batch import batch_estimate
+    from workbench.experiments.batch_planning import batch_estimate
     from workbench.records.manifest import latest_run_dir
     from workbench.records.results import done_keys, read_results
     from workbench.summary.cache import ResponseCache

@@ -114,7 +114,7 @@ def run_experiment(
         ``ResponseCache()``).
     batch
         Send the missing Anthropic Claude ``bedrock:`` calls as Bedrock batch jobs
-        (:mod:`workbench.experiments.batch`); the other calls are made on demand first. ``None``: as the
+        (:mod:`workbench.experiments.batch_jobs`); the other calls are made on demand first. ``None``: as the
         spec says (its ``batch`` key).
 
     Returns
@@ -148,7 +148,7 @@ def run_experiment(
     manifest = read_manifest(run_dir) if run_dir else None  # one object: batch jobs are updated in it
     batching = None
     if (spec.batch is not None) if batch is None else batch:
-        from workbench.experiments.batch import plan_batch
+        from workbench.experiments.batch_planning import plan_batch
 
         batching = plan_batch(plan, todo, cached, manifest or {}, resume_dir=run_dir)
         todo = batching.on_demand
@@ -169,7 +169,7 @@ def run_experiment(
     try:
         execution.run(todo, progress=progress)
         if batching is not None and batching.n_calls:
-            from workbench.experiments.batch import BatchRunner
+            from workbench.experiments.batch_jobs import BatchRunner
 
             with open_results(run_dir) as writer:
                 BatchRunner(batching, run_dir, manifest, execution.recorder(writer), history=history,

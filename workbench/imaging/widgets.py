@@ -81,7 +81,7 @@ class StudyBrowser:
     def __init__(self, archive: Archive | None = None, *, limit: int = 200) -> None:
         import ipywidgets as w
 
-        from workbench.imaging.archive import connect
+        from workbench.imaging.connection import connect
 
         self.archive = archive if archive is not None else connect()
         self.limit = limit
