@@ -34,8 +34,8 @@ from workbench.records.results import read_results
 from workbench.summary.backends import ModelRequest, base, estimate_cost
 from workbench.summary.backends.bedrock import BedrockBackend
 from workbench.summary.backends.bedrock_native import anthropic_body, anthropic_response
-from workbench.summary.cache import ResponseCache
-from workbench.summary.history import History
+from workbench.summary.cache import open_cache
+from workbench.summary.history import open_history
 
 REGION = "ap-northeast-1"
 BUCKET = "wb-batch-test"
@@ -228,8 +228,8 @@ def converse(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 def _stores(tmp_path: Path, name: str) -> dict[str, Any]:
     return {
-        "history": History(tmp_path / name / "history.sqlite"),
-        "cache": ResponseCache(tmp_path / name / "cache.sqlite"),
+        "history": open_history(tmp_path / name / "history.sqlite"),
+        "cache": open_cache(tmp_path / name / "cache.sqlite"),
     }
 
 

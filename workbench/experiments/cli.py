@@ -117,7 +117,7 @@ def _dry_run(plan: Plan, runs_dir: Path, resume: bool | str, batch: bool | None 
     from workbench.experiments.batch_planning import batch_estimate
     from workbench.records.manifest import latest_run_dir
     from workbench.records.results import done_keys, read_results
-    from workbench.summary.cache import ResponseCache
+    from workbench.summary.cache import open_cache
 
     spec = plan.spec
     done: set[str] = set()
@@ -126,7 +126,7 @@ def _dry_run(plan: Plan, runs_dir: Path, resume: bool | str, batch: bool | None 
                    else Path(resume))
         done = done_keys(read_results(run_dir))
         print(f"resuming {run_dir}")
-    cached = plan.cached_keys(ResponseCache())
+    cached = plan.cached_keys(open_cache())
     estimate = plan.estimate(done, cached)
     print(f"spec {spec.name} (design {spec.design_hash()}): {len(spec.prompts)} prompt(s) x "
           f"{len(spec.models)} model(s) x {len(spec.sources)} source(s) x {len(plan.cases)} case(s) x "

@@ -34,9 +34,9 @@ from workbench.records.layout import create_run_dir, default_runs_dir
 from workbench.records.manifest import latest_run_dir, read_manifest, write_manifest
 from workbench.records.results import ResultsWriter, done_keys, open_results, read_results
 from workbench.records.schema import result_row
-from workbench.summary.cache import ResponseCache
+from workbench.summary.cache import ResponseCache, open_cache
 from workbench.summary.generate import summarize
-from workbench.summary.history import Generation, History
+from workbench.summary.history import Generation, History, open_history
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +110,8 @@ def run_experiment(
     backoff
         Retry policy on :class:`~workbench.errors.ThrottledError` (default :class:`Backoff()`).
     history, cache
-        Where generations are recorded and answers cached (default: the user's ``History()`` and
-        ``ResponseCache()``).
+        Where generations are recorded and answers cached (default: the user's ``open_history()`` and
+        ``open_cache()``).
     batch
         Send the missing Anthropic Claude ``bedrock:`` calls as Bedrock batch jobs
         (:mod:`workbench.experiments.batch_jobs`); the other calls are made on demand first. ``None``: as the
@@ -142,8 +142,8 @@ def run_experiment(
     done = done_keys(rows)
     spent = sum(float(row.get("cost_usd") or 0) for row in rows)
     todo = [call for call in plan.calls if call.key not in done]
-    history = history if history is not None else History()
-    cache = cache if cache is not None else ResponseCache()
+    history = history if history is not None else open_history()
+    cache = cache if cache is not None else open_cache()
     cached = plan.cached_keys(cache)
     manifest = read_manifest(run_dir) if run_dir else None  # one object: batch jobs are updated in it
     batching = None

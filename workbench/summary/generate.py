@@ -24,9 +24,9 @@ from typing import Any
 from workbench import config
 from workbench.errors import BackendError
 from workbench.summary.backends import Backend, ModelRequest, ModelResponse, estimate_cost, get_backend
-from workbench.summary.cache import ResponseCache, cache_key
+from workbench.summary.cache import ResponseCache, cache_key, open_cache
 from workbench.summary.cases import Case, Source
-from workbench.summary.history import Generation, History
+from workbench.summary.history import Generation, History, open_history
 from workbench.summary.imaging_context import connect_archive, imaging_lines, patient_names
 from workbench.summary.prompts import Prompt, PromptRegistry
 from workbench.summary.redaction import Redactor
@@ -293,9 +293,9 @@ def summarize(
     case, prompt_version, model, source, repeat, params, redact, archive, registry
         See :func:`prepare`.
     history : History, optional
-        Default ``History()``.
+        Default ``open_history()``.
     cache : ResponseCache, optional
-        Default ``ResponseCache()``.
+        Default ``open_cache()``.
     use_cache : bool
         Ask the cache first (a fresh answer is stored either way).
 
@@ -320,8 +320,8 @@ def summarize(
         archive=archive,
         registry=registry,
     )
-    history = history if history is not None else History()
-    cache = cache if cache is not None else ResponseCache()
+    history = history if history is not None else open_history()
+    cache = cache if cache is not None else open_cache()
     cached = cache.get(call.key) if use_cache else None
     response = cached if cached is not None else call.backend.generate(call.request)
     return finish(call, response, cache_hit=cached is not None, history=history, cache=cache)
