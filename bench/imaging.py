@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["WORKBENCH_CACHE_DIR"] = str(Path(tmp) / "cache")
         from workbench.imaging import connect
         from workbench.imaging.local_server import LocalOrthanc
-        from workbench.imaging.synthetic import ct_series, tiny_study
+        from workbench.testing.synthetic import ct_series, tiny_study
 
         with LocalOrthanc(Path(tmp) / "orthanc") as server:
             client = server.client()

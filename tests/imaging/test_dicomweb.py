@@ -95,7 +95,7 @@ def test_errors(orthanc: LocalOrthanc, dicomweb: DicomWebArchive) -> None:
 
 
 def test_store_with_stow(dicomweb: DicomWebArchive, archive: OrthancArchive) -> None:
-    from workbench.imaging.synthetic import ct_series
+    from workbench.testing.synthetic import ct_series
 
     datasets = ct_series(2, 4, 4, patient_id="IMG-STOW")
     results = dicomweb.store(datasets)

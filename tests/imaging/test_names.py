@@ -15,7 +15,7 @@ from workbench.imaging.names import (
     split_person_name,
 )
 from workbench.imaging.orthanc import OrthancArchive
-from workbench.imaging.synthetic import tiny_study
+from workbench.testing.synthetic import tiny_study
 
 JAPANESE = ("chrH31", "chrH32", "chrJapMulti", "chrJapMultiExplicitIR6")
 

@@ -19,8 +19,8 @@ from workbench.imaging import orthanc as orthanc_module
 from workbench.imaging.local_server import LocalOrthanc
 from workbench.imaging.orthanc import OrthancArchive
 from workbench.imaging.query import Level
-from workbench.imaging.synthetic import ct_series, tiny_study
 from workbench.imaging.tables import COLUMNS
+from workbench.testing.synthetic import ct_series, tiny_study
 
 pytestmark = pytest.mark.orthanc
 

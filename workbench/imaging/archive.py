@@ -79,8 +79,10 @@ class Archive(Protocol):
         """Write the stored files of a series into ``folder``."""
         ...
 
-    def store(self, items: Iterable[str | Path | bytes | Any]) -> list[StoredInstance]:
-        """Upload DICOM files, bytes or pydicom datasets."""
+    def store(
+        self, items: Iterable[str | Path | bytes | Any], *, progress: bool = True
+    ) -> list[StoredInstance]:
+        """Upload DICOM files, bytes or pydicom datasets (``status`` ``"AlreadyStored"`` if they were)."""
         ...
 
     def explorer_url(self, study_uid: str) -> str:
