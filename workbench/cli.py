@@ -124,8 +124,8 @@ def _orthanc_start(args: argparse.Namespace) -> int:
 
 
 def _orthanc_stop(args: argparse.Namespace) -> int:
-    if args.data_dir is None and config.setting("orthanc", "data_dir"):
-        args.data_dir = config.setting("orthanc", "data_dir")
+    if args.data_dir is None:
+        args.data_dir = config.table("orthanc").get("data_dir")  # no password needed to stop or ask
     if _server(args).stop():
         print("Orthanc stopped.")
     else:
@@ -134,8 +134,8 @@ def _orthanc_stop(args: argparse.Namespace) -> int:
 
 
 def _orthanc_status(args: argparse.Namespace) -> int:
-    if args.data_dir is None and config.setting("orthanc", "data_dir"):
-        args.data_dir = config.setting("orthanc", "data_dir")
+    if args.data_dir is None:
+        args.data_dir = config.table("orthanc").get("data_dir")  # no password needed to stop or ask
     info = _server(args).status()
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))

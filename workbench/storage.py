@@ -49,7 +49,7 @@ from workbench.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
-STORAGE_ENV = "WORKBENCH_STORAGE_URI"
+STORAGE_ENV = config.EnvVar.STORAGE_URI.value
 READ_WORKERS = 16
 """Objects fetched in parallel when many are read at once (a run's results, a history search)."""
 
@@ -395,9 +395,7 @@ def open_store(uri: str | StorageURI) -> Store:
 
 def configured_uri() -> str | None:
     """``$WORKBENCH_STORAGE_URI``, else ``[storage] uri`` of the config file; ``None`` when neither is set."""
-    value = config.setting("storage", "uri", env=STORAGE_ENV)
-    text = str(value).strip() if value is not None else ""
-    return text or None
+    return config.storage_settings().uri
 
 
 def configured_store() -> Store | None:

@@ -64,12 +64,12 @@ class BatchSettings:
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise SpecError(f"{origin}: unknown batch setting(s) {unknown}; known: {sorted(known)}")
-        envs = {"role_arn": "WORKBENCH_BEDROCK_BATCH_ROLE_ARN", "s3_uri": "WORKBENCH_BEDROCK_BATCH_S3_URI"}
+        configured = config.batch_table()
         values: dict[str, Any] = {}
         for f in fields(cls):
             value = overrides.get(f.name)
             if value is None:
-                value = config.setting(SECTION, f.name, env=envs.get(f.name), default=f.default)
+                value = configured.get(f.name, f.default)
             values[f.name] = value
         try:
             settings = cls(

@@ -23,12 +23,13 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.config import EnvVar
 from workbench.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
 MIME_TYPE = "application/vnd.workbench.record+json"
-SIDECAR_ENV = "WORKBENCH_RECORDS_FILE"
+SIDECAR_ENV = EnvVar.RECORDS_FILE.value
 _FRAME_KEY = "__dataframe__"
 
 

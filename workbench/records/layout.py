@@ -24,9 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 from pathlib import Path
 
+from workbench.config import EnvVar, env_value
 from workbench.errors import WorkbenchError
 from workbench.storage import configured_store
 
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "manifest.json"
-RUNS_DIR_ENV = "WORKBENCH_RUNS_DIR"
+RUNS_DIR_ENV = EnvVar.RUNS_DIR.value
 RUNS_PREFIX = "runs"
 """Where runs live in a store: ``<uri>/runs/<run_id>/``."""
 CLAIM_FILE = "claim.json"
@@ -43,7 +43,7 @@ RESULTS_PREFIX = "results"
 
 def default_runs_dir() -> Path:
     """Return ``$WORKBENCH_RUNS_DIR``, else ``runs`` in the current folder."""
-    return Path(os.environ.get(RUNS_DIR_ENV) or "runs")
+    return Path(env_value(EnvVar.RUNS_DIR) or "runs")
 
 
 def create_run_dir(runs_dir: str | Path, design_hash: str, *, now: dt.datetime | None = None) -> Path:

@@ -102,8 +102,7 @@ def merge_params(defaults: dict[str, Any], overrides: dict[str, Any] | None) -> 
 def _redact_setting(redact: bool | None) -> bool:
     if redact is not None:
         return bool(redact)
-    value = config.setting("summary", "redact", env="WORKBENCH_REDACT", default=False)
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+    return config.summary_settings().redact
 
 
 def current_user(backend: Backend | None = None) -> str:
@@ -112,9 +111,9 @@ def current_user(backend: Backend | None = None) -> str:
     ``$WORKBENCH_USER`` / ``[summary] user`` when set; else the backend's caller identity when it knows one
     (Bedrock with ``[bedrock] record_caller_identity = true``: the AWS ARN); else the OS user.
     """
-    configured = config.setting("summary", "user", env="WORKBENCH_USER")
+    configured = config.summary_settings().user
     if configured:
-        return str(configured)
+        return configured
     identity = getattr(backend, "caller_identity", None)
     return (identity() if callable(identity) else None) or getpass.getuser()
 

@@ -246,9 +246,9 @@ def default_root() -> Path:
 
     The repository's folder is ``<repo>/prompts/discharge_summary``.
     """
-    configured = config.setting("prompts", "dir", env="WORKBENCH_PROMPTS_DIR")
-    if configured:
-        return Path(configured).expanduser()
+    configured = config.prompts_settings().dir
+    if configured is not None:
+        return configured
     return Path(__file__).resolve().parents[2] / "prompts" / DEFAULT_NAME
 
 

@@ -8,7 +8,6 @@ resolved, so credentials set later in a notebook would be ignored.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from workbench import config
@@ -21,11 +20,7 @@ REGION_HELP = (
 
 def bedrock_region(region: str | None = None) -> str | None:
     """The AWS region for Bedrock calls (``None``: botocore decides, or fails with no region)."""
-    return (
-        region
-        or config.setting("bedrock", "region", env="WORKBENCH_BEDROCK_REGION")
-        or os.environ.get("AWS_REGION")
-    )
+    return region or config.bedrock_settings().region
 
 
 def aws_clients(

@@ -80,18 +80,13 @@ class BedrockBackend:
         self.name = f"bedrock:{model_id}"
         # botocore reads AWS_DEFAULT_REGION and the profile's region itself; AWS_REGION is read here.
         self.region = bedrock_region(region)
-        self.max_attempts = int(max_attempts or config.setting("bedrock", "max_attempts", default=6))
-        self.read_timeout = float(read_timeout or config.setting("bedrock", "read_timeout", default=300))
+        settings = config.bedrock_settings()
+        self.max_attempts = int(max_attempts or settings.max_attempts)
+        self.read_timeout = float(read_timeout or settings.read_timeout)
         self.throttle_rounds = int(
-            throttle_rounds
-            if throttle_rounds is not None
-            else config.setting("bedrock", "throttle_rounds", default=2)
+            throttle_rounds if throttle_rounds is not None else settings.throttle_rounds
         )
-        self.throttle_wait = float(
-            throttle_wait
-            if throttle_wait is not None
-            else config.setting("bedrock", "throttle_wait", default=30)
-        )
+        self.throttle_wait = float(throttle_wait if throttle_wait is not None else settings.throttle_wait)
         self._client = client
         self._own_client = client is None
         self._identity: str | None = None
@@ -136,8 +131,7 @@ class BedrockBackend:
         Asked once per backend through ``sts:GetCallerIdentity`` when ``[bedrock] record_caller_identity`` (or
         ``WORKBENCH_BEDROCK_RECORD_IDENTITY``) is true; it costs one extra request. Failures give ``None``.
         """
-        enabled = config.setting("bedrock", "record_caller_identity", env="WORKBENCH_BEDROCK_RECORD_IDENTITY")
-        if str(enabled).strip().lower() not in {"1", "true", "yes", "on"}:
+        if not config.bedrock_settings().record_caller_identity:
             return None
         if self._identity is None:
             from botocore.exceptions import BotoCoreError, ClientError
