@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from workbench.summary.backends import BaseBackend
+
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = (
     "・ 現病歴\n発熱と咳嗽で入院。\n・ 併存症\n2型糖尿病。\n"
@@ -31,7 +33,7 @@ SUMMARY = (
 )
 
 
-class SimulatedModel:
+class SimulatedModel(BaseBackend):
     """``sim:<id>``: waits a fixed latency, answers a fixed summary, counts calls; can simulate a kill."""
 
     def __init__(self, model_id: str, latency_s: float) -> None:

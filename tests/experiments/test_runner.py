@@ -22,6 +22,7 @@ from workbench.experiments.spec import load_spec
 from workbench.records.manifest import read_manifest
 from workbench.records.results import read_results
 from workbench.records.schema import RESULT_COLUMNS
+from workbench.summary.cases import Source
 from workbench.summary.prompts import PromptRegistry
 
 FAST = Backoff(attempts=4, base_s=0.001, max_s=0.002)
@@ -135,8 +136,10 @@ def test_throttling_is_retried_with_backoff(tmp_path: Path, backends, write_spec
 
 
 def test_a_failing_call_is_recorded_and_the_run_goes_on(tmp_path: Path, backends, write_spec) -> None:
-    backends.install(fail_when=lambda request: request.source.value == "nursing")
     spec = load_spec(write_spec(sources=["doctor", "nursing"]))
+    # backends see requests, not cases: a nursing call is one whose prompt holds a case's nursing notes
+    nursing = [case.karte(Source.NURSING) for case in build_plan(spec).cases.values()]
+    backends.install(fail_when=lambda request: any(notes in request.prompt for notes in nursing))
     result = run_experiment(spec, runs_dir=tmp_path / "runs", progress=False)
     assert result.n_made == 4 and result.n_errors == 2 and not result.complete
     errors = [r for r in read_results(result.run_dir) if r["error"]]
@@ -193,9 +196,9 @@ def test_results_rows_are_json_lines(tmp_path: Path, backends, write_spec) -> No
 
 SLOW_BACKEND = '''
 import pathlib, sys, time
-from workbench.summary.backends import ModelResponse, register_backend
+from workbench.summary.backends import BaseBackend, ModelResponse, register_backend
 
-class Slow:
+class Slow(BaseBackend):
     def __init__(self, model_id):
         self.name = "slow:" + model_id
 

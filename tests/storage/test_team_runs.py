@@ -80,14 +80,14 @@ def test_experiment_report_reads_an_s3_run_and_writes_into_its_local_folder(
 TEAM_MEMBER = '''
 import sys, threading, time, uuid
 
-from workbench.summary.backends import ModelResponse, register_backend
+from workbench.summary.backends import BaseBackend, ModelResponse, register_backend
 from workbench.summary.history import Generation, History, open_history
 
 SUMMARY = "\\n".join(["・ 現病歴", "肺炎。", "・ 併存症", "なし。",
                      "・ 重大な身体所見およびその他の所見", "発熱。", "・ 入院中の治療経過", "改善。"])
 
 
-class Model:
+class Model(BaseBackend):
     def __init__(self, model_id):
         self.name = "count:" + model_id
 

@@ -14,7 +14,13 @@ from workbench.errors import (
     PromptError,
     ThrottledError,
 )
-from workbench.summary.backends import ModelRequest, ModelResponse, estimate_cost, register_backend
+from workbench.summary.backends import (
+    BaseBackend,
+    ModelRequest,
+    ModelResponse,
+    estimate_cost,
+    register_backend,
+)
 from workbench.summary.backends.bedrock import BedrockBackend
 from workbench.summary.cache import ResponseCache, open_cache
 from workbench.summary.cases import load_case
@@ -26,7 +32,7 @@ from .backends.test_bedrock import MODEL, converse_response
 from .test_imaging_context import FakeArchive, studies_frame
 
 
-class Recorder:
+class Recorder(BaseBackend):
     """A backend that keeps every request and answers with a fixed summary."""
 
     answer = (

@@ -24,6 +24,7 @@ from typing import Any
 from workbench import config
 from workbench.errors import BackendError
 from workbench.summary.backends import Backend, ModelRequest, ModelResponse, estimate_cost, get_backend
+from workbench.summary.backends.base import CaseInput
 from workbench.summary.cache import ResponseCache, cache_key, open_cache
 from workbench.summary.cases import Case, Source
 from workbench.summary.history import Generation, History, open_history
@@ -72,6 +73,12 @@ class PreparedCall:
         """``backend:model-id``."""
         return self.backend.name
 
+    def send(self) -> ModelResponse:
+        """Make the call (a backend that reads the case is given it)."""
+        if self.backend.reads_case:
+            return self.backend.generate(self.request, CaseInput(self.case, self.source))
+        return self.backend.generate(self.request)
+
 
 def merge_params(defaults: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
     """The prompt's inference parameters with ``overrides`` applied.
@@ -114,8 +121,7 @@ def current_user(backend: Backend | None = None) -> str:
     configured = config.summary_settings().user
     if configured:
         return configured
-    identity = getattr(backend, "caller_identity", None)
-    return (identity() if callable(identity) else None) or getpass.getuser()
+    return (backend.caller_identity() if backend is not None else None) or getpass.getuser()
 
 
 def prepare(
@@ -167,7 +173,7 @@ def prepare(
     estimate_cost(backend.name, 0, 0)  # an unpriced cloud model fails here, before any call
     merged = merge_params(prompt.parameters, params)
     needed = set(prompt.placeholders)
-    redacting = _redact_setting(redact) and not getattr(backend, "reads_case", False)
+    redacting = _redact_setting(redact) and not backend.reads_case
     if archive is None and "imaging" in needed:
         archive = connect_archive()
     values: dict[str, str] = {
@@ -196,12 +202,8 @@ def prepare(
         temperature=merged.get("temperature"),
         top_p=merged.get("top_p"),
         stop_sequences=tuple(merged.get("stop_sequences") or ()),
-        case=case,
-        source=source,
     )
-    context = (
-        f"{case.case_id}/{case.patient_id}/{source.value}" if getattr(backend, "reads_case", False) else None
-    )
+    context = CaseInput(case, source).cache_context() if backend.reads_case else None
     key = cache_key(backend.name, request.params(), request.system, request.prompt, repeat, context=context)
     return PreparedCall(case, prompt, backend, source, request, key, int(repeat), redactor)
 
@@ -322,5 +324,5 @@ def summarize(
     history = history if history is not None else open_history()
     cache = cache if cache is not None else open_cache()
     cached = cache.get(call.key) if use_cache else None
-    response = cached if cached is not None else call.backend.generate(call.request)
+    response = cached if cached is not None else call.send()
     return finish(call, response, cache_hit=cached is not None, history=history, cache=cache)

@@ -24,7 +24,7 @@ from typing import Any
 from workbench import config
 from workbench.errors import BackendError, ThrottledError
 from workbench.summary.backends.aws import aws_clients, bedrock_region
-from workbench.summary.backends.base import ModelRequest, ModelResponse
+from workbench.summary.backends.base import BaseBackend, CaseInput, ModelRequest, ModelResponse
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ _CREDENTIALS_HELP = (
 )
 
 
-class BedrockBackend:
+class BedrockBackend(BaseBackend):
     """``bedrock:<model id>``: one Converse call per request.
 
     Parameters
@@ -149,7 +149,7 @@ class BedrockBackend:
                 return None
         return self._identity
 
-    def generate(self, request: ModelRequest) -> ModelResponse:
+    def generate(self, request: ModelRequest, case: CaseInput | None = None) -> ModelResponse:
         """Make one Converse call.
 
         Raises

@@ -21,14 +21,14 @@ import requests
 
 from workbench import config
 from workbench.errors import BackendError, ThrottledError
-from workbench.summary.backends.base import ModelRequest, ModelResponse
+from workbench.summary.backends.base import BaseBackend, CaseInput, ModelRequest, ModelResponse
 
 logger = logging.getLogger(__name__)
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
-class OpenAIBackend:
+class OpenAIBackend(BaseBackend):
     """``openai:<model>`` on an OpenAI-compatible server.
 
     Parameters
@@ -89,7 +89,7 @@ class OpenAIBackend:
             body["stop"] = list(request.stop_sequences)
         return body
 
-    def generate(self, request: ModelRequest) -> ModelResponse:
+    def generate(self, request: ModelRequest, case: CaseInput | None = None) -> ModelResponse:
         """POST one chat completion.
 
         Raises
