@@ -46,6 +46,7 @@ from urllib.parse import unquote, urlsplit
 from workbench import config
 from workbench.errors import WorkbenchError
 from workbench.files import atomic_write
+from workbench.optional import optional_import
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +247,7 @@ class S3Store:
     def __init__(self, uri: StorageURI, client: Any = None) -> None:
         self.uri = uri
         if client is None:
-            import boto3
+            boto3 = optional_import("boto3", what="shared storage on S3")
             from botocore.config import Config
 
             with _CLIENT_LOCK:  # creating clients from one session is not thread-safe

@@ -14,9 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from workbench.errors import SpecError, WorkbenchError
+from workbench.optional import optional_import
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,10 +149,7 @@ def _dry_run(plan: Plan, runs_dir: Path, resume: bool | str, batch: bool | None 
 
 
 def _report(args: argparse.Namespace) -> int:
-    try:
-        from workbench.evaluation.report import write_report
-    except ImportError as exc:
-        raise WorkbenchError(f"the evaluation report is not available ({exc})") from None
+    from workbench.evaluation.report import write_report  # without the eval extra: one line naming it
     from workbench.records.manifest import read_manifest
 
     read_manifest(args.run_dir)  # a clear error for a folder that is not a run
@@ -188,6 +184,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _grid(pairs: list[str]) -> dict[str, list[Any]]:
+    yaml = optional_import("yaml", what="reading sweep parameters")
     grid: dict[str, list[Any]] = defaultdict(list)
     for pair in pairs:
         name, sep, value = pair.partition("=")

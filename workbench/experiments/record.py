@@ -25,6 +25,7 @@ import pandas as pd
 
 from workbench.config import EnvVar
 from workbench.files import atomic_write
+from workbench.optional import optional_import
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def _expand(paths: str | Path | Iterable[str | Path]) -> list[Path]:
 
 
 def _read_notebook(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    import nbformat  # lazy: only collecting needs it
+    nbformat = optional_import("nbformat", what="collecting notebook records")  # only collecting needs it
 
     notebook = nbformat.read(path, as_version=4)
     parameters = dict(notebook.metadata.get("papermill", {}).get("parameters", {}))

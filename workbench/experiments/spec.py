@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from workbench.errors import SpecError
 from workbench.experiments.batch_settings import BatchSettings
+from workbench.optional import optional_import
 from workbench.summary.cases import Source
+
+yaml = optional_import("yaml", what="reading experiment specs")
 
 logger = logging.getLogger(__name__)
 

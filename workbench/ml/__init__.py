@@ -23,6 +23,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from workbench.optional import require
+
+require("torch", "monai", "sklearn", what="workbench.ml")
+
 _EXPORTS = {
     "LoadSeries": "transforms",
     "LoadSeriesd": "transforms",

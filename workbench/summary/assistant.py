@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.optional import optional_import
 from workbench.summary.cache import ResponseCache, open_cache
 from workbench.summary.cases import Case, Source, find_case
 from workbench.summary.generate import Generation, summarize
@@ -231,7 +232,7 @@ class SummaryAssistant:
 
     def widget(self) -> Any:
         """Build the screens: an ``ipywidgets.Tab`` with Report, History and Prompt."""
-        import ipywidgets as w
+        w = optional_import("ipywidgets", what="the summary assistant")
 
         versions = self.registry.versions()
         tab = w.Tab(

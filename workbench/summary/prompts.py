@@ -33,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from workbench import config
 from workbench.errors import NotFoundError, PromptError
+from workbench.optional import optional_import
+
+yaml = optional_import("yaml", what="reading prompt files")
 
 logger = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from workbench import config
+from workbench.optional import optional_import
 
 REGION_HELP = (
     "set AWS_REGION (e.g. ap-northeast-1), WORKBENCH_BEDROCK_REGION, or [bedrock] region in config.toml"
@@ -51,7 +52,7 @@ def aws_clients(
     error
         When neither the settings nor botocore know a region.
     """
-    import boto3
+    boto3 = optional_import("boto3", what=what)
     from botocore.exceptions import NoRegionError
 
     session = boto3.session.Session()
