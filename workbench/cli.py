@@ -14,9 +14,13 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from workbench import __version__, config
 from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.imaging.local_server import LocalOrthanc
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +96,7 @@ def _register_orthanc(subparsers: argparse._SubParsersAction) -> None:
     status.set_defaults(func=_orthanc_status)
 
 
-def _server(args: argparse.Namespace, **kwargs: object):
+def _server(args: argparse.Namespace, **kwargs: Any) -> LocalOrthanc:
     from workbench.imaging.local_server import LocalOrthanc
 
     return LocalOrthanc(args.data_dir, password_file=config.config_dir() / "orthanc-password", **kwargs)

@@ -25,7 +25,7 @@ from workbench.evaluation.judge import Judge
 from workbench.evaluation.plots import config_label, plot_cost_quality, plot_metrics, plot_sections
 from workbench.evaluation.score import REFERENCE_SYSTEM
 from workbench.evaluation.tables import wide_table
-from workbench.evaluation.tokenize import get_tokenizer
+from workbench.evaluation.tokenize import MecabTokenizer, get_tokenizer
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -58,6 +58,7 @@ def mark_differences(candidate: str, reference: str) -> Markup:
         Escaped HTML.
     """
     tokenizer = get_tokenizer("mecab")
+    assert isinstance(tokenizer, MecabTokenizer)  # the morpheme tokenizer segments text
     ours, theirs = tokenizer.segments(candidate), tokenizer.segments(reference)
     parts: list[str] = []
     matcher = difflib.SequenceMatcher(a=theirs, b=ours, autojunk=False)

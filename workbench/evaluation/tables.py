@@ -10,6 +10,7 @@ import itertools
 import logging
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -97,7 +98,7 @@ def _sorted(table: pd.DataFrame) -> pd.DataFrame:
     """Prompt versions in natural order, the physician last; then model, source, metrics in table order."""
     metric_order = {m: i for i, m in enumerate(METRIC_NAMES)}
 
-    def key(row: tuple) -> tuple:
+    def key(row: Any) -> tuple[Any, ...]:
         version = str(row.prompt_version)
         return (
             version == REFERENCE_SYSTEM,

@@ -155,7 +155,7 @@ def run_experiment(
         _check_batch_budget(spec, spent, batching.cost())
     _check_budget(plan, todo, cached, spent)
 
-    if run_dir is None:
+    if run_dir is None or manifest is None:
         run_dir = create_run_dir(runs_dir, spec.design_hash())
         manifest = build_manifest(run_dir, plan)
     session: dict[str, Any] = {"started": _now(), "to_make": len(todo), "resumed": bool(resume),
@@ -195,7 +195,7 @@ def _resume_dir(runs_dir: Path, plan: Plan, resume: bool | str | Path) -> Path:
     """The run folder to resume, checked: same design, same prompt texts."""
     spec = plan.spec
     run_dir = (latest_run_dir(runs_dir, spec.design_hash(), name=spec.name) if resume is True
-               else Path(resume).resolve())
+               else Path(str(resume)).resolve())
     manifest = read_manifest(run_dir)
     design = plan.spec.design_hash()
     if manifest.get("spec_hash") != design:
@@ -364,6 +364,7 @@ class _Execution:
                            exc_info=not isinstance(error, WorkbenchError))
             row = self._row(call, None, attempts, error=f"{type(error).__name__}: {error}")
         else:
+            assert generation is not None  # the loop ends with an answer or an error
             row = self._row(call, generation.to_dict(), attempts)
         writer.write(row)
         return row

@@ -64,7 +64,9 @@ class BaseArchive:
         """The volume-cache entry of the series as it is now (and its :class:`SeriesRef` if computed)."""
         raise NotImplementedError
 
-    def _retrieve_series(self, series: SeriesRef, progress: bool) -> Iterator[tuple[str, memoryview]]:
+    def _retrieve_series(
+        self, series: SeriesRef, progress: bool
+    ) -> Iterator[tuple[str, bytes | memoryview]]:
         raise NotImplementedError
 
     def _retrieve_instance(self, series: SeriesRef, ref: InstanceRef) -> bytes:
@@ -207,11 +209,11 @@ class BaseArchive:
         """
         missing = []
         for ref in series.instances:
-            data = self.instance_cache.get(ref.sop_instance_uid) if self.instance_cache is not None else None
-            if data is None:
+            cached = self.instance_cache.get(ref.sop_instance_uid) if self.instance_cache else None
+            if cached is None:
                 missing.append(ref)
             else:
-                yield ref.sop_instance_uid, data
+                yield ref.sop_instance_uid, cached
         if not missing:
             return
         logger.info(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -167,11 +167,12 @@ class DicomWebArchive(BaseArchive):
         query = build_query(level, filters)
         server = {k: v for k, v in query.tags.items() if _SAFE_VALUE.match(v)}
         local = {k: v for k, v in query.tags.items() if k not in server}
-        search = {
+        searches: dict[Level, Callable[..., list[dict[str, Any]]]] = {
             Level.STUDY: self.client.search_for_studies,
             Level.SERIES: self.client.search_for_series,
             Level.INSTANCE: self.client.search_for_instances,
-        }[level]
+        }
+        search = searches[level]
         with self._errors(f"{level.value.lower()} search"):
             answers = search(
                 search_filters=server,
@@ -296,7 +297,9 @@ class DicomWebArchive(BaseArchive):
         series = self._series_ref(series_uid)
         return VolumeCache.entry(series_uid, [ref.sop_instance_uid for ref in series.instances]), series
 
-    def _retrieve_series(self, series: SeriesRef, progress: bool) -> Iterator[tuple[str, memoryview]]:
+    def _retrieve_series(
+        self, series: SeriesRef, progress: bool
+    ) -> Iterator[tuple[str, bytes | memoryview]]:
         url = f"{self.url}/studies/{series.study_uid}/series/{series.series_uid}"
         for part in self._multipart(url, f"series {series.series_uid}", progress):
             yield sop_instance_uid_of(part), part
@@ -336,7 +339,8 @@ class DicomWebArchive(BaseArchive):
         """
         import pydicom
 
-        datasets, sources = [], []
+        datasets: list[pydicom.Dataset] = []
+        sources: list[str] = []
         for item in items:
             if isinstance(item, (bytes, bytearray)):
                 datasets.append(pydicom.dcmread(io.BytesIO(item)))

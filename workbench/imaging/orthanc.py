@@ -154,7 +154,7 @@ class OrthancArchive(BaseArchive):
                 tags.get("PatientID", "")
                 for tags in (p["MainDicomTags"] for p in candidates)
                 if looks_garbled(tags.get("PatientName"))
-                and matches(pattern, self._name_from_file(*_name_key(tags)), case_sensitive=False)
+                and matches(pattern or "", self._name_from_file(*_name_key(tags)), case_sensitive=False)
             }
         )
         if not ids:

@@ -236,7 +236,7 @@ class LoadSeries(Transform):
         if self.ensure_channel_first:
             from monai.transforms import EnsureChannelFirst
 
-            image = EnsureChannelFirst()(image)
+            image = EnsureChannelFirst()(image)  # type: ignore[assignment]  # a MetaTensor in and out
         if self.image_only:
             return image
         return image, image.meta
@@ -299,7 +299,7 @@ class LoadSeriesd(MapTransform):
             image = self.loader(out[key])
             out[key] = image
             if not self.image_only:
-                out[f"{key}_{self.meta_key_postfix}"] = image.meta
+                out[f"{key}_{self.meta_key_postfix}"] = image.meta  # type: ignore[union-attr]
         return out
 
 

@@ -240,7 +240,7 @@ def read_prediction(dataset: Dataset) -> dict[str, Any]:
 
     try:
         sr = hd.sr.Comprehensive3DSR.from_dataset(dataset, copy=False)
-        groups = sr.content.get_image_measurement_groups()
+        groups = sr.content.get_image_measurement_groups()  # type: ignore[attr-defined]
     except (AttributeError, ValueError, TypeError) as exc:
         raise DicomDataError(
             f"SR {getattr(dataset, 'SOPInstanceUID', '?')} is not a workbench prediction report: {exc}"

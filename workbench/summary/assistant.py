@@ -286,7 +286,8 @@ class SummaryAssistant:
             for v in versions
             if self.archive is not None or "imaging" not in self.registry.get(v).placeholders
         ]
-        return (usable or versions or [None])[-1]
+        choices = usable or versions
+        return choices[-1] if choices else None
 
     def on_submit(self) -> None:
         """Submit clicked: generate, then show the summary beside the notes (or the error)."""
