@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.summary.history import History, open_history
+from workbench.summary.history import open_history
 from workbench.summary.sections import SECTIONS
 
 

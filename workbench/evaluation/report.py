@@ -46,6 +46,16 @@ CSV_FILES = {
 """The CSVs written beside the report."""
 
 
+DIFF_STYLE = "ins { background: #d4f7d4; text-decoration: none; } del { background: #fbd4d4; }"
+"""How the report marks inserted and left-out text."""
+
+
+def difference_html(candidate: str, reference: str) -> Markup:
+    """``candidate`` beside ``reference`` with differences marked, styled as in the report (for notebooks)."""
+    marked = mark_differences(candidate, reference)
+    return Markup(f"<style>{DIFF_STYLE}</style><div style='white-space:pre-wrap'>{marked}</div>")
+
+
 def mark_differences(candidate: str, reference: str) -> Markup:
     """``candidate`` as HTML with its differences from ``reference`` marked.
 
@@ -240,6 +250,7 @@ def write_report(
         n_cases=len(evaluation.cases),
         tokenizer=json.dumps(tokenizer, ensure_ascii=False) if tokenizer else "mecab (unidic-lite)",
         judge_model=evaluation.judge_model,
+        diff_style=Markup(DIFF_STYLE),
         metrics_html=_table_html(wide_table(evaluation.metrics), index=True),
         paired_html=_paired_html(evaluation.paired),
         costs_html=_table_html(evaluation.costs),

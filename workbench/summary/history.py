@@ -27,6 +27,7 @@ import pandas as pd
 
 from workbench import config
 from workbench.errors import NotFoundError
+from workbench.files import atomic_write
 from workbench.storage import Store, configured_store, read_objects
 from workbench.summary.sqlite import Database
 
@@ -88,6 +89,13 @@ class Generation:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
         return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` as JSON to ``path`` (atomically, 0600); returns the path."""
+        target = Path(path)
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+        atomic_write(target, text.encode("utf-8"), mode=0o600)
+        return target
 
 
 _FIELDS = [f.name for f in dataclasses.fields(Generation)]
