@@ -101,3 +101,13 @@ def test_threads_sharing_one_history(tmp_path: Path) -> None:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _i: history.record(make_generation()), range(80)))
     assert history.count() == 80
+
+
+def test_a_generation_saves_as_private_json(tmp_path: Path) -> None:
+    import json
+    import stat
+
+    generation = make_generation("E9738FA2")
+    path = generation.save(tmp_path / "generation.json")
+    assert json.loads(path.read_text(encoding="utf-8")) == generation.to_dict()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
