@@ -4,13 +4,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CORE_VENV ?= .venv-core
+CORE_STAMP := $(CORE_VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 APT_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm orthanc-postgresql dcmtk postgresql nodejs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: help system-deps install test demo stop lab lint clean
+.PHONY: help system-deps install test test-core typecheck demo stop lab lint clean
 
 help:
 	@echo "make demo   install, start a local Orthanc, load the demo hospital, run every notebook into $(DEMO_DIR)"
@@ -31,7 +33,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[notebooks,ml,aws,dev]"
+	$(BIN)/pip install -q -e ".[all,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)" >/dev/null
 	touch $(STAMP)
 
@@ -39,10 +41,26 @@ install: system-deps $(STAMP)
 
 # The whole suite on Orthanc's default SQLite index, then the imaging integration tests again on a PostgreSQL
 # index (a throwaway cluster the tests start), as in the seed's RDS deployment.
-test: install
+test: install test-core
 	$(BIN)/ruff check workbench tests bench deploy
+	$(BIN)/mypy workbench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	WORKBENCH_TEST_ORTHANC_INDEX=postgresql $(BIN)/python -m pytest tests/imaging -m "not notebook" $(PYTEST_ARGS)
+
+# A core-only install (`pip install workbench`: the imaging wing, no torch, boto3, MeCab ...) and the imaging unit
+# tests in it: the wings stay installable on their own. pip's cache is reused, so only the first build downloads.
+$(CORE_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(CORE_VENV)
+	$(CORE_VENV)/bin/pip install -q --upgrade pip
+	$(CORE_VENV)/bin/pip install -q -e . pytest pytest-timeout
+	touch $(CORE_STAMP)
+
+test-core: $(CORE_STAMP)
+	$(CORE_VENV)/bin/python -m pytest -p no:cacheprovider -m "not orthanc and not notebook" \
+	  tests/imaging tests/test_imports.py tests/test_optional.py tests/test_config.py $(PYTEST_ARGS)
+
+typecheck: install
+	$(BIN)/mypy workbench
 
 lint: install
 	$(BIN)/ruff check workbench tests bench deploy
@@ -67,4 +85,4 @@ lab: install
 	$(BIN)/jupyter lab --notebook-dir=.
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CORE_VENV) runs .pytest_cache .ruff_cache .mypy_cache

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from workbench.summary.backends import BaseBackend
+
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = (
     "・ 現病歴\n発熱と咳嗽で入院。\n・ 併存症\n2型糖尿病。\n"
@@ -31,7 +33,7 @@ SUMMARY = (
 )
 
 
-class SimulatedModel:
+class SimulatedModel(BaseBackend):
     """``sim:<id>``: waits a fixed latency, answers a fixed summary, counts calls; can simulate a kill."""
 
     def __init__(self, model_id: str, latency_s: float) -> None:
@@ -71,11 +73,10 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="wb-bench-config-") as config:
         os.environ["WORKBENCH_CONFIG_DIR"] = config  # no user settings (prices, redaction) leak in
-        from workbench.evaluation.tokenize import tokenizer_info
         from workbench.experiments.plan import build_plan
-        from workbench.experiments.rundir import read_results
         from workbench.experiments.runner import run_experiment
         from workbench.experiments.spec import load_spec
+        from workbench.records.results import read_results
         from workbench.summary.backends import register_backend
         from workbench.summary.generate import summarize
 
@@ -85,7 +86,6 @@ def main() -> int:
         base = load_spec(ROOT / "eval" / "experiments" / "demo_baseline.yaml", models=["sim:fixed"],
                          prompts=["v3"], cases=[str(p) for p in cases[: args.cases]], repeats=args.repeats)
         n_calls = len(build_plan(base).calls)
-        tokenizer_info()  # one-time imports of the run manifest (MeCab, rouge-score) are not measured
         print(f"simulated model: {args.latency_ms:.0f} ms per call; {n_calls} calls per run "
               f"({args.cases} cases x 3 sources x {args.repeats} repeats); CPUs: {os.cpu_count()}, "
               f"load average {os.getloadavg()[0]:.1f} (the runner's own work per call competes for them)")

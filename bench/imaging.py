@@ -55,7 +55,7 @@ def obvious_dicomweb_client(
 
 def raw_wado_bytes(session: object, url: str, study_uid: str, series_uid: str) -> int:
     """The floor: the series' stored bytes over WADO-RS, no transcoding, no parsing."""
-    from workbench.imaging.dicomweb import MULTIPART_ACCEPT
+    from workbench.imaging.wire import MULTIPART_ACCEPT
 
     response = session.get(
         f"{url}/dicom-web/studies/{study_uid}/series/{series_uid}",  # type: ignore[attr-defined]
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["WORKBENCH_CACHE_DIR"] = str(Path(tmp) / "cache")
         from workbench.imaging import connect
         from workbench.imaging.local_server import LocalOrthanc
-        from workbench.imaging.synthetic import ct_series, tiny_study
+        from workbench.testing.synthetic import ct_series, tiny_study
 
         with LocalOrthanc(Path(tmp) / "orthanc") as server:
             client = server.client()

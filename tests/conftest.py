@@ -85,8 +85,9 @@ def orthanc_env(orthanc: LocalOrthanc, monkeypatch: pytest.MonkeyPatch) -> Local
 def demo_hospital(orthanc: LocalOrthanc) -> Any:
     """The synthetic demo hospital, loaded once into the session's Orthanc (small screening cohort)."""
     from workbench.imaging.demo import load
+    from workbench.imaging.orthanc import OrthancArchive
 
-    return load(orthanc.client(), cohort_size=DEMO_COHORT_SIZE, progress=False)
+    return load(OrthancArchive(orthanc.client(), cache=False), cohort_size=DEMO_COHORT_SIZE, progress=False)
 
 
 @pytest.fixture

@@ -50,3 +50,49 @@ def test_missing_secret_file_says_how_to_fix() -> None:
     config.update_config("orthanc", {"url": "http://x:1", "password_file": "/nonexistent/pw"})
     with pytest.raises(ConfigError, match="workbench orthanc start"):
         config.orthanc_settings()
+
+
+def test_the_file_is_read_once_and_again_when_it_changes() -> None:
+    config.update_config("bedrock", {"region": "ap-northeast-1", "max_attempts": 3})
+    before = config.READS["count"]
+    for _ in range(5):  # one generation asks for several areas' settings
+        assert config.bedrock_settings().region == "ap-northeast-1"
+        assert config.summary_settings().redact is False and config.openai_settings().base_url is None
+    assert config.READS["count"] == before + 1
+    config.update_config("bedrock", {"max_attempts": 9})
+    assert config.bedrock_settings().max_attempts == 9 and config.READS["count"] == before + 2
+    config.load_config()["bedrock"]["max_attempts"] = 1  # a copy: the settings do not change
+    assert config.bedrock_settings().max_attempts == 9
+
+
+def test_typed_settings_convert_their_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    config.update_config("summary", {"redact": "yes", "user": "dr.sato"})
+    config.update_config("openai", {"base_url": "http://127.0.0.1:8000/v1", "api_key": "k3y", "timeout": "3"})
+    assert config.summary_settings() == config.SummarySettings(redact=True, user="dr.sato")
+    openai = config.openai_settings()
+    assert openai.timeout == 3.0 and openai.max_attempts == 4 and "k3y" not in repr(openai)
+    monkeypatch.setenv("WORKBENCH_REDACT", "0")
+    monkeypatch.setenv("WORKBENCH_BEDROCK_RECORD_IDENTITY", "true")
+    assert config.summary_settings().redact is False and config.bedrock_settings().record_caller_identity
+
+
+def test_every_environment_variable_is_listed_in_one_place() -> None:
+    """A ``WORKBENCH_*`` name anywhere in the package (code, messages, docs) is a member of ``EnvVar``;
+    only config.py spells one as a bare string."""
+    import ast
+    import re
+    from pathlib import Path
+
+    package = Path(config.__file__).parent
+    listed = {member.value for member in config.EnvVar}
+    mentioned: set[str] = set()
+    bare: list[str] = []
+    for path in package.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        mentioned |= set(re.findall(r"\bWORKBENCH_[A-Z0-9_]*[A-Z0-9]\b", text))
+        if path.name != "config.py":
+            bare += [f"{path.name}: {node.value}" for node in ast.walk(ast.parse(text))
+                     if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                     and re.fullmatch(r"WORKBENCH_[A-Z0-9_]+", node.value)]
+    assert mentioned - listed == set()
+    assert bare == []

@@ -14,9 +14,13 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from workbench import __version__, config
 from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.imaging.local_server import LocalOrthanc
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +96,7 @@ def _register_orthanc(subparsers: argparse._SubParsersAction) -> None:
     status.set_defaults(func=_orthanc_status)
 
 
-def _server(args: argparse.Namespace, **kwargs: object):
+def _server(args: argparse.Namespace, **kwargs: Any) -> LocalOrthanc:
     from workbench.imaging.local_server import LocalOrthanc
 
     return LocalOrthanc(args.data_dir, password_file=config.config_dir() / "orthanc-password", **kwargs)
@@ -124,8 +128,8 @@ def _orthanc_start(args: argparse.Namespace) -> int:
 
 
 def _orthanc_stop(args: argparse.Namespace) -> int:
-    if args.data_dir is None and config.setting("orthanc", "data_dir"):
-        args.data_dir = config.setting("orthanc", "data_dir")
+    if args.data_dir is None:
+        args.data_dir = config.table("orthanc").get("data_dir")  # no password needed to stop or ask
     if _server(args).stop():
         print("Orthanc stopped.")
     else:
@@ -134,8 +138,8 @@ def _orthanc_stop(args: argparse.Namespace) -> int:
 
 
 def _orthanc_status(args: argparse.Namespace) -> int:
-    if args.data_dir is None and config.setting("orthanc", "data_dir"):
-        args.data_dir = config.setting("orthanc", "data_dir")
+    if args.data_dir is None:
+        args.data_dir = config.table("orthanc").get("data_dir")  # no password needed to stop or ask
     info = _server(args).status()
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))

@@ -21,12 +21,22 @@ The config file is TOML with one table per concern, for example::
 
 Credentials are read from the environment or from a 0600 file named in the config; they are never stored
 in notebooks, outputs or history.
+
+Every environment variable the package reads is a member of :class:`EnvVar`. Each area reads its settings
+as one typed object (:func:`orthanc_settings`, :func:`bedrock_settings`, :func:`openai_settings`,
+:func:`summary_settings`, :func:`storage_settings`, :func:`cache_settings`, :func:`prompts_settings`,
+:func:`batch_table`, :func:`prices_table`). The file is parsed once per process and again only when it
+changes (its modification time or size); the environment is read on every call, so a variable set in a
+running notebook takes effect at once.
 """
 
 from __future__ import annotations
 
+import copy
+import enum
 import logging
 import os
+import threading
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,19 +54,50 @@ APP_NAME = "workbench"
 CONFIG_FILE = "config.toml"
 
 
+class EnvVar(enum.StrEnum):
+    """Every environment variable the package reads (each overrides its ``config.toml`` setting)."""
+
+    CONFIG_DIR = "WORKBENCH_CONFIG_DIR"
+    DATA_DIR = "WORKBENCH_DATA_DIR"
+    CACHE_DIR = "WORKBENCH_CACHE_DIR"
+    RUNS_DIR = "WORKBENCH_RUNS_DIR"
+    PROMPTS_DIR = "WORKBENCH_PROMPTS_DIR"
+    RECORDS_FILE = "WORKBENCH_RECORDS_FILE"
+    ORTHANC_URL = "WORKBENCH_ORTHANC_URL"
+    ORTHANC_USER = "WORKBENCH_ORTHANC_USER"
+    ORTHANC_PASSWORD = "WORKBENCH_ORTHANC_PASSWORD"
+    ORTHANC_BINARY = "WORKBENCH_ORTHANC_BINARY"
+    IMAGE_CACHE_MAX_GB = "WORKBENCH_IMAGE_CACHE_MAX_GB"
+    STORAGE_URI = "WORKBENCH_STORAGE_URI"
+    BEDROCK_REGION = "WORKBENCH_BEDROCK_REGION"
+    BEDROCK_RECORD_IDENTITY = "WORKBENCH_BEDROCK_RECORD_IDENTITY"
+    BEDROCK_BATCH_ROLE_ARN = "WORKBENCH_BEDROCK_BATCH_ROLE_ARN"
+    BEDROCK_BATCH_S3_URI = "WORKBENCH_BEDROCK_BATCH_S3_URI"
+    OPENAI_BASE_URL = "WORKBENCH_OPENAI_BASE_URL"
+    OPENAI_API_KEY = "WORKBENCH_OPENAI_API_KEY"
+    REDACT = "WORKBENCH_REDACT"
+    USER = "WORKBENCH_USER"
+    AWS_REGION = "AWS_REGION"
+
+
+def env_value(name: EnvVar) -> str | None:
+    """The value of an environment variable of :class:`EnvVar` (``None`` when unset or empty)."""
+    return os.environ.get(name.value) or None
+
+
 def config_dir() -> Path:
     """Return the config folder (``$WORKBENCH_CONFIG_DIR`` or the user config folder)."""
-    return Path(os.environ.get("WORKBENCH_CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME))
+    return Path(env_value(EnvVar.CONFIG_DIR) or platformdirs.user_config_dir(APP_NAME))
 
 
 def data_dir() -> Path:
     """Return the data folder (``$WORKBENCH_DATA_DIR`` or the user data folder)."""
-    return Path(os.environ.get("WORKBENCH_DATA_DIR") or platformdirs.user_data_dir(APP_NAME))
+    return Path(env_value(EnvVar.DATA_DIR) or platformdirs.user_data_dir(APP_NAME))
 
 
 def cache_dir() -> Path:
     """Return the cache folder (``$WORKBENCH_CACHE_DIR`` or the user cache folder)."""
-    return Path(os.environ.get("WORKBENCH_CACHE_DIR") or platformdirs.user_cache_dir(APP_NAME))
+    return Path(env_value(EnvVar.CACHE_DIR) or platformdirs.user_cache_dir(APP_NAME))
 
 
 def config_path() -> Path:
@@ -64,8 +105,36 @@ def config_path() -> Path:
     return config_dir() / CONFIG_FILE
 
 
+_READ_LOCK = threading.Lock()
+_READ: tuple[Path, tuple[int, int, int, int], dict[str, Any]] | None = None
+"""The last file parsed: its path, (inode, mtime, ctime in ns, size) and contents."""
+READS = {"count": 0}
+"""How many times the file was parsed in this process (tests check that it is read once)."""
+
+
+def _parsed() -> dict[str, Any]:
+    """``config.toml`` parsed, from memory unless the file changed since it was last read (do not modify)."""
+    global _READ
+    path = config_path()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return {}
+    with _READ_LOCK:
+        version = (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
+        if _READ is not None and _READ[:2] == (path, version):
+            return _READ[2]
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML ({exc}); fix or delete it") from None
+        READS["count"] += 1
+        _READ = (path, version, data)
+        return data
+
+
 def load_config() -> dict[str, Any]:
-    """Read ``config.toml``.
+    """Read ``config.toml`` (a copy of it: changing the result changes nothing).
 
     Returns
     -------
@@ -77,16 +146,18 @@ def load_config() -> dict[str, Any]:
     ConfigError
         If the file exists but is not valid TOML.
     """
-    path = config_path()
-    if not path.exists():
-        return {}
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid TOML ({exc}); fix or delete it") from None
+    return copy.deepcopy(_parsed())
 
 
-def setting(section: str, key: str, *, env: str | None = None, default: Any = None) -> Any:
+def table(section: str) -> dict[str, Any]:
+    """The table ``[section]`` of ``config.toml`` (dotted when nested: ``"prices.bedrock"``), or ``{}``."""
+    found: Any = _parsed()
+    for part in section.split("."):
+        found = found.get(part, {}) if isinstance(found, dict) else {}
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def setting(section: str, key: str, *, env: EnvVar | None = None, default: Any = None) -> Any:
     """Look one setting up: the environment variable ``env`` first, then ``[section] key`` in the config file.
 
     Parameters
@@ -94,18 +165,17 @@ def setting(section: str, key: str, *, env: str | None = None, default: Any = No
     section, key
         Where the value sits in ``config.toml``; ``section`` may be dotted (``"prices.bedrock"``).
     env
-        Name of an environment variable that overrides the file, e.g. ``"WORKBENCH_ORTHANC_URL"``.
+        The environment variable that overrides the file.
     default
         Returned when neither is set.
     """
-    if env and os.environ.get(env):
-        return os.environ[env]
-    table: Any = load_config()
-    for part in section.split("."):
-        table = table.get(part, {}) if isinstance(table, dict) else {}
-    if isinstance(table, dict) and key in table:
-        return table[key]
-    return default
+    if env is not None and env_value(env) is not None:
+        return os.environ[env.value]
+    return table(section).get(key, default)
+
+
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
 def update_config(section: str, values: dict[str, Any]) -> Path:
@@ -115,12 +185,12 @@ def update_config(section: str, values: dict[str, Any]) -> Path:
     """
     path = config_path()
     data = load_config()
-    table = data.setdefault(section, {})
+    section_table = data.setdefault(section, {})
     for key, value in values.items():
         if value is None:
-            table.pop(key, None)
+            section_table.pop(key, None)
         else:
-            table[key] = value
+            section_table[key] = value
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
     return path
@@ -160,11 +230,14 @@ class OrthancSettings:
         Base URL of Orthanc's REST API, e.g. ``http://127.0.0.1:8042``.
     username, password : str or None
         HTTP basic-auth credentials.
+    data_dir : str or None
+        The managed local server's folder (``workbench orthanc start --data-dir``).
     """
 
     url: str | None
     username: str | None
     password: str | None
+    data_dir: str | None = None
 
     def __repr__(self) -> str:  # never show the password
         password = "***" if self.password else None
@@ -178,13 +251,178 @@ def orthanc_settings() -> OrthancSettings:
     the ``[orthanc]`` table of the config file (written by ``workbench orthanc start``), whose password lives
     in the 0600 file ``password_file``.
     """
-    url = setting("orthanc", "url", env="WORKBENCH_ORTHANC_URL")
-    username = setting("orthanc", "username", env="WORKBENCH_ORTHANC_USER")
-    password = os.environ.get("WORKBENCH_ORTHANC_PASSWORD")
+    url = setting("orthanc", "url", env=EnvVar.ORTHANC_URL)
+    username = setting("orthanc", "username", env=EnvVar.ORTHANC_USER)
+    password = os.environ.get(EnvVar.ORTHANC_PASSWORD.value)
     if password is None:
         password = setting("orthanc", "password")
     if password is None:
         password_file = setting("orthanc", "password_file")
         if password_file:
             password = read_secret(password_file)
-    return OrthancSettings(url=url, username=username, password=password)
+    return OrthancSettings(
+        url=url, username=username, password=password, data_dir=setting("orthanc", "data_dir")
+    )
+
+
+@dataclass(frozen=True)
+class BedrockSettings:
+    """``[bedrock]``: how Amazon Bedrock is called.
+
+    Attributes
+    ----------
+    region : str or None
+        ``WORKBENCH_BEDROCK_REGION`` / ``[bedrock] region``, else ``AWS_REGION`` (``None``: botocore decides).
+    max_attempts : int
+        botocore's standard-mode attempts (default 6).
+    read_timeout : float
+        Seconds to wait for an answer (default 300).
+    throttle_rounds : int
+        Extra rounds after botocore gave up on throttling (default 2).
+    throttle_wait : float
+        Seconds before the first extra round (default 30).
+    record_caller_identity : bool
+        Record the AWS caller identity as the history's user (``WORKBENCH_BEDROCK_RECORD_IDENTITY``).
+    """
+
+    region: str | None = None
+    max_attempts: int = 6
+    read_timeout: float = 300.0
+    throttle_rounds: int = 2
+    throttle_wait: float = 30.0
+    record_caller_identity: bool = False
+
+
+def bedrock_settings() -> BedrockSettings:
+    """Resolve :class:`BedrockSettings` (environment first, then ``[bedrock]``)."""
+    values = table("bedrock")
+    return BedrockSettings(
+        region=setting("bedrock", "region", env=EnvVar.BEDROCK_REGION) or env_value(EnvVar.AWS_REGION),
+        max_attempts=int(values.get("max_attempts") or 6),
+        read_timeout=float(values.get("read_timeout") or 300),
+        throttle_rounds=int(values.get("throttle_rounds", 2)),
+        throttle_wait=float(values.get("throttle_wait", 30)),
+        record_caller_identity=_flag(
+            setting("bedrock", "record_caller_identity", env=EnvVar.BEDROCK_RECORD_IDENTITY)
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class OpenAISettings:
+    """``[openai]``: the OpenAI-compatible server on premises.
+
+    Attributes
+    ----------
+    base_url, api_key : str or None
+        ``WORKBENCH_OPENAI_BASE_URL`` / ``WORKBENCH_OPENAI_API_KEY``, else the table's keys.
+    timeout : float
+        Seconds per request (default 300).
+    max_attempts : int
+        Attempts on connection errors and 5xx (default 4).
+    """
+
+    base_url: str | None = None
+    api_key: str | None = None
+    timeout: float = 300.0
+    max_attempts: int = 4
+
+    def __repr__(self) -> str:  # never show the key
+        key = "***" if self.api_key else None
+        return f"OpenAISettings(base_url={self.base_url!r}, api_key={key}, timeout={self.timeout})"
+
+
+def openai_settings() -> OpenAISettings:
+    """Resolve :class:`OpenAISettings` (environment first, then ``[openai]``)."""
+    values = table("openai")
+    return OpenAISettings(
+        base_url=setting("openai", "base_url", env=EnvVar.OPENAI_BASE_URL),
+        api_key=setting("openai", "api_key", env=EnvVar.OPENAI_API_KEY),
+        timeout=float(values.get("timeout") or 300),
+        max_attempts=int(values.get("max_attempts") or 4),
+    )
+
+
+@dataclass(frozen=True)
+class SummarySettings:
+    """``[summary]``: how generations are made and recorded.
+
+    Attributes
+    ----------
+    redact : bool
+        Replace identifiers before text leaves the machine (``WORKBENCH_REDACT``).
+    user : str or None
+        The user recorded with each generation (``WORKBENCH_USER``); ``None``: found out.
+    """
+
+    redact: bool = False
+    user: str | None = None
+
+
+def summary_settings() -> SummarySettings:
+    """Resolve :class:`SummarySettings` (environment first, then ``[summary]``)."""
+    user = setting("summary", "user", env=EnvVar.USER)
+    return SummarySettings(
+        redact=_flag(setting("summary", "redact", env=EnvVar.REDACT, default=False)),
+        user=str(user) if user else None,
+    )
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """``[storage]``: where runs, history and the response cache live (``None``: this machine)."""
+
+    uri: str | None = None
+
+
+def storage_settings() -> StorageSettings:
+    """Resolve :class:`StorageSettings` (``WORKBENCH_STORAGE_URI``, then ``[storage] uri``)."""
+    value = setting("storage", "uri", env=EnvVar.STORAGE_URI)
+    text = str(value).strip() if value is not None else ""
+    return StorageSettings(uri=text or None)
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """``[cache]``: the image caches' size limit as configured (checked by :mod:`workbench.imaging.cache`).
+
+    Attributes
+    ----------
+    images_max_gb : str, float or None
+        ``WORKBENCH_IMAGE_CACHE_MAX_GB`` / ``[cache] images_max_gb`` as given; ``None``: the default.
+    """
+
+    images_max_gb: str | float | None = None
+
+
+def cache_settings() -> CacheSettings:
+    """Resolve :class:`CacheSettings`."""
+    return CacheSettings(images_max_gb=setting("cache", "images_max_gb", env=EnvVar.IMAGE_CACHE_MAX_GB))
+
+
+@dataclass(frozen=True)
+class PromptsSettings:
+    """``[prompts]``: the folder of prompt versions (``None``: the repository's)."""
+
+    dir: Path | None = None
+
+
+def prompts_settings() -> PromptsSettings:
+    """Resolve :class:`PromptsSettings` (``WORKBENCH_PROMPTS_DIR``, then ``[prompts] dir``)."""
+    value = setting("prompts", "dir", env=EnvVar.PROMPTS_DIR)
+    return PromptsSettings(dir=Path(value).expanduser() if value else None)
+
+
+def batch_table() -> dict[str, Any]:
+    """``[bedrock_batch]`` with ``role_arn`` and ``s3_uri`` from the environment when set (checked by
+    :class:`workbench.experiments.batch_settings.BatchSettings`)."""
+    values = table("bedrock_batch")
+    for key, name in (("role_arn", EnvVar.BEDROCK_BATCH_ROLE_ARN), ("s3_uri", EnvVar.BEDROCK_BATCH_S3_URI)):
+        if env_value(name) is not None:
+            values[key] = env_value(name)
+    return values
+
+
+def prices_table(backend: str) -> dict[str, Any]:
+    """``[prices.<backend>]``: model id -> price table, overriding the package's ``prices.toml``."""
+    return table(f"prices.{backend}")

@@ -59,3 +59,7 @@ class SpecError(WorkbenchError, ValueError):
 
 class ThrottledError(BackendError):
     """The model service throttled the request even after the backend's own retries; retry later."""
+
+
+class MissingDependencyError(WorkbenchError, ImportError):
+    """An optional package is not installed; the message names the extra that brings it."""

@@ -46,10 +46,11 @@ from urllib.parse import unquote, urlsplit
 from workbench import config
 from workbench.errors import WorkbenchError
 from workbench.files import atomic_write
+from workbench.optional import optional_import
 
 logger = logging.getLogger(__name__)
 
-STORAGE_ENV = "WORKBENCH_STORAGE_URI"
+STORAGE_ENV = config.EnvVar.STORAGE_URI.value
 READ_WORKERS = 16
 """Objects fetched in parallel when many are read at once (a run's results, a history search)."""
 
@@ -246,7 +247,7 @@ class S3Store:
     def __init__(self, uri: StorageURI, client: Any = None) -> None:
         self.uri = uri
         if client is None:
-            import boto3
+            boto3 = optional_import("boto3", what="shared storage on S3")
             from botocore.config import Config
 
             with _CLIENT_LOCK:  # creating clients from one session is not thread-safe
@@ -395,9 +396,7 @@ def open_store(uri: str | StorageURI) -> Store:
 
 def configured_uri() -> str | None:
     """``$WORKBENCH_STORAGE_URI``, else ``[storage] uri`` of the config file; ``None`` when neither is set."""
-    value = config.setting("storage", "uri", env=STORAGE_ENV)
-    text = str(value).strip() if value is not None else ""
-    return text or None
+    return config.storage_settings().uri
 
 
 def configured_store() -> Store | None:

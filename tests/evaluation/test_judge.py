@@ -13,12 +13,12 @@ from workbench.errors import BackendError, SpecError
 from workbench.evaluation.evaluate import evaluate_run
 from workbench.evaluation.judge import CRITERIA, Judge, parse_reply
 from workbench.evaluation.report import write_report
-from workbench.summary.backends import ModelRequest, ModelResponse, register_backend
+from workbench.summary.backends import BaseBackend, ModelRequest, ModelResponse, register_backend
 
 CALLS: Counter[str] = Counter()
 
 
-class FakeJudgeBackend:
+class FakeJudgeBackend(BaseBackend):
     """Answers like a judge. Modes: "good" (hallucination 2 when the summary has バンコマイシン), "vary"
     (accuracy alternates between calls), "garbage" (no JSON), "bad-score" (a score of 7)."""
 

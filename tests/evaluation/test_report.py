@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.evaluation.report import CSV_FILES, mark_differences, write_report
+from workbench.evaluation.report import CSV_FILES, DIFF_STYLE, difference_html, mark_differences, write_report
+from workbench.evaluation.tokenize import tokenizer_info
+from workbench.records.manifest import read_manifest
 
 
 def test_write_report(sample_run: Path) -> None:
@@ -20,6 +22,10 @@ def test_write_report(sample_run: Path) -> None:
     assert page.count("<details>") >= 4 * 8  # every case, every configuration
     assert "<ins>バンコマイシン" in page  # model-b's invented drug, marked in the drill-down
     assert "LLM judge" not in page  # no judge unless asked
+    # the report, not the run manifest, records the tokenizer and dictionary it scored with
+    assert not read_manifest(sample_run).get("tokenizer")
+    assert tokenizer_info()["dictionary_version"] in page and "unidic-lite" in page
+    assert DIFF_STYLE in page  # the notebook's drill-down uses the same style (difference_html)
     for name in ("scores", "sections", "metrics", "paired", "costs"):
         assert (path.parent / CSV_FILES[name]).is_file()
     assert not (path.parent / CSV_FILES["judge"]).exists()
@@ -31,3 +37,8 @@ def test_mark_differences() -> None:
     marked = str(mark_differences("発熱し<b>CTRX</b>を開始した。", "発熱しCTRXを開始した。"))
     assert marked == "発熱し<ins>&lt;b&gt;</ins>CTRX<ins>&lt;/b&gt;</ins>を開始した。"
     assert str(mark_differences("解熱した。", "解熱せず。")) == "解熱<del>せず</del><ins>した</ins>。"
+
+
+def test_difference_html_is_styled_as_in_the_report() -> None:
+    html = str(difference_html("解熱した。", "解熱せず。"))
+    assert html.startswith(f"<style>{DIFF_STYLE}</style>") and "<del>せず</del><ins>した</ins>" in html

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from workbench.errors import NotFoundError
-from workbench.evaluation.runs import RESULT_COLUMNS, latest_run, load_run
+from workbench.evaluation.runs import latest_run, load_run
+from workbench.records.schema import RESULT_COLUMNS
 
 
 def test_load_run(sample_run: Path) -> None:

@@ -13,7 +13,13 @@ import yaml
 
 from workbench import config
 from workbench.errors import ThrottledError
-from workbench.summary.backends import ModelRequest, ModelResponse, estimate_tokens, register_backend
+from workbench.summary.backends import (
+    BaseBackend,
+    ModelRequest,
+    ModelResponse,
+    estimate_tokens,
+    register_backend,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "eval" / "cases"
@@ -25,7 +31,7 @@ SUMMARY = (
 
 
 @dataclass
-class CountingBackend:
+class CountingBackend(BaseBackend):
     """A model that answers at once and counts its calls (``count:<model id>``).
 
     Behaviour: ``throttle`` ThrottledErrors before each success; ``fail_when(request)`` true makes the call

@@ -23,17 +23,19 @@ from moto import mock_aws
 
 from workbench import config
 from workbench.errors import BackendError, BudgetError, ConfigError, SpecError
-from workbench.experiments import batch as batch_module
-from workbench.experiments.batch import BatchSettings, is_batchable
+from workbench.experiments import batch_jobs
+from workbench.experiments.batch_planning import is_batchable
+from workbench.experiments.batch_settings import BatchSettings
 from workbench.experiments.plan import build_plan
-from workbench.experiments.rundir import read_manifest, read_results
 from workbench.experiments.runner import run_experiment
 from workbench.experiments.spec import load_spec
+from workbench.records.manifest import read_manifest
+from workbench.records.results import read_results
 from workbench.summary.backends import ModelRequest, base, estimate_cost
 from workbench.summary.backends.bedrock import BedrockBackend
 from workbench.summary.backends.bedrock_native import anthropic_body, anthropic_response
-from workbench.summary.cache import ResponseCache
-from workbench.summary.history import History
+from workbench.summary.cache import open_cache
+from workbench.summary.history import open_history
 
 REGION = "ap-northeast-1"
 BUCKET = "wb-batch-test"
@@ -186,7 +188,7 @@ def install_service(monkeypatch: pytest.MonkeyPatch, s3) -> Any:
     """``install_service(service)`` makes the batch runner use it (and moto's S3)."""
 
     def install(service: Service) -> Service:
-        monkeypatch.setattr(batch_module, "make_clients", lambda region=None: (service, s3))
+        monkeypatch.setattr(batch_jobs, "make_clients", lambda region=None: (service, s3))
         return service
 
     return install
@@ -226,8 +228,8 @@ def converse(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 def _stores(tmp_path: Path, name: str) -> dict[str, Any]:
     return {
-        "history": History(tmp_path / name / "history.sqlite"),
-        "cache": ResponseCache(tmp_path / name / "cache.sqlite"),
+        "history": open_history(tmp_path / name / "history.sqlite"),
+        "cache": open_cache(tmp_path / name / "cache.sqlite"),
     }
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from workbench.cli import main
 from workbench.experiments.record import record
-from workbench.experiments.rundir import read_results
+from workbench.records.results import read_results
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

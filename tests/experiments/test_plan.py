@@ -11,7 +11,7 @@ from workbench.experiments.plan import PinnedRegistry, build_plan, call_key
 from workbench.experiments.runner import run_experiment
 from workbench.experiments.spec import load_spec
 from workbench.summary.backends import estimate_cost, estimate_tokens
-from workbench.summary.cache import ResponseCache
+from workbench.summary.cache import open_cache
 from workbench.summary.cases import Source
 from workbench.summary.generate import prepare
 from workbench.summary.prompts import PromptRegistry
@@ -60,7 +60,7 @@ def test_estimates_leave_out_done_and_cached_calls(tmp_path: Path, backends, pri
     spec = load_spec(write_spec(models=["count:priced"], sources=["doctor", "nursing"]))
     plan = build_plan(spec)
     run_experiment(spec.replace(sources=["doctor"]), runs_dir=tmp_path / "runs", progress=False)
-    cached = plan.cached_keys(ResponseCache())
+    cached = plan.cached_keys(open_cache())
     assert cached == {c.key for c in plan.calls if c.source is Source.DOCTOR}
     estimate = plan.estimate(done=[plan.calls[1].key], cached=cached)
     nursing = [c for c in plan.calls if c.source is Source.NURSING]

@@ -19,7 +19,7 @@ from tests.imaging.stored import COMPRESSED, ORIGIN, SPACING, StoredSeries, to_b
 from workbench.imaging import connect
 from workbench.imaging.local_server import LocalOrthanc
 from workbench.imaging.orthanc import OrthancArchive
-from workbench.imaging.synthetic import ct_series, enhanced_ct
+from workbench.testing.synthetic import ct_series, enhanced_ct
 
 
 @pytest.fixture

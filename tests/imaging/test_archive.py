@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from workbench.imaging.archive import paused_gc
+from workbench.imaging.tables import paused_gc
 
 
 def test_paused_gc_restores_the_collector() -> None:

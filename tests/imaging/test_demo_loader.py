@@ -13,6 +13,7 @@ from workbench.errors import ArchiveError
 from workbench.imaging.demo import hospital, load, loader
 from workbench.imaging.demo.roster import ROSTER
 from workbench.imaging.local_server import LocalOrthanc
+from workbench.imaging.orthanc import OrthancArchive
 
 pytestmark = pytest.mark.orthanc
 
@@ -51,7 +52,8 @@ def test_load_stores_the_whole_hospital(orthanc: LocalOrthanc, demo_hospital: pd
 
 def test_second_load_adds_nothing(orthanc: LocalOrthanc, demo_hospital: pd.DataFrame) -> None:
     before = _counts(orthanc)
-    again = load(orthanc.client(), cohort_size=_cohort_size(demo_hospital), progress=False)
+    archive = OrthancArchive(orthanc.client(), cache=False)
+    again = load(archive, cohort_size=_cohort_size(demo_hospital), progress=False)
     assert set(again.status) == {"already stored"}
     assert again.series_uid.tolist() == demo_hospital.series_uid.tolist()
     assert _counts(orthanc) == before
@@ -68,7 +70,8 @@ def test_a_series_missing_an_instance_is_completed(
     instances = client.get_json(f"/series/{series}/instances")
     client.request("DELETE", f"/instances/{instances[0]['ID']}")
     before = _counts(orthanc)
-    again = load(client, cohort_size=_cohort_size(demo_hospital), progress=False).set_index("series_uid")
+    archive = OrthancArchive(client, cache=False)
+    again = load(archive, cohort_size=_cohort_size(demo_hospital), progress=False).set_index("series_uid")
     assert again.loc[row.series_uid, "status"] == "completed"
     assert set(again.drop(index=row.series_uid).status) == {"already stored"}
     assert _counts(orthanc)["CountInstances"] == before["CountInstances"] + 1
@@ -132,14 +135,14 @@ def test_cli_list_and_labels_need_no_server(capsys: pytest.CaptureFixture[str]) 
     assert labels[0] == "patient_id,study_uid,series_uid,label" and len(labels) == 5
 
 
-class _FlakyClient:
+class _FlakyArchive:
     """Breaks off the first ``failures`` uploads the way a dropped keep-alive connection does."""
 
     def __init__(self, failures: int) -> None:
         self.failures = failures
         self.calls = 0
 
-    def upload(self, items: list[Any], **_: Any) -> list[Any]:
+    def store(self, items: list[Any], **_: Any) -> list[Any]:
         self.calls += 1
         if self.calls <= self.failures:
             raise ArchiveError("cannot reach Orthanc at http://127.0.0.1:1 (connection failed)")
@@ -147,8 +150,8 @@ class _FlakyClient:
 
 
 def test_an_upload_that_breaks_off_is_sent_once_more() -> None:
-    client = _FlakyClient(failures=1)
+    client = _FlakyArchive(failures=1)
     assert len(loader._upload(client, [1, 2, 3], "series x")) == 3  # type: ignore[arg-type]
     assert client.calls == 2
     with pytest.raises(ArchiveError, match="connection failed"):
-        loader._upload(_FlakyClient(failures=2), [1], "series y")  # type: ignore[arg-type]
+        loader._upload(_FlakyArchive(failures=2), [1], "series y")  # type: ignore[arg-type]

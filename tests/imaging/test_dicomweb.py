@@ -10,9 +10,10 @@ import pytest
 from tests.imaging.stored import StoredSeries
 from workbench.errors import ArchiveError, AuthenticationError, NotFoundError
 from workbench.imaging import connect
-from workbench.imaging.dicomweb import DicomWebArchive, split_multipart
+from workbench.imaging.dicomweb import DicomWebArchive
 from workbench.imaging.local_server import LocalOrthanc
 from workbench.imaging.orthanc import OrthancArchive
+from workbench.imaging.wire import split_multipart
 
 pytestmark = pytest.mark.orthanc
 
@@ -94,7 +95,7 @@ def test_errors(orthanc: LocalOrthanc, dicomweb: DicomWebArchive) -> None:
 
 
 def test_store_with_stow(dicomweb: DicomWebArchive, archive: OrthancArchive) -> None:
-    from workbench.imaging.synthetic import ct_series
+    from workbench.testing.synthetic import ct_series
 
     datasets = ct_series(2, 4, 4, patient_id="IMG-STOW")
     results = dicomweb.store(datasets)

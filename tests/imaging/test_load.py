@@ -15,7 +15,7 @@ from workbench.errors import DicomDataError, NotFoundError
 from workbench.imaging import SkippedInstancesWarning, Volume
 from workbench.imaging.local_server import LocalOrthanc
 from workbench.imaging.orthanc import OrthancArchive
-from workbench.imaging.synthetic import ct_series
+from workbench.testing.synthetic import ct_series
 
 pytestmark = pytest.mark.orthanc
 

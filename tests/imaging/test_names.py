@@ -11,10 +11,11 @@ from workbench.imaging.names import (
     looks_garbled,
     orthanc_garbled_form,
     parse_charsets,
+    repair_names,
     split_person_name,
 )
 from workbench.imaging.orthanc import OrthancArchive
-from workbench.imaging.synthetic import tiny_study
+from workbench.testing.synthetic import tiny_study
 
 JAPANESE = ("chrH31", "chrH32", "chrJapMulti", "chrJapMultiExplicitIR6")
 
@@ -122,3 +123,18 @@ def test_kanji_and_kana_search_finds_names_orthanc_holds_garbled(
     monkeypatch.setattr(orthanc_module, "UID_LIST_MAX", 0)  # modalities found by repeating the filters
     by_filters = OrthancArchive(orthanc.client()).studies(patient_name="*山田*", patient_id="IMG-CHR-*")
     assert by_filters.set_index("study_uid").modalities.to_dict() == by_uid_list.modalities.to_dict()
+
+
+def test_repair_names_reads_each_garbled_name_once_and_keeps_the_others() -> None:
+    garbled = ";3ED^B@O:=;3ED^B@O:"  # how Orthanc 1.10 shows 山田^太郎 under ISO 2022 IR 87
+    rows = [("P1", garbled), ("P1", garbled), ("P2", "SATO^HANAKO"), ("P3", garbled)]
+    reads: list[str] = []
+
+    def read(row: tuple[str, str]) -> str | None:
+        reads.append(row[0])
+        return "Yamada^Taro=山田^太郎" if row[0] == "P1" else None  # P3: no stored file to read
+
+    names = repair_names(rows, lambda row: row, read)
+    assert reads == ["P1", "P3"]
+    assert names == {("P1", garbled): "Yamada^Taro=山田^太郎", ("P2", "SATO^HANAKO"): "SATO^HANAKO",
+                     ("P3", garbled): garbled}

@@ -16,11 +16,11 @@ from tests.imaging.stored import StoredSeries
 from workbench.errors import ArchiveError, AuthenticationError, ConfigError, NotFoundError
 from workbench.imaging import QueryError, connect
 from workbench.imaging import orthanc as orthanc_module
-from workbench.imaging.archive import COLUMNS
 from workbench.imaging.local_server import LocalOrthanc
 from workbench.imaging.orthanc import OrthancArchive
 from workbench.imaging.query import Level
-from workbench.imaging.synthetic import ct_series, tiny_study
+from workbench.imaging.tables import COLUMNS
+from workbench.testing.synthetic import ct_series, tiny_study
 
 pytestmark = pytest.mark.orthanc
 

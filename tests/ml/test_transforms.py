@@ -151,3 +151,18 @@ def test_colour_volumes_are_refused():
                     {"series_uid": "1.2.3", "modality": "OT"})
     with pytest.raises(SeriesLoadError, match=r"series 1\.2\.3: OT images of shape \(2, 4, 4, 3\) are not"):
         volume_to_metatensor(volume)
+
+
+def test_a_network_input_turns_back_into_a_volume_for_the_view():
+    from workbench.imaging import Volume
+    from workbench.ml.transforms import metatensor_to_volume
+
+    rng = np.random.default_rng(0)
+    direction = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # rows and columns swapped
+    volume = Volume(rng.normal(size=(5, 6, 7)).astype(np.float32), (0.7, 0.8, 2.5), (-10.0, 20.0, 30.0),
+                    direction, {"series_uid": "1.2.3", "modality": "CT"})
+    image = volume_to_metatensor(volume)[None]  # with a channel, as EnsureChannelFirst gives it
+    back = metatensor_to_volume(image)
+    np.testing.assert_array_equal(back.array, volume.array)
+    np.testing.assert_allclose(back.affine, volume.affine, atol=1e-9)
+    assert back.spacing == pytest.approx(volume.spacing) and back.metadata["series_uid"] == "1.2.3"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.summary.history import History
+from workbench.summary.history import open_history
 from workbench.summary.sections import SECTIONS
 
 
@@ -30,7 +30,7 @@ def test_05_summary_assistant(demo_hospital, run_notebook, tmp_path: Path) -> No
         "case-001",
     )
     assert list(record["sections"]) == list(SECTIONS) and record["missing_sections"] == []
-    assert History().get(record["id"]).output == record["output"]  # recorded in the test's data folder
+    assert open_history().get(record["id"]).output == record["output"]  # recorded in the test's data folder
     outputs = [
         output
         for cell in json.loads(executed.read_text(encoding="utf-8"))["cells"]

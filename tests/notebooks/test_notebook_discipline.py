@@ -72,3 +72,28 @@ def test_has_its_own_test(notebook: tuple[Path, dict]) -> None:
     path, _ = notebook
     test = Path(__file__).with_name(f"test_{path.stem}.py")
     assert test.exists(), f"{path.name} has no test {test.name} that executes it"
+
+
+MAX_CELL_LINES = 15
+
+
+def test_holds_no_logic(notebook: tuple[Path, dict]) -> None:
+    """Notebooks only call the package: no function or class definitions, no long code cells."""
+    import ast
+
+    path, nb = notebook
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        lines = source.strip().splitlines()
+        assert len(lines) <= MAX_CELL_LINES, (
+            f"{path.name} cell {index} has {len(lines)} lines (at most {MAX_CELL_LINES}): "
+            "move the logic into the package"
+        )
+        code = "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))  # IPython magics
+        defined = [node for node in ast.walk(ast.parse(code))
+                   if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda)]
+        assert not defined, (
+            f"{path.name} cell {index} defines a {type(defined[0]).__name__}: move it into the package"
+        )

@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 from workbench import config
 from workbench.cli import main
 from workbench.errors import NotFoundError
+from workbench.records.results import FileResultsWriter, StoredResultsWriter, open_results
 from workbench.storage import (
     LocalStore,
     S3Store,
@@ -23,8 +24,8 @@ from workbench.storage import (
     open_store,
 )
 from workbench.summary.backends import ModelResponse
-from workbench.summary.cache import ResponseCache, StoredResponseCache
-from workbench.summary.history import History, StoredHistory
+from workbench.summary.cache import SqliteResponseCache, StoredResponseCache, open_cache
+from workbench.summary.history import SqliteHistory, StoredHistory, open_history
 
 P1 = "e9738fa2" + "0" * 56
 P2 = "c4d1" + "1" * 60
@@ -61,12 +62,17 @@ def test_a_malformed_uri_is_one_clear_error(text: str) -> None:
 
 def test_the_configuration_chooses_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert configured_store() is None  # the default: local disk, SQLite, results.jsonl
-    assert type(History()) is History and type(ResponseCache()) is ResponseCache
+    assert type(open_history()) is SqliteHistory and type(open_cache()) is SqliteResponseCache
+    with open_results(tmp_path) as writer:
+        assert type(writer) is FileResultsWriter
     config.update_config("storage", {"uri": (tmp_path / "team").as_uri()})
     store = configured_store()
     assert isinstance(store, LocalStore) and store.root == tmp_path / "team"
-    assert isinstance(History(), StoredHistory) and isinstance(ResponseCache(), StoredResponseCache)
-    assert type(History(tmp_path / "h.sqlite")) is History  # an explicit file stays a file
+    assert isinstance(open_history(), StoredHistory) and isinstance(open_cache(), StoredResponseCache)
+    with open_results(tmp_path) as writer:
+        assert type(writer) is StoredResultsWriter
+    assert type(open_history(tmp_path / "h.sqlite")) is SqliteHistory  # an explicit file stays a file
+    assert type(open_cache(tmp_path / "c.sqlite")) is SqliteResponseCache
     monkeypatch.setenv("WORKBENCH_STORAGE_URI", "s3:/oops")  # the environment wins over the file
     with pytest.raises(StorageError, match="malformed storage URI 's3:/oops'"):
         configured_store()
@@ -125,7 +131,7 @@ def test_access_denied_is_one_clear_line(aws_env) -> None:
 def test_history_on_s3_is_partitioned_by_patient_and_answers_like_sqlite(
     bucket, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    history, sqlite = History(), History(tmp_path / "h.sqlite")
+    history, sqlite = open_history(), open_history(tmp_path / "h.sqlite")
     assert isinstance(history, StoredHistory)
     generations = [
         make_generation(P1, "2024-02-27T14:44:23+09:00"),
@@ -161,7 +167,7 @@ def test_history_on_s3_is_partitioned_by_patient_and_answers_like_sqlite(
 
 
 def test_the_cache_on_s3_keeps_the_first_answer(bucket) -> None:
-    cache = ResponseCache()
+    cache = open_cache()
     assert isinstance(cache, StoredResponseCache)
     key = uuid.uuid4().hex * 2
     response = ModelResponse("本文", 10, 20, 300, "end_turn", False)
@@ -169,4 +175,4 @@ def test_the_cache_on_s3_keeps_the_first_answer(bucket) -> None:
     cache.put(key, "bedrock:m", response)
     cache.put(key, "bedrock:m", ModelResponse("second", 1, 1, 1, "end_turn", False))
     assert bucket.keys("cache/") == [f"team/cache/{key[:2]}/{key}.json"]
-    assert ResponseCache().get(key) == response and key in cache and len(cache) == 1
+    assert open_cache().get(key) == response and key in cache and len(cache) == 1

@@ -15,11 +15,13 @@ from tests.experiments.conftest import CASES
 from workbench.cli import main
 from workbench.evaluation.runs import latest_run, load_run
 from workbench.experiments.plan import build_plan
-from workbench.experiments.rundir import list_runs, read_manifest, read_results, run_dirs
 from workbench.experiments.runner import run_experiment
 from workbench.experiments.spec import load_spec
-from workbench.summary.cache import ResponseCache
-from workbench.summary.history import History
+from workbench.records.layout import run_dirs
+from workbench.records.manifest import read_manifest
+from workbench.records.results import list_runs, read_results
+from workbench.summary.cache import open_cache
+from workbench.summary.history import open_history
 
 
 def test_a_run_on_s3_is_objects_and_a_resume_makes_only_the_missing_calls(
@@ -56,7 +58,7 @@ def test_a_run_on_s3_is_objects_and_a_resume_makes_only_the_missing_calls(
     assert latest_run(tmp_path / "runs") == again.run_dir
     manifest, frame = load_run(run_dir)
     assert manifest["run_id"] == run_dir.name and len(frame) == len(planned) and frame["ok"].all()
-    history = History()
+    history = open_history()
     recorded = set(history.search()["id"])
     rows = read_results(run_dir) + read_results(again.run_dir)
     assert len(recorded) == len(rows) and {row["generation_id"] for row in rows} == recorded
@@ -78,14 +80,14 @@ def test_experiment_report_reads_an_s3_run_and_writes_into_its_local_folder(
 TEAM_MEMBER = '''
 import sys, threading, time, uuid
 
-from workbench.summary.backends import ModelResponse, register_backend
-from workbench.summary.history import Generation, History
+from workbench.summary.backends import BaseBackend, ModelResponse, register_backend
+from workbench.summary.history import Generation, History, open_history
 
 SUMMARY = "\\n".join(["・ 現病歴", "肺炎。", "・ 併存症", "なし。",
                      "・ 重大な身体所見およびその他の所見", "発熱。", "・ 入院中の治療経過", "改善。"])
 
 
-class Model:
+class Model(BaseBackend):
     def __init__(self, model_id):
         self.name = "count:" + model_id
 
@@ -95,7 +97,7 @@ class Model:
 
 
 def notes(user, patient_id, n):  # meanwhile, the assistant records generations by hand
-    history = History()
+    history = open_history()
     for day in range(n):
         history.record(Generation(
             id=str(uuid.uuid4()), timestamp=f"2024-03-{day + 1:02d}T09:00:00+09:00", user=user,
@@ -149,7 +151,7 @@ def test_two_processes_writing_runs_and_history_at_once_lose_nothing(
         all_rows += rows
     assert len(bucket.keys("runs/")) == 2 * 48 + 2 * 2  # results + a manifest and a claim per run
 
-    history = History()
+    history = open_history()
     assert history.count() == 2 * 48 + 2 * notes  # every generation, counted exactly
     assert set(history.search()["id"]) >= {row["generation_id"] for row in all_rows}
     by_hand = history.search(patient_id=patient.upper())
@@ -159,7 +161,7 @@ def test_two_processes_writing_runs_and_history_at_once_lose_nothing(
     case_patient = all_rows[0]["patient_id"]
     expected = sum(row["patient_id"] == case_patient for row in all_rows)
     assert history.count(patient_id=case_patient) == expected == len(history.search(patient_id=case_patient))
-    assert len(ResponseCache()) == 48  # one object per key, however many writers
+    assert len(open_cache()) == 48  # one object per key, however many writers
     paid = sum(not row["cache_hit"] for row in all_rows)
     assert 48 <= paid <= 96  # each answer paid at least once; at most once per writer
 
@@ -178,4 +180,4 @@ def test_a_shared_folder_holds_the_same_layout(
         assert not (result.run_dir / "results.jsonl").exists()
         assert len(list((shared / "runs" / result.run_dir.name / "results").iterdir())) == 4
     assert len(list((shared / "cache").rglob("*.json"))) == 4
-    assert History().count() == 8 == len(list((shared / "history").rglob("*.json")))
+    assert open_history().count() == 8 == len(list((shared / "history").rglob("*.json")))

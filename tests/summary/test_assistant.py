@@ -13,21 +13,21 @@ from workbench.summary.assistant import (
     prompt_diff,
     submit_report,
 )
-from workbench.summary.cache import ResponseCache
-from workbench.summary.history import History
+from workbench.summary.cache import open_cache
+from workbench.summary.history import History, open_history
 
 from .test_history import make_generation
 
 
 @pytest.fixture
 def history(tmp_path: Path) -> History:
-    return History(tmp_path / "h.sqlite")
+    return open_history(tmp_path / "h.sqlite")
 
 
 def test_submit_report_generates_and_returns_the_notes_beside_it(
     tiny_case, registry, history, tmp_path
 ) -> None:
-    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache = open_cache(tmp_path / "c.sqlite")
     result = submit_report(
         [tiny_case],
         tiny_case.patient_id,
@@ -78,7 +78,7 @@ def test_history_page_has_the_seed_columns_search_and_paging(history) -> None:
     mine = history_page(history, "e97389", page_size=10)
     assert mine.total == 11 and mine.n_pages == 2
     assert history_page(history, "E97*", page=2).rows.shape == (1, 5)
-    empty = history_page(History(history.path.with_name("empty.sqlite")))
+    empty = history_page(open_history(history.path.with_name("empty.sqlite")))
     assert (empty.total, empty.n_pages, empty.rows.empty) == (0, 1, True)
 
 
@@ -103,7 +103,7 @@ def test_the_screens_drive_the_functions(tiny_case, registry, history, tmp_path)
         ["baseline:extractive"],
         registry=registry,
         history=history,
-        cache=ResponseCache(tmp_path / "c.sqlite"),
+        cache=open_cache(tmp_path / "c.sqlite"),
     )
     tab = assistant.widget()
     assert [tab.get_title(i) for i in range(3)] == ["Report", "History", "Prompt"]

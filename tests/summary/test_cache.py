@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.summary.backends import ModelResponse
-from workbench.summary.cache import ResponseCache, cache_key
+from workbench.summary.cache import SqliteResponseCache, cache_key, open_cache
 
 
 def test_the_key_covers_model_params_prompt_and_repeat() -> None:
@@ -23,15 +23,16 @@ def test_the_key_covers_model_params_prompt_and_repeat() -> None:
 
 
 def test_put_get_and_persistence(tmp_path: Path) -> None:
-    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache = open_cache(tmp_path / "c.sqlite")
     response = ModelResponse("本文", 10, 20, 300, "end_turn", False)
     assert cache.get("k") is None and "k" not in cache
     cache.put("k", "bedrock:m", response)
     cache.put("k", "bedrock:m", ModelResponse("second", 1, 1, 1, "end_turn", False))  # first answer is kept
-    assert ResponseCache(tmp_path / "c.sqlite").get("k") == response and len(cache) == 1
+    assert open_cache(tmp_path / "c.sqlite").get("k") == response and len(cache) == 1
 
 
 def test_default_location_is_the_cache_folder() -> None:
     from workbench import config
 
-    assert ResponseCache().path == config.cache_dir() / "responses.sqlite"
+    cache = open_cache()
+    assert isinstance(cache, SqliteResponseCache) and cache.path == config.cache_dir() / "responses.sqlite"

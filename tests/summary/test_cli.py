@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
-from workbench.summary.history import History
+from workbench.summary.history import open_history
 
 from .conftest import DATA, PROMPTS
 
@@ -35,7 +35,7 @@ def test_summarize_prints_and_records(capsys) -> None:
     assert status == 0 and "・ 入院中の治療経過" in out
     assert err.startswith("\nrecorded ") and "baseline:extractive, prompt v2" in err
     generation_id = err.split()[1].rstrip(":")
-    assert History().get(generation_id).source == "doctor"
+    assert open_history().get(generation_id).source == "doctor"
     status, out, err = run(
         capsys,
         "summarize",
@@ -95,7 +95,7 @@ def test_bad_input_is_one_line_and_records_nothing(
     status, out, err = run(capsys, "summarize", "--case", TINY, *args)
     assert status == 2 and out == "" and err.startswith("workbench: error: ") and message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert History().count() == 0
+    assert open_history().count() == 0
 
 
 def test_a_malformed_case_is_one_line(capsys, tmp_path: Path) -> None:

@@ -14,19 +14,25 @@ from workbench.errors import (
     PromptError,
     ThrottledError,
 )
-from workbench.summary.backends import ModelRequest, ModelResponse, estimate_cost, register_backend
+from workbench.summary.backends import (
+    BaseBackend,
+    ModelRequest,
+    ModelResponse,
+    estimate_cost,
+    register_backend,
+)
 from workbench.summary.backends.bedrock import BedrockBackend
-from workbench.summary.cache import ResponseCache
+from workbench.summary.cache import ResponseCache, open_cache
 from workbench.summary.cases import load_case
 from workbench.summary.generate import merge_params, prepare, summarize
-from workbench.summary.history import History
+from workbench.summary.history import History, open_history
 from workbench.summary.prompts import PromptRegistry
 
 from .backends.test_bedrock import MODEL, converse_response
 from .test_imaging_context import FakeArchive, studies_frame
 
 
-class Recorder:
+class Recorder(BaseBackend):
     """A backend that keeps every request and answers with a fixed summary."""
 
     answer = (
@@ -52,7 +58,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def stores(tmp_path: Path) -> tuple[History, ResponseCache]:
-    return History(tmp_path / "history.sqlite"), ResponseCache(tmp_path / "cache.sqlite")
+    return open_history(tmp_path / "history.sqlite"), open_cache(tmp_path / "cache.sqlite")
 
 
 def test_baseline_generation_is_recorded_before_it_is_returned(tiny_case, registry, stores) -> None:
@@ -283,8 +289,8 @@ def test_defaults_use_the_data_and_cache_folders(tiny_case) -> None:
     from workbench import config
 
     generation = summarize(tiny_case, "v1", "baseline:extractive", "doctor")
-    assert History(config.data_dir() / "history.sqlite").get(generation.id).case_id == "tiny"
-    assert len(ResponseCache(config.cache_dir() / "responses.sqlite")) == 1
+    assert open_history(config.data_dir() / "history.sqlite").get(generation.id).case_id == "tiny"
+    assert len(open_cache(config.cache_dir() / "responses.sqlite")) == 1
 
 
 def test_load_then_summarize_a_corpus_case(stores) -> None:

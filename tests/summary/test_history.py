@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from workbench.errors import NotFoundError
-from workbench.summary.history import Generation, History
+from workbench.summary.history import Generation, open_history
 
 
 def make_generation(
@@ -43,7 +43,7 @@ def make_generation(
 
 
 def test_record_get_and_search(tmp_path: Path) -> None:
-    history = History(tmp_path / "h.sqlite")
+    history = open_history(tmp_path / "h.sqlite")
     first = make_generation(timestamp="2024-02-27T14:44:23+09:00")
     second = make_generation(patient_id="CD34", timestamp="2024-05-17T10:20:31+09:00", model="openai:x")
     history.record(first)
@@ -66,7 +66,7 @@ def test_record_get_and_search(tmp_path: Path) -> None:
 def test_the_same_id_is_never_recorded_twice(tmp_path: Path) -> None:
     import sqlite3
 
-    history = History(tmp_path / "h.sqlite")
+    history = open_history(tmp_path / "h.sqlite")
     generation = make_generation()
     history.record(generation)
     with pytest.raises(sqlite3.IntegrityError):
@@ -75,14 +75,14 @@ def test_the_same_id_is_never_recorded_twice(tmp_path: Path) -> None:
 
 
 def _writer(path: str, patient_id: str, n: int) -> None:
-    history = History(path)
+    history = open_history(path)
     for _ in range(n):
         history.record(make_generation(patient_id=patient_id))
 
 
 def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.sqlite")
-    History(path)  # created up front, as a notebook would have done
+    open_history(path)  # created up front, as a notebook would have done
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_writer, args=(path, pid, 150)) for pid in ("P1", "P2")]
     for worker in workers:
@@ -90,14 +90,24 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     for worker in workers:
         worker.join(timeout=120)
         assert worker.exitcode == 0
-    history = History(path)
+    history = open_history(path)
     assert history.count(patient_id="P1") == 150 and history.count(patient_id="P2") == 150
 
 
 def test_threads_sharing_one_history(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    history = History(tmp_path / "h.sqlite")
+    history = open_history(tmp_path / "h.sqlite")
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _i: history.record(make_generation()), range(80)))
     assert history.count() == 80
+
+
+def test_a_generation_saves_as_private_json(tmp_path: Path) -> None:
+    import json
+    import stat
+
+    generation = make_generation("E9738FA2")
+    path = generation.save(tmp_path / "generation.json")
+    assert json.loads(path.read_text(encoding="utf-8")) == generation.to_dict()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -30,6 +30,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from workbench.optional import require
+
+require(
+    "fugashi", "unidic_lite", "rouge_score", "sacrebleu", "jinja2", "openpyxl", what="workbench.evaluation"
+)
+
 _LAZY = {
     "rouge": "workbench.evaluation.overlap",
     "chrf": "workbench.evaluation.overlap",

@@ -8,7 +8,7 @@ table the report shows, so a notebook can display them and then hand the same ob
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from workbench.evaluation.judge import Judge
 from workbench.evaluation.runs import load_run
 from workbench.evaluation.score import REFERENCE_SYSTEM, Scores, load_run_cases, score_run
 from workbench.evaluation.tables import cost_table, metric_table, paired_table
+from workbench.evaluation.tokenize import tokenizer_info
 from workbench.summary.cases import Case
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ DEFAULT_JUDGE_REPEATS = 3
 
 
 @dataclass
-class Evaluation:
+class RunEvaluation:
     """Everything the report shows about one run.
 
     Attributes
@@ -48,6 +49,9 @@ class Evaluation:
     judged : pandas.DataFrame or None
         The judge's rows (``key``, ``judge_*``, ``judging_*``), when a judge ran.
     judge_model : str or None
+    tokenizer : dict
+        The tokenizer the Japanese metrics used, with its package and dictionary versions
+        (:func:`workbench.evaluation.tokenize.tokenizer_info`); the report records it.
     """
 
     run_dir: Path
@@ -60,6 +64,7 @@ class Evaluation:
     costs: pd.DataFrame
     judged: pd.DataFrame | None = None
     judge_model: str | None = None
+    tokenizer: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_judge(judge: Judge | str | bool | None, manifest: dict[str, Any]) -> Judge | None:
@@ -94,7 +99,7 @@ def evaluate_run(
     judge: Judge | str | bool | None = None,
     cases: dict[str, Case] | None = None,
     progress: bool = True,
-) -> Evaluation:
+) -> RunEvaluation:
     """Load, score, judge (optionally) and tabulate a run.
 
     Parameters
@@ -110,7 +115,7 @@ def evaluate_run(
 
     Returns
     -------
-    Evaluation
+    RunEvaluation
 
     Raises
     ------
@@ -135,7 +140,7 @@ def evaluate_run(
         ]
         judged = chosen.judge_frame(items, cases, progress=progress)
         scores.rows = scores.rows.merge(judged, on="key", how="left")
-    return Evaluation(
+    return RunEvaluation(
         run_dir=Path(run_dir),
         manifest=manifest,
         results=results,
@@ -146,4 +151,5 @@ def evaluate_run(
         costs=cost_table(results),
         judged=judged,
         judge_model=chosen.model if chosen is not None else None,
+        tokenizer=tokenizer_info(),
     )

@@ -247,9 +247,9 @@ class Judge:
     def cache(self) -> Any:
         """The response cache, opened on first use."""
         if self._cache is None:
-            from workbench.summary.cache import ResponseCache
+            from workbench.summary.cache import open_cache
 
-            self._cache = ResponseCache()
+            self._cache = open_cache()
         return self._cache
 
     def _call(self, prompt: str, repeat: int) -> JudgeCall:

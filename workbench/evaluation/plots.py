@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from workbench.evaluation.runs import GROUP_COLUMNS
+from workbench.records.schema import GROUP_COLUMNS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from markupsafe import Markup
 
-from workbench.evaluation.evaluate import Evaluation, evaluate_run
+from workbench.evaluation.evaluate import RunEvaluation, evaluate_run
 from workbench.evaluation.judge import Judge
 from workbench.evaluation.plots import config_label, plot_cost_quality, plot_metrics, plot_sections
 from workbench.evaluation.score import REFERENCE_SYSTEM
 from workbench.evaluation.tables import wide_table
-from workbench.evaluation.tokenize import get_tokenizer
+from workbench.evaluation.tokenize import MecabTokenizer, get_tokenizer
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -46,6 +46,16 @@ CSV_FILES = {
 """The CSVs written beside the report."""
 
 
+DIFF_STYLE = "ins { background: #d4f7d4; text-decoration: none; } del { background: #fbd4d4; }"
+"""How the report marks inserted and left-out text."""
+
+
+def difference_html(candidate: str, reference: str) -> Markup:
+    """``candidate`` beside ``reference`` with differences marked, styled as in the report (for notebooks)."""
+    marked = mark_differences(candidate, reference)
+    return Markup(f"<style>{DIFF_STYLE}</style><div style='white-space:pre-wrap'>{marked}</div>")
+
+
 def mark_differences(candidate: str, reference: str) -> Markup:
     """``candidate`` as HTML with its differences from ``reference`` marked.
 
@@ -58,6 +68,7 @@ def mark_differences(candidate: str, reference: str) -> Markup:
         Escaped HTML.
     """
     tokenizer = get_tokenizer("mecab")
+    assert isinstance(tokenizer, MecabTokenizer)  # the morpheme tokenizer segments text
     ours, theirs = tokenizer.segments(candidate), tokenizer.segments(reference)
     parts: list[str] = []
     matcher = difflib.SequenceMatcher(a=theirs, b=ours, autojunk=False)
@@ -105,7 +116,7 @@ def _fmt(value: Any) -> str:
     return "–" if value is None or pd.isna(value) else f"{float(value):.2f}"
 
 
-def _drilldown(evaluation: Evaluation) -> list[dict[str, Any]]:
+def _drilldown(evaluation: RunEvaluation) -> list[dict[str, Any]]:
     rows = evaluation.scores.rows
     outputs = evaluation.results.set_index("key")["output"]
     first = rows[(rows["prompt_version"] != REFERENCE_SYSTEM) & (rows["repeat"] == 0)]
@@ -137,7 +148,7 @@ def _drilldown(evaluation: Evaluation) -> list[dict[str, Any]]:
     return cases
 
 
-def _judge_context(evaluation: Evaluation) -> dict[str, Any]:
+def _judge_context(evaluation: RunEvaluation) -> dict[str, Any]:
     judged = evaluation.judged
     if judged is None or judged.empty:
         return {"judge_html": None}
@@ -152,7 +163,7 @@ def _judge_context(evaluation: Evaluation) -> dict[str, Any]:
     }
 
 
-def write_csvs(evaluation: Evaluation, out_dir: Path) -> dict[str, Path]:
+def write_csvs(evaluation: RunEvaluation, out_dir: Path) -> dict[str, Path]:
     """Write the tables of ``evaluation`` as CSV files (:data:`CSV_FILES`) into ``out_dir``."""
     frames = {
         "scores": evaluation.scores.rows,
@@ -177,7 +188,7 @@ def write_report(
     out_dir: str | Path | None = None,
     *,
     judge: Judge | str | bool | None = None,
-    evaluation: Evaluation | None = None,
+    evaluation: RunEvaluation | None = None,
     progress: bool = False,
 ) -> Path:
     """Evaluate a run and write ``report.html`` with its CSVs.
@@ -224,7 +235,8 @@ def write_report(
         if not evaluation.metrics.empty and "rougeL" in set(evaluation.metrics["metric"])
         else "",
     }
-    tokenizer = manifest.get("tokenizer") or {}
+    # the tokenizer this evaluation used; runs made before the report recorded it kept it in their manifest
+    tokenizer = evaluation.tokenizer or manifest.get("tokenizer") or {}
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = resources.files("workbench.evaluation").joinpath(TEMPLATE).read_text(encoding="utf-8")
     page = env.from_string(template).render(
@@ -238,6 +250,7 @@ def write_report(
         n_cases=len(evaluation.cases),
         tokenizer=json.dumps(tokenizer, ensure_ascii=False) if tokenizer else "mecab (unidic-lite)",
         judge_model=evaluation.judge_model,
+        diff_style=Markup(DIFF_STYLE),
         metrics_html=_table_html(wide_table(evaluation.metrics), index=True),
         paired_html=_paired_html(evaluation.paired),
         costs_html=_table_html(evaluation.costs),

@@ -1,7 +1,7 @@
 """Reading an experiment's run folder (``runs/<run_id>/``) for evaluation.
 
 With shared storage configured (``[storage] uri``), the run is read from the store
-(:mod:`workbench.experiments.rundir`); reports are written to the local run folder.
+(:mod:`workbench.records`); reports are written to the local run folder.
 """
 
 from __future__ import annotations
@@ -13,47 +13,12 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import NotFoundError
-from workbench.experiments.rundir import (
-    MANIFEST_FILE,
-    default_runs_dir,
-    is_run,
-    latest_rows,
-    read_manifest,
-    read_results,
-    run_dirs,
-    runs_location,
-)
+from workbench.records.layout import MANIFEST_FILE, default_runs_dir, is_run, run_dirs, runs_location
+from workbench.records.manifest import read_manifest
+from workbench.records.results import latest_rows, read_results
+from workbench.records.schema import RESULT_COLUMNS
 
 logger = logging.getLogger(__name__)
-
-RESULT_COLUMNS = (
-    "key",
-    "run_id",
-    "prompt_version",
-    "prompt_hash",
-    "model",
-    "source",
-    "case_id",
-    "patient_id",
-    "repeat",
-    "generation_id",
-    "output",
-    "sections",
-    "missing_sections",
-    "input_tokens",
-    "output_tokens",
-    "latency_ms",
-    "cost_usd",
-    "stop_reason",
-    "truncated",
-    "cache_hit",
-    "error",
-    "timestamp",
-)
-"""The fields of a ``results.jsonl`` row (the experiments contract)."""
-GROUP_COLUMNS = ("prompt_version", "model", "source")
-"""What one configuration of a run is."""
-
 
 def load_run(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """Read a run folder: its manifest and the latest result of every call.
@@ -71,8 +36,8 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
     manifest : dict
         ``manifest.json``.
     results : pandas.DataFrame
-        One row per call with the columns of :data:`RESULT_COLUMNS` (missing fields are NA), plus ``ok``
-        (no error and a non-empty output).
+        One row per call with the columns of :data:`workbench.records.schema.RESULT_COLUMNS` (missing
+        fields are NA), plus ``ok`` (no error and a non-empty output).
 
     Raises
     ------

@@ -21,8 +21,8 @@ from workbench.errors import NotFoundError
 from workbench.evaluation.facts import FactCategory, fact_recall
 from workbench.evaluation.grounding import DrugLexicon, NotesChecker
 from workbench.evaluation.overlap import chrf, rouge
-from workbench.evaluation.runs import GROUP_COLUMNS
 from workbench.evaluation.structure import length_ratio, structure
+from workbench.records.schema import GROUP_COLUMNS
 from workbench.summary.cases import Case, load_case
 from workbench.summary.sections import SECTIONS, parse_sections
 

@@ -10,12 +10,13 @@ import itertools
 import logging
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
-from workbench.evaluation.runs import GROUP_COLUMNS
 from workbench.evaluation.score import METRIC_NAMES, METRICS, REFERENCE_SYSTEM
 from workbench.evaluation.stats import bootstrap_ci, paired_comparison
+from workbench.records.schema import GROUP_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def _sorted(table: pd.DataFrame) -> pd.DataFrame:
     """Prompt versions in natural order, the physician last; then model, source, metrics in table order."""
     metric_order = {m: i for i, m in enumerate(METRIC_NAMES)}
 
-    def key(row: tuple) -> tuple:
+    def key(row: Any) -> tuple[Any, ...]:
         version = str(row.prompt_version)
         return (
             version == REFERENCE_SYSTEM,

@@ -5,8 +5,8 @@ digits, so any Japanese text scores 0. We tokenize with MeCab (the ``fugashi`` b
 dictionary shipped as ``unidic-lite``, the pairing the Japanese NLP community uses (``transformers`` uses
 it for Japanese BERT). The tokenizers have the ``tokenize(text)`` method of
 ``rouge_score.tokenizers.Tokenizer``, so the very objects we score with can be handed to the ``rouge-score``
-package. They do not subclass it: importing ``rouge_score.tokenizers`` loads NLTK (seconds), which every
-experiment manifest would otherwise pay for :func:`tokenizer_info`.
+package. They do not subclass it: importing ``rouge_score.tokenizers`` loads NLTK (seconds), which
+:func:`tokenizer_info` would otherwise pay for.
 
 Both tokenizers apply the same canonical form first: Unicode NFKC (full-width letters and digits become
 half-width, half-width katakana become full-width), lower case, and they drop whitespace and punctuation
@@ -143,7 +143,7 @@ _TOKENIZERS: dict[TokenizerKind, MecabTokenizer | CharTokenizer] = {
 
 
 def tokenizer_info() -> dict[str, Any]:
-    """Describe the tokenizer for run manifests: package and dictionary versions.
+    """Describe the tokenizer for evaluation reports: package and dictionary versions.
 
     Returns
     -------

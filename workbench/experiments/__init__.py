@@ -9,9 +9,10 @@ plan
 runner
     :func:`~workbench.experiments.runner.run_experiment`: bounded concurrency, rate limit, retries on
     throttling, budget, ``results.jsonl`` appended as calls finish, resume.
-rundir, manifest
-    The run folder ``runs/<run_id>/``: results log, manifest (spec, commit, versions, prompt hashes).
-batch
+manifest
+    What a run's manifest records (spec, commit, versions, prompt hashes); the run folder itself is
+    :mod:`workbench.records`.
+batch_settings, batch_planning, batch_clients, batch_jobs
     Bedrock batch inference (``CreateModelInvocationJob``) for a run's missing Claude calls.
 ratelimit
     Token bucket and exponential backoff with jitter.

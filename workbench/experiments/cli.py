@@ -14,9 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from workbench.errors import SpecError, WorkbenchError
+from workbench.optional import optional_import
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,9 +87,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from workbench.experiments.plan import build_plan
-    from workbench.experiments.rundir import default_runs_dir
     from workbench.experiments.runner import run_experiment
     from workbench.experiments.spec import load_spec
+    from workbench.records.layout import default_runs_dir
 
     spec = load_spec(args.spec)
     plan = build_plan(spec)
@@ -114,17 +113,19 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _dry_run(plan: Plan, runs_dir: Path, resume: bool | str, batch: bool | None = None) -> None:
-    from workbench.experiments.batch import batch_estimate
-    from workbench.experiments.rundir import done_keys, latest_run_dir, read_results
-    from workbench.summary.cache import ResponseCache
+    from workbench.experiments.batch_planning import batch_estimate
+    from workbench.records.manifest import latest_run_dir
+    from workbench.records.results import done_keys, read_results
+    from workbench.summary.cache import open_cache
 
     spec = plan.spec
     done: set[str] = set()
     if resume:
-        run_dir = latest_run_dir(runs_dir, spec) if resume is True else Path(resume)
+        run_dir = (latest_run_dir(runs_dir, spec.design_hash(), name=spec.name) if resume is True
+                   else Path(resume))
         done = done_keys(read_results(run_dir))
         print(f"resuming {run_dir}")
-    cached = plan.cached_keys(ResponseCache())
+    cached = plan.cached_keys(open_cache())
     estimate = plan.estimate(done, cached)
     print(f"spec {spec.name} (design {spec.design_hash()}): {len(spec.prompts)} prompt(s) x "
           f"{len(spec.models)} model(s) x {len(spec.sources)} source(s) x {len(plan.cases)} case(s) x "
@@ -148,11 +149,8 @@ def _dry_run(plan: Plan, runs_dir: Path, resume: bool | str, batch: bool | None 
 
 
 def _report(args: argparse.Namespace) -> int:
-    try:
-        from workbench.evaluation.report import write_report
-    except ImportError as exc:
-        raise WorkbenchError(f"the evaluation report is not available ({exc})") from None
-    from workbench.experiments.rundir import read_manifest
+    from workbench.evaluation.report import write_report  # without the eval extra: one line naming it
+    from workbench.records.manifest import read_manifest
 
     read_manifest(args.run_dir)  # a clear error for a folder that is not a run
     path = write_report(args.run_dir, args.out, judge=args.judge, progress=not args.no_progress)
@@ -161,8 +159,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from workbench.experiments.rundir import default_runs_dir
     from workbench.experiments.sweep import expand_grid, load_parameter_sets, sweep
+    from workbench.records.layout import default_runs_dir
 
     if args.params and args.param:
         raise SpecError("give parameter sets with --params FILE or with -p NAME=VALUE, not both")
@@ -186,6 +184,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _grid(pairs: list[str]) -> dict[str, list[Any]]:
+    yaml = optional_import("yaml", what="reading sweep parameters")
     grid: dict[str, list[Any]] = defaultdict(list)
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -199,7 +198,7 @@ def _grid(pairs: list[str]) -> dict[str, list[Any]]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from workbench.experiments.rundir import list_runs
+    from workbench.records.results import list_runs
 
     _print_frame(list_runs(args.runs_dir), args.format)
     return 0

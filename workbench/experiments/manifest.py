@@ -1,32 +1,18 @@
-"""The run manifest: everything needed to say later what a run computed and with what.
+"""The run manifest of an experiment: its spec, plan and environment (:mod:`workbench.records.manifest`).
 
-``manifest.json`` holds the spec, the design hash, the case folders, the git commit, package versions,
-the SHA-256 of every prompt version used, and the tokenizer and dictionary versions the evaluation's
-Japanese metrics depend on (``workbench.evaluation.tokenize.tokenizer_info``).
+The tokenizer the evaluation used is recorded by the evaluation report, not here: a run does not depend
+on how it is scored later.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.metadata
-import json
-import logging
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from workbench.experiments.plan import Plan
-from workbench.experiments.rundir import MANIFEST_FILE, publish_manifest
-from workbench.files import atomic_write
-
-logger = logging.getLogger(__name__)
-
-PACKAGES = (
-    "workbench", "boto3", "botocore", "pandas", "numpy", "fugashi", "unidic-lite", "rouge-score", "sacrebleu",
-    "scipy", "papermill", "pyyaml", "tqdm",
-)
-"""Distributions whose versions the manifest records."""
+from workbench.records.manifest import git_state, package_versions
 
 
 def build_manifest(run_dir: Path, plan: Plan) -> dict[str, Any]:
@@ -43,10 +29,8 @@ def build_manifest(run_dir: Path, plan: Plan) -> dict[str, Any]:
     -------
     dict
         Keys run_id, created, spec, spec_hash, n_calls, cases, git_commit, git_dirty, packages,
-        prompt_hashes, tokenizer, python, platform.
+        prompt_hashes, python, platform.
     """
-    from workbench.evaluation.tokenize import tokenizer_info  # lazy: loads MeCab and its dictionary
-
     commit, dirty = git_state(Path(__file__).resolve().parents[2])
     return {
         "run_id": run_dir.name,
@@ -60,43 +44,6 @@ def build_manifest(run_dir: Path, plan: Plan) -> dict[str, Any]:
         "git_dirty": dirty,
         "packages": package_versions(),
         "prompt_hashes": {version: prompt.sha256 for version, prompt in plan.prompts.items()},
-        "tokenizer": tokenizer_info(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
-
-
-def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> Path:
-    """Write ``manifest.json`` atomically; returns its path."""
-    path = Path(run_dir) / MANIFEST_FILE
-    atomic_write(path, json.dumps(manifest, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
-    publish_manifest(run_dir)  # a run in shared storage: the store's manifest follows every write
-    return path
-
-
-def git_state(folder: Path) -> tuple[str | None, bool | None]:
-    """Return (commit, has uncommitted changes) of the git work tree at ``folder``; (None, None) if none."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        logger.info("no git work tree at %s; manifest records no commit", folder)
-        return None, None
-    return commit, bool(status.strip())
-
-
-def package_versions() -> dict[str, str | None]:
-    """Return the installed version of each distribution in :data:`PACKAGES` (None when not installed)."""
-    versions: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions

@@ -23,12 +23,14 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.config import EnvVar
 from workbench.files import atomic_write
+from workbench.optional import optional_import
 
 logger = logging.getLogger(__name__)
 
 MIME_TYPE = "application/vnd.workbench.record+json"
-SIDECAR_ENV = "WORKBENCH_RECORDS_FILE"
+SIDECAR_ENV = EnvVar.RECORDS_FILE.value
 _FRAME_KEY = "__dataframe__"
 
 
@@ -149,7 +151,7 @@ def _expand(paths: str | Path | Iterable[str | Path]) -> list[Path]:
 
 
 def _read_notebook(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    import nbformat  # lazy: only collecting needs it
+    nbformat = optional_import("nbformat", what="collecting notebook records")  # only collecting needs it
 
     notebook = nbformat.read(path, as_version=4)
     parameters = dict(notebook.metadata.get("papermill", {}).get("parameters", {}))

@@ -26,22 +26,17 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from workbench.errors import BudgetError, SpecError, ThrottledError, WorkbenchError
-from workbench.experiments.manifest import build_manifest, write_manifest
+from workbench.experiments.manifest import build_manifest
 from workbench.experiments.plan import Call, Plan, build_plan
 from workbench.experiments.ratelimit import Backoff, RateLimiter
-from workbench.experiments.rundir import (
-    ResultsWriter,
-    create_run_dir,
-    default_runs_dir,
-    done_keys,
-    latest_run_dir,
-    read_manifest,
-    read_results,
-)
 from workbench.experiments.spec import ExperimentSpec
-from workbench.summary.cache import ResponseCache
+from workbench.records.layout import create_run_dir, default_runs_dir
+from workbench.records.manifest import latest_run_dir, read_manifest, write_manifest
+from workbench.records.results import ResultsWriter, done_keys, open_results, read_results
+from workbench.records.schema import result_row
+from workbench.summary.cache import ResponseCache, open_cache
 from workbench.summary.generate import summarize
-from workbench.summary.history import Generation, History
+from workbench.summary.history import Generation, History, open_history
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +110,11 @@ def run_experiment(
     backoff
         Retry policy on :class:`~workbench.errors.ThrottledError` (default :class:`Backoff()`).
     history, cache
-        Where generations are recorded and answers cached (default: the user's ``History()`` and
-        ``ResponseCache()``).
+        Where generations are recorded and answers cached (default: the user's ``open_history()`` and
+        ``open_cache()``).
     batch
         Send the missing Anthropic Claude ``bedrock:`` calls as Bedrock batch jobs
-        (:mod:`workbench.experiments.batch`); the other calls are made on demand first. ``None``: as the
+        (:mod:`workbench.experiments.batch_jobs`); the other calls are made on demand first. ``None``: as the
         spec says (its ``batch`` key).
 
     Returns
@@ -147,21 +142,21 @@ def run_experiment(
     done = done_keys(rows)
     spent = sum(float(row.get("cost_usd") or 0) for row in rows)
     todo = [call for call in plan.calls if call.key not in done]
-    history = history if history is not None else History()
-    cache = cache if cache is not None else ResponseCache()
+    history = history if history is not None else open_history()
+    cache = cache if cache is not None else open_cache()
     cached = plan.cached_keys(cache)
     manifest = read_manifest(run_dir) if run_dir else None  # one object: batch jobs are updated in it
     batching = None
     if (spec.batch is not None) if batch is None else batch:
-        from workbench.experiments.batch import plan_batch
+        from workbench.experiments.batch_planning import plan_batch
 
         batching = plan_batch(plan, todo, cached, manifest or {}, resume_dir=run_dir)
         todo = batching.on_demand
         _check_batch_budget(spec, spent, batching.cost())
     _check_budget(plan, todo, cached, spent)
 
-    if run_dir is None:
-        run_dir = create_run_dir(runs_dir, spec)
+    if run_dir is None or manifest is None:
+        run_dir = create_run_dir(runs_dir, spec.design_hash())
         manifest = build_manifest(run_dir, plan)
     session: dict[str, Any] = {"started": _now(), "to_make": len(todo), "resumed": bool(resume),
                                "budget_usd": spec.budget_usd, "concurrency": spec.concurrency,
@@ -174,9 +169,9 @@ def run_experiment(
     try:
         execution.run(todo, progress=progress)
         if batching is not None and batching.n_calls:
-            from workbench.experiments.batch import BatchRunner
+            from workbench.experiments.batch_jobs import BatchRunner
 
-            with ResultsWriter(run_dir) as writer:
+            with open_results(run_dir) as writer:
                 BatchRunner(batching, run_dir, manifest, execution.recorder(writer), history=history,
                             cache=cache, progress=progress).run()
     finally:
@@ -198,7 +193,9 @@ def run_experiment(
 
 def _resume_dir(runs_dir: Path, plan: Plan, resume: bool | str | Path) -> Path:
     """The run folder to resume, checked: same design, same prompt texts."""
-    run_dir = latest_run_dir(runs_dir, plan.spec) if resume is True else Path(resume).resolve()
+    spec = plan.spec
+    run_dir = (latest_run_dir(runs_dir, spec.design_hash(), name=spec.name) if resume is True
+               else Path(str(resume)).resolve())
     manifest = read_manifest(run_dir)
     design = plan.spec.design_hash()
     if manifest.get("spec_hash") != design:
@@ -289,7 +286,7 @@ class _Execution:
                 bar.update(1)
 
         pool = ThreadPoolExecutor(max_workers=spec.concurrency, thread_name_prefix="experiment")
-        with ResultsWriter(self.run_dir) as writer:
+        with open_results(self.run_dir) as writer:
             try:
                 for index, call in enumerate(todo):
                     while len(in_flight) >= spec.concurrency:
@@ -367,6 +364,7 @@ class _Execution:
                            exc_info=not isinstance(error, WorkbenchError))
             row = self._row(call, None, attempts, error=f"{type(error).__name__}: {error}")
         else:
+            assert generation is not None  # the loop ends with an answer or an error
             row = self._row(call, generation.to_dict(), attempts)
         writer.write(row)
         return row
@@ -375,31 +373,31 @@ class _Execution:
         self, call: Call, generation: dict[str, Any] | None, attempts: int, *, error: str | None = None
     ) -> dict[str, Any]:
         g: dict[str, Any] = generation or {}
-        return {
-            "key": call.key,
-            "run_id": self.run_dir.name,
-            "prompt_version": call.prompt_version,
-            "prompt_hash": call.prompt_hash,
-            "model": call.model,
-            "source": call.source.value,
-            "case_id": call.case_id,
-            "patient_id": call.patient_id,
-            "repeat": call.repeat,
-            "params": g.get("params", dict(self.plan.spec.params)),
-            "generation_id": g.get("id"),
-            "output": g.get("output"),
-            "sections": g.get("sections"),
-            "missing_sections": g.get("missing_sections"),
-            "extra_sections": g.get("extra_sections"),
-            "input_tokens": g.get("input_tokens"),
-            "output_tokens": g.get("output_tokens"),
-            "latency_ms": g.get("latency_ms"),
-            "cost_usd": float(g.get("cost_usd") or 0.0),
-            "stop_reason": g.get("stop_reason"),
-            "truncated": g.get("truncated"),
-            "cache_hit": bool(g.get("cache_hit", False)),
-            "error": error,
-            "attempts": attempts,
-            "timestamp": g.get("timestamp") or _now(),
-        }
+        return result_row(
+            key=call.key,
+            run_id=self.run_dir.name,
+            prompt_version=call.prompt_version,
+            prompt_hash=call.prompt_hash,
+            model=call.model,
+            source=call.source.value,
+            case_id=call.case_id,
+            patient_id=call.patient_id,
+            repeat=call.repeat,
+            params=g.get("params", dict(self.plan.spec.params)),
+            generation_id=g.get("id"),
+            output=g.get("output"),
+            sections=g.get("sections"),
+            missing_sections=g.get("missing_sections"),
+            extra_sections=g.get("extra_sections"),
+            input_tokens=g.get("input_tokens"),
+            output_tokens=g.get("output_tokens"),
+            latency_ms=g.get("latency_ms"),
+            cost_usd=float(g.get("cost_usd") or 0.0),
+            stop_reason=g.get("stop_reason"),
+            truncated=g.get("truncated"),
+            cache_hit=bool(g.get("cache_hit", False)),
+            error=error,
+            attempts=attempts,
+            timestamp=g.get("timestamp") or _now(),
+        )
 

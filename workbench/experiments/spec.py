@@ -31,10 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from workbench.errors import SpecError
+from workbench.experiments.batch_settings import BatchSettings
+from workbench.optional import optional_import
 from workbench.summary.cases import Source
+
+yaml = optional_import("yaml", what="reading experiment specs")
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ class ExperimentSpec:
         Settings for the LLM judge, passed to the evaluation report.
     batch : dict or None
         ``None``: calls are made on demand. A mapping (empty for ``batch: true``): Bedrock batch inference,
-        with overrides of the ``[bedrock_batch]`` settings (:mod:`workbench.experiments.batch`). Not part
+        with overrides of the ``[bedrock_batch]`` settings (:mod:`workbench.experiments.batch_jobs`). Not part
         of the design: a batch run and an on-demand run of a spec compute the same calls.
     path : Path or None
         The spec file, when it was read from one.
@@ -244,8 +246,6 @@ def _batch(value: Any, origin: str) -> dict[str, Any] | None:
         return {}
     if not isinstance(value, dict):
         raise SpecError(f"{origin}: batch must be true, false or a mapping of batch settings, got {value!r}")
-    from workbench.experiments.batch import BatchSettings  # lazy: batch imports the plan, which imports this
-
     BatchSettings.load(value, origin=origin)
     return dict(value)
 

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from tqdm.auto import tqdm
 
 from workbench.errors import SpecError
+from workbench.optional import optional_import
+
+yaml = optional_import("yaml", what="running sweeps")
 
 logger = logging.getLogger(__name__)
 

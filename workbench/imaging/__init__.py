@@ -7,8 +7,10 @@
 >>> volume = archive.load_series(ct.series_uid[0])      # (z, y, x) HU, spacing, origin, direction, affine
 >>> show(volume, preset="lung")
 
-Modules: :mod:`~workbench.imaging.archive` (``connect``, the ``Archive`` interface),
-:mod:`~workbench.imaging.orthanc` and :mod:`~workbench.imaging.dicomweb` (the two implementations),
+Modules: :mod:`~workbench.imaging.archive` (the ``Archive`` interface), :mod:`~workbench.imaging.connection`
+(``connect``), :mod:`~workbench.imaging.orthanc` and :mod:`~workbench.imaging.dicomweb` (the two
+implementations), :mod:`~workbench.imaging.base` (what they share), :mod:`~workbench.imaging.tables` (the
+search tables' columns), :mod:`~workbench.imaging.wire` (WADO-RS multipart answers),
 :mod:`~workbench.imaging.query` (filters), :mod:`~workbench.imaging.names` (person names, charsets),
 :mod:`~workbench.imaging.volume` (``Volume``, geometry, stacking), :mod:`~workbench.imaging.cache`,
 :mod:`~workbench.imaging.view` (window/level, montage, orthogonal planes), :mod:`~workbench.imaging.widgets`
@@ -21,14 +23,15 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.imaging.anonymize import anonymize_study
-from workbench.imaging.archive import Archive, Kind, StoredInstance, connect
+from workbench.imaging.archive import Archive, ArchiveKind, StoredInstance
+from workbench.imaging.connection import connect
 from workbench.imaging.query import Level, QueryError
 from workbench.imaging.volume import GeometryWarning, SkippedInstancesWarning, Volume
 
 __all__ = [
     "Archive",
+    "ArchiveKind",
     "GeometryWarning",
-    "Kind",
     "Level",
     "QueryError",
     "SkippedInstancesWarning",

@@ -114,7 +114,7 @@ def anonymize_study(
 
 
 def _orthanc(archive: Any, study_uid: str, folder: Path, patient_id: str, patient_name: str) -> list[Path]:
-    from workbench.imaging.dicomweb import sop_instance_uid_of
+    from workbench.imaging.wire import sop_instance_uid_of
 
     study_id = archive.study_id(study_uid)
     body = {

@@ -215,7 +215,7 @@ def image_cache_limit(root: str | Path | None = None) -> int | None:
     ConfigError
         The setting is not a number of gigabytes (0 or more).
     """
-    value = config.setting("cache", "images_max_gb", env="WORKBENCH_IMAGE_CACHE_MAX_GB")
+    value = config.cache_settings().images_max_gb
     if value is None:
         folder = Path(root or config.cache_dir())
         while not folder.exists() and folder != folder.parent:

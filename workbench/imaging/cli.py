@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from workbench import config
 from workbench.errors import WorkbenchError
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def _archive(args: argparse.Namespace):
     from workbench.imaging import connect
 
     if args.url:
-        return connect(args.url, args.user, os.environ.get("WORKBENCH_ORTHANC_PASSWORD"), kind=args.kind)
+        return connect(args.url, args.user, config.env_value(config.EnvVar.ORTHANC_PASSWORD), kind=args.kind)
     return connect(kind=args.kind)
 
 

@@ -9,8 +9,7 @@ Two things are our own, and why:
   wildcards, lists and descriptions are matched here, on the server's answers, with DICOM matching rules
   (:func:`workbench.imaging.query.matches`). That is correct on every server, and exact on Orthanc.
 - **Multipart parsing of WADO-RS.** dicomweb-client returns parsed pydicom datasets; we need the files'
-  bytes as stored (for the on-disk cache and ``download_series``), so :func:`iter_multipart` splits the
-  ``multipart/related`` answer itself, using each part's ``Content-Length`` when the server sends it.
+  bytes as stored, so the answer is split by :func:`workbench.imaging.wire.iter_multipart`.
 """
 
 from __future__ import annotations
@@ -18,31 +17,23 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 import requests
 
-from workbench.errors import ArchiveError, AuthenticationError, DicomDataError, NotFoundError
-from workbench.imaging.archive import (
-    BaseArchive,
-    InstanceRef,
-    SeriesRef,
-    StoredInstance,
-    make_frame,
-    paused_gc,
-    rows_to_columns,
-)
-from workbench.imaging.names import looks_garbled, orthanc_garbled_form
+from workbench.errors import ArchiveError, AuthenticationError, NotFoundError
+from workbench.imaging.archive import StoredInstance
+from workbench.imaging.base import BaseArchive, InstanceRef, SeriesRef
+from workbench.imaging.names import looks_garbled, orthanc_garbled_form, repair_names
 from workbench.imaging.query import Level, QueryError, build_query, matches
 from workbench.imaging.rest import DEFAULT_RETRIES, DEFAULT_TIMEOUT, make_session
+from workbench.imaging.tables import make_frame, paused_gc, rows_to_columns
+from workbench.imaging.wire import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
 
 logger = logging.getLogger(__name__)
-
-MULTIPART_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
-"""Ask for the stored files as they are: no transcoding on the server."""
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -176,11 +167,12 @@ class DicomWebArchive(BaseArchive):
         query = build_query(level, filters)
         server = {k: v for k, v in query.tags.items() if _SAFE_VALUE.match(v)}
         local = {k: v for k, v in query.tags.items() if k not in server}
-        search = {
+        searches: dict[Level, Callable[..., list[dict[str, Any]]]] = {
             Level.STUDY: self.client.search_for_studies,
             Level.SERIES: self.client.search_for_series,
             Level.INSTANCE: self.client.search_for_instances,
-        }[level]
+        }
+        search = searches[level]
         with self._errors(f"{level.value.lower()} search"):
             answers = search(
                 search_filters=server,
@@ -217,15 +209,14 @@ class DicomWebArchive(BaseArchive):
 
     def _fix_names(self, rows: list[dict[str, Any]]) -> None:
         """Re-decode garbled patient names from one stored file of the patient's study (pydicom)."""
-        decoded: dict[tuple[str, str], str] = {}
-        for row in rows:
-            name = row.get("patient_name")
-            if not looks_garbled(name):
-                continue
-            key = (row.get("patient_id") or "", name or "")
-            if key not in decoded:
-                decoded[key] = self._name_from_file(row["study_uid"]) or name
-            row["patient_name"] = decoded[key]
+        garbled = [row for row in rows if looks_garbled(row.get("patient_name"))]
+
+        def key(row: dict[str, Any]) -> tuple[str, str]:
+            return row.get("patient_id") or "", row.get("patient_name") or ""
+
+        decoded = repair_names(garbled, key, lambda row: self._name_from_file(row["study_uid"]))
+        for row in garbled:
+            row["patient_name"] = decoded[key(row)]
 
     def _name_from_file(self, study_uid: str) -> str | None:
         import pydicom
@@ -306,7 +297,9 @@ class DicomWebArchive(BaseArchive):
         series = self._series_ref(series_uid)
         return VolumeCache.entry(series_uid, [ref.sop_instance_uid for ref in series.instances]), series
 
-    def _retrieve_series(self, series: SeriesRef, progress: bool) -> Iterator[tuple[str, memoryview]]:
+    def _retrieve_series(
+        self, series: SeriesRef, progress: bool
+    ) -> Iterator[tuple[str, bytes | memoryview]]:
         url = f"{self.url}/studies/{series.study_uid}/series/{series.series_uid}"
         for part in self._multipart(url, f"series {series.series_uid}", progress):
             yield sop_instance_uid_of(part), part
@@ -346,7 +339,8 @@ class DicomWebArchive(BaseArchive):
         """
         import pydicom
 
-        datasets, sources = [], []
+        datasets: list[pydicom.Dataset] = []
+        sources: list[str] = []
         for item in items:
             if isinstance(item, (bytes, bytearray)):
                 datasets.append(pydicom.dcmread(io.BytesIO(item)))
@@ -396,182 +390,3 @@ def _matches(keyword: str, pattern: str, row: dict[str, Any]) -> bool:
         return bool(present & set(pattern.split("\\")))
     insensitive = keyword in ("PatientName", "StudyDescription", "SeriesDescription")
     return matches(pattern, None if value is None else str(value), case_sensitive=not insensitive)
-
-
-# -- multipart --------------------------------------------------------------------------------------------
-READ_CHUNK = 1 << 22
-"""Bytes read from the socket at a time; complete parts are handed on after each read."""
-
-
-def iter_multipart(response: requests.Response, *, progress: bool = False) -> Iterator[memoryview]:
-    """Split a ``multipart/related`` WADO-RS answer into its parts, each as soon as it has arrived.
-
-    With a ``Content-Length`` (Orthanc sends one) the body is read into one preallocated buffer and parts
-    are yielded while the rest is still streaming in, so that the caller decodes in parallel with the
-    download. Without one, the body is read whole first.
-
-    Parameters
-    ----------
-    response
-        A streamed response (``stream=True``).
-    progress
-        Show the download progress (MB).
-
-    Yields
-    ------
-    memoryview
-        One DICOM file per part (a view into the answer's buffer).
-
-    Raises
-    ------
-    ArchiveError
-        The answer is not multipart or is cut short.
-    """
-    from tqdm.auto import tqdm
-
-    content_type = response.headers.get("Content-Type", "")
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not content_type.lower().startswith("multipart/") or not match:
-        raise ArchiveError(f"expected a multipart answer from {response.url}, got {content_type!r}")
-    boundary = match.group(1).encode("ascii")
-    total = int(response.headers.get("Content-Length", 0)) or None
-    with tqdm(
-        total=total, desc="retrieve", unit="B", unit_scale=True, disable=not progress, leave=False
-    ) as bar:
-        if total and not response.headers.get("Content-Encoding"):
-            buffer = bytearray(total)  # one allocation; parts are views into it
-            scanner = _PartScanner(buffer, boundary, response.url)
-            view, filled = memoryview(buffer), 0
-            while filled < total:
-                count = response.raw.readinto(view[filled : filled + READ_CHUNK])
-                if not count:
-                    raise ArchiveError(
-                        f"the answer from {response.url} ended after {filled} of {total} bytes"
-                    )
-                filled += count
-                bar.update(count)
-                yield from scanner.parts(filled, final=filled == total)
-            return
-        whole = bytearray()
-        for chunk in response.iter_content(chunk_size=1 << 20):
-            whole.extend(chunk)
-            bar.update(len(chunk))
-    yield from split_multipart(whole, boundary, source=response.url)
-
-
-def split_multipart(
-    body: bytes | bytearray, boundary: bytes, *, source: str = "answer"
-) -> Iterator[memoryview]:
-    """Parts of a complete multipart body (RFC 2046), as zero-copy views into ``body``.
-
-    Raises
-    ------
-    ArchiveError
-        If the body is malformed or truncated.
-    """
-    yield from _PartScanner(body, boundary, source).parts(len(body), final=True)
-
-
-class _PartScanner:
-    """Finds the complete parts of a multipart body that may still be arriving.
-
-    Each part is read by its ``Content-Length`` header when it has one, else up to the next boundary.
-    """
-
-    def __init__(self, data: bytes | bytearray, boundary: bytes, source: str) -> None:
-        self.data = data
-        self.view = memoryview(data)
-        self.delimiter = b"--" + boundary
-        self.source = source
-        self.position: int | None = None  # where the next delimiter starts
-        self.done = False
-
-    def _short(self, what: str) -> ArchiveError:
-        return ArchiveError(f"the multipart answer from {self.source} is cut short ({what})")
-
-    def parts(self, filled: int, *, final: bool) -> Iterator[memoryview]:
-        """Yield the parts complete in ``data[:filled]`` not yielded yet (``final``: no more data comes)."""
-        data, delimiter = self.data, self.delimiter
-        if self.position is None:
-            first = data.find(delimiter, 0, filled)
-            if first < 0:
-                if final:
-                    raise ArchiveError(f"the multipart answer from {self.source} holds no boundary")
-                return
-            self.position = first
-        while not self.done:
-            after = self.position + len(delimiter)
-            if filled < after + 2:
-                if final:
-                    raise self._short("no closing boundary")
-                return
-            if data.startswith(b"--", after):
-                self.done = True
-                return
-            header_end = data.find(b"\r\n\r\n", after, filled)
-            if header_end < 0:
-                if final:
-                    raise self._short("part headers")
-                return
-            headers = bytes(data[after:header_end]).decode("latin-1")
-            start = header_end + 4
-            length = re.search(r"(?im)^content-length:\s*(\d+)\s*$", headers)
-            if length:
-                end = start + int(length.group(1))
-                if end + 2 + len(delimiter) > filled:
-                    if final:
-                        raise self._short("a part is shorter than announced")
-                    return
-                if not data.startswith(b"\r\n" + delimiter, end):
-                    raise self._short("a part is shorter than announced")
-            else:
-                end = data.find(b"\r\n" + delimiter, start, filled)
-                if end < 0:
-                    if final:
-                        raise self._short("no closing boundary")
-                    return
-            yield self.view[start:end]
-            self.position = end + 2
-
-
-_META_SOP_UID = b"\x02\x00\x03\x00UI"
-
-
-def sop_instance_uid_of(data: bytes | memoryview) -> str:
-    """The SOPInstanceUID of a DICOM file's bytes.
-
-    Read from MediaStorageSOPInstanceUID (0002,0003) of the Part 10 header when there is one (a few
-    microseconds), else by pydicom from the data set, without touching the pixel data.
-
-    Raises
-    ------
-    DicomDataError
-        If the bytes are not DICOM or have no SOPInstanceUID.
-    """
-    head = bytes(data[:1024])
-    if head[128:132] == b"DICM":
-        at = head.find(_META_SOP_UID, 132)
-        if at > 0:
-            length = int.from_bytes(head[at + 6 : at + 8], "little")
-            uid = head[at + 8 : at + 8 + length].rstrip(b"\x00 ").decode("ascii", errors="replace")
-            if uid:
-                return uid
-    return sop_instance_uid_from_dataset(data)
-
-
-def sop_instance_uid_from_dataset(data: bytes | memoryview) -> str:
-    """The SOPInstanceUID of the data set itself (pydicom), ignoring the Part 10 header.
-
-    Raises
-    ------
-    DicomDataError
-        If the bytes are not DICOM or have no SOPInstanceUID.
-    """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
-        return str(ds.SOPInstanceUID)
-    except (InvalidDicomError, AttributeError, EOFError, ValueError, OSError) as exc:
-        raise DicomDataError(f"a retrieved file is not DICOM or has no SOPInstanceUID ({exc})") from None

@@ -47,7 +47,7 @@ def find_binary() -> Path:
     ServerError
         With the install command, when there is none.
     """
-    override = os.environ.get("WORKBENCH_ORTHANC_BINARY")
+    override = config.env_value(config.EnvVar.ORTHANC_BINARY)
     if override:
         if Path(override).is_file() and os.access(override, os.X_OK):
             return Path(override)

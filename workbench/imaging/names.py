@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 logger = logging.getLogger(__name__)
+
+Row = TypeVar("Row")
 
 GROUPS = ("alphabetic", "ideographic", "phonetic")
 
@@ -43,6 +47,39 @@ def split_person_name(value: str | None) -> tuple[str, str, str]:
     parts = value.strip().split("=")[:3]
     parts += [""] * (3 - len(parts))
     return (parts[0].strip(), parts[1].strip(), parts[2].strip())
+
+
+def repair_names(
+    rows: Iterable[Row],
+    key: Callable[[Row], tuple[str, str]],
+    read: Callable[[Row], str | None],
+) -> dict[tuple[str, str], str]:
+    """The decoded name of every (patient ID, name as the server gave it), garbled ones re-read once each.
+
+    Both archives repair names this way; only how a name is read from a stored file differs. Keyed by what
+    each row carries rather than by patient: a server keeps the patient tags of every study, and studies of
+    one patient ID may carry different names (corrections, typing errors).
+
+    Parameters
+    ----------
+    rows
+        Search answers (any kind of row).
+    key
+        A row's (patient ID, name as served).
+    read
+        Read a row's name from one of its stored files (``None``: keep the name as served).
+
+    Returns
+    -------
+    dict
+        (patient ID, served name) -> the name to show.
+    """
+    names: dict[tuple[str, str], str] = {}
+    for row in rows:
+        served = key(row)
+        if served not in names:
+            names[served] = (read(row) or served[1]) if looks_garbled(served[1]) else served[1]
+    return names
 
 
 def looks_garbled(value: str | None) -> bool:

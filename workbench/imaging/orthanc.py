@@ -25,24 +25,19 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import NotFoundError
-from workbench.imaging.archive import (
-    BaseArchive,
-    InstanceRef,
-    SeriesRef,
-    StoredInstance,
-    make_frame,
-    paused_gc,
-    rows_to_columns,
-)
-from workbench.imaging.dicomweb import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
+from workbench.imaging.archive import StoredInstance
+from workbench.imaging.base import BaseArchive, InstanceRef, SeriesRef
 from workbench.imaging.names import (
     decode_raw_name,
     looks_garbled,
     orthanc_garbled_form,
     parse_charsets,
+    repair_names,
 )
 from workbench.imaging.query import Level, Query, QueryError, build_query, matches
 from workbench.imaging.rest import OrthancClient
+from workbench.imaging.tables import make_frame, paused_gc, rows_to_columns
+from workbench.imaging.wire import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +154,7 @@ class OrthancArchive(BaseArchive):
                 tags.get("PatientID", "")
                 for tags in (p["MainDicomTags"] for p in candidates)
                 if looks_garbled(tags.get("PatientName"))
-                and matches(pattern, self._name_from_file(*_name_key(tags)), case_sensitive=False)
+                and matches(pattern or "", self._name_from_file(*_name_key(tags)), case_sensitive=False)
             }
         )
         if not ids:
@@ -359,12 +354,7 @@ class OrthancArchive(BaseArchive):
         Keyed by what each row carries rather than by patient: Orthanc keeps the patient tags of every study,
         and studies of one patient ID may carry different names (corrections, typing errors).
         """
-        names: dict[tuple[str, str], str] = {}
-        for tags in patients:
-            key = _name_key(tags)
-            if key not in names:
-                names[key] = self._name_from_file(*key) if looks_garbled(key[1]) else key[1]
-        return names
+        return repair_names(patients, _name_key, lambda tags: self._name_from_file(*_name_key(tags)))
 
     def _name_from_file(self, patient_id: str, fallback: str) -> str:
         # one series of the patient, expanded, names its instances: a series-level lookup is several times

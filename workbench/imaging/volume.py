@@ -165,21 +165,21 @@ class Volume:
             with np.load(path, allow_pickle=False) as data:
                 return cls(
                     array=data["array"],
-                    spacing=tuple(float(v) for v in data["spacing"]),
-                    origin=tuple(float(v) for v in data["origin"]),
+                    spacing=xyz(data["spacing"]),
+                    origin=xyz(data["origin"]),
                     direction=data["direction"],
                     metadata=json.loads(str(data["metadata"])),
                 )
         if name.endswith((".nii", ".nii.gz")):
             import nibabel as nib
 
-            image = nib.load(path)
+            image: Any = nib.load(path)
             lps = LPS_TO_RAS @ image.affine
             spacing = np.linalg.norm(lps[:3, :3], axis=0)
             return cls(
                 array=np.moveaxis(np.asarray(image.dataobj), (0, 1, 2), (2, 1, 0)),
-                spacing=tuple(float(v) for v in spacing),
-                origin=tuple(float(v) for v in lps[:3, 3]),
+                spacing=xyz(spacing),
+                origin=xyz(lps[:3, 3]),
                 direction=lps[:3, :3] / spacing,
                 metadata={"source": str(path)},
             )
@@ -238,6 +238,16 @@ class _BufferFile:
 
     def tell(self) -> int:
         return self._pos
+
+
+def xyz(values: Iterable[Any]) -> tuple[float, float, float]:
+    """Three numbers as an ``(x, y, z)`` tuple of floats."""
+    x, y, z = (float(v) for v in values)
+    return x, y, z
+
+
+def _with_frames(ds: Any, data: bytes | memoryview) -> tuple[Any, list[Frame]]:
+    return ds, frames_of(ds, data)
 
 
 def read_dataset(data: bytes | memoryview, name: str, *, defer: bool = True) -> Any:
@@ -390,6 +400,7 @@ def _pixels(ds: Any, uid: str, n_frames: int, source: bytes | memoryview | None)
     dtype = _native_dtype(ds)
     if dtype is not None and element is not None:
         if deferred:
+            assert source is not None  # checked above
             raw = memoryview(source).cast("B")[element.value_tell : element.value_tell + element.length]
         else:
             raw = ds.PixelData
@@ -474,7 +485,7 @@ def volume_from_files(
                         results.append((ds, frames_of(ds, data)))
                         done()
                     else:
-                        pending.append((name, pool.submit(lambda d=ds, b=data: (d, frames_of(d, b)))))
+                        pending.append((name, pool.submit(_with_frames, ds, data)))
                 except DicomDataError as exc:
                     failed(name, exc)
             for name, future in pending:
@@ -525,7 +536,8 @@ def stack_frames(frames: Sequence[Frame]) -> Volume:
         ordered, origin, direction, z_spacing = _fallback_geometry(frames, info)
     spacings = {f.pixel_spacing for f in ordered}
     if len(spacings) > 1:
-        raise DicomDataError(f"the slices have different pixel spacings {sorted(spacings)}")
+        shown = sorted(spacings, key=lambda s: s or (0.0, 0.0))
+        raise DicomDataError(f"the slices have different pixel spacings {shown}")
     row_spacing, col_spacing = first.pixel_spacing or (1.0, 1.0)
     array = _rescaled_stack(ordered)
     metadata = {
@@ -536,7 +548,7 @@ def stack_frames(frames: Sequence[Frame]) -> Volume:
     return Volume(
         array=array,
         spacing=(col_spacing, row_spacing, z_spacing),
-        origin=tuple(float(v) for v in origin),
+        origin=xyz(origin),
         direction=direction,
         metadata=metadata,
     )
@@ -571,7 +583,7 @@ def _ordered_geometry(
     if len(ordered) == 1:
         direction = np.column_stack([row, col, normal])
         return ordered, first.position, direction, first.slice_spacing or 1.0
-    step = (ordered[-1].position - ordered[0].position) / (len(ordered) - 1)  # type: ignore[operator]
+    step = (ordered[-1].position - ordered[0].position) / (len(ordered) - 1)
     z_spacing = float(np.linalg.norm(step))
     k_axis = step / z_spacing
     median = float(np.median(gaps))
@@ -595,7 +607,7 @@ def _ordered_geometry(
         logger.warning(message)
         warnings.warn(message, GeometryWarning, stacklevel=3)
     direction = np.column_stack([row, col, k_axis])
-    return ordered, ordered[0].position, direction, z_spacing  # type: ignore[return-value]
+    return ordered, ordered[0].position, direction, z_spacing
 
 
 def _fallback_geometry(

@@ -19,6 +19,7 @@ from workbench.errors import WorkbenchError
 from workbench.imaging.archive import Archive
 from workbench.imaging.view import PRESETS, Preset, Window, window
 from workbench.imaging.volume import Volume
+from workbench.optional import optional_import
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +80,9 @@ class StudyBrowser:
     """
 
     def __init__(self, archive: Archive | None = None, *, limit: int = 200) -> None:
-        import ipywidgets as w
+        w = optional_import("ipywidgets", what="the study browser")
 
-        from workbench.imaging.archive import connect
+        from workbench.imaging.connection import connect
 
         self.archive = archive if archive is not None else connect()
         self.limit = limit
@@ -234,7 +235,7 @@ class StudyBrowser:
             self.center.value, self.width.value = win.center, win.width
 
     def _thumbnails(self, win: Window) -> None:
-        import ipywidgets as w
+        w = optional_import("ipywidgets", what="the study browser")
 
         assert self.volume is not None
         depth = self.volume.array.shape[0]

@@ -23,6 +23,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from workbench.optional import require
+
+require("torch", "monai", "sklearn", what="workbench.ml")
+
 _EXPORTS = {
     "LoadSeries": "transforms",
     "LoadSeriesd": "transforms",
@@ -38,7 +42,7 @@ _EXPORTS = {
     "train_classifier": "training",
     "evaluate": "training",
     "predict": "training",
-    "Evaluation": "training",
+    "ClassifierEvaluation": "training",
     "prediction_sr": "writeback",
     "read_prediction": "writeback",
     "write_prediction": "writeback",

@@ -13,10 +13,13 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from workbench.files import atomic_write
 
 if TYPE_CHECKING:
     import torch
@@ -209,7 +212,7 @@ def predict(
 
 
 @dataclass
-class Evaluation:
+class ClassifierEvaluation:
     """Accuracy and ROC of a binary (or one-vs-rest) classifier on a labeled set.
 
     Attributes
@@ -262,7 +265,7 @@ def evaluate(
     classes: Sequence[str],
     positive: str | None = None,
     device: str | None = None,
-) -> Evaluation:
+) -> ClassifierEvaluation:
     """Predict a labeled set and score it: accuracy, ROC curve and AUC.
 
     Parameters
@@ -275,7 +278,7 @@ def evaluate(
 
     Returns
     -------
-    Evaluation
+    ClassifierEvaluation
 
     Raises
     ------
@@ -299,6 +302,101 @@ def evaluate(
     else:
         auc = float(roc_auc_score(truth, score))
         fpr, tpr, _ = roc_curve(truth, score)
-    return Evaluation(
+    return ClassifierEvaluation(
         positive=positive, accuracy=accuracy, roc_auc=auc, fpr=fpr, tpr=tpr, predictions=predictions
     )
+
+
+def run_metrics(
+    *,
+    parameters: dict[str, Any],
+    n_train: int,
+    n_test: int,
+    evaluation: ClassifierEvaluation,
+    train_seconds: float,
+    history: pd.DataFrame,
+    unseen: pd.DataFrame,
+    sr_series_uids: dict[str, str],
+    found_sr: pd.DataFrame,
+    failures: pd.DataFrame,
+) -> dict[str, Any]:
+    """What a classification run computed, JSON-ready (``metrics.json`` of notebook 02).
+
+    Parameters
+    ----------
+    parameters
+        The run's parameters (epochs, image size, seed ...).
+    n_train, n_test
+        Series used for training and held out.
+    evaluation
+        :func:`evaluate` on the held-out series.
+    train_seconds
+        Training time.
+    history
+        :func:`train_classifier`'s loss per epoch.
+    unseen
+        Predictions for unseen series (``series_uid``, ``patient_id``, ``roster_finding``,
+        ``predicted_class``, ``probability``).
+    sr_series_uids
+        Source series -> the prediction report written back.
+    found_sr
+        The reports found again through search.
+    failures
+        Series that failed to load (:meth:`workbench.ml.datasets.TolerantDataset.failure_table`).
+
+    Returns
+    -------
+    dict
+    """
+    columns = ["series_uid", "patient_id", "roster_finding", "predicted_class", "probability"]
+    return {
+        "parameters": parameters,
+        "n_train": n_train,
+        "n_test": n_test,
+        **evaluation.to_dict(),
+        "train_seconds": round(train_seconds, 1),
+        "final_loss": float(history["loss"].iloc[-1]),
+        "unseen": unseen[columns].to_dict("records"),
+        "sr_series_uids": sr_series_uids,
+        "found_sr": found_sr.to_dict("records"),
+        "failures": failures.to_dict("records"),
+    }
+
+
+def save_run(
+    folder: str | Path,
+    metrics: dict[str, Any],
+    evaluation: ClassifierEvaluation,
+    model: torch.nn.Module,
+    *,
+    classes: Sequence[str],
+    image_size: int,
+) -> list[Path]:
+    """Write ``metrics.json``, ``predictions.csv`` (held-out predictions) and ``model.pt`` into ``folder``.
+
+    Each file is written atomically and private (0600).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    import io
+    import json
+
+    import torch
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = io.BytesIO()
+    state = {"state_dict": model.state_dict(), "classes": list(classes), "image_size": image_size}
+    torch.save(state, weights)
+    files = {
+        "metrics.json": json.dumps(metrics, indent=2, ensure_ascii=False).encode("utf-8"),
+        "predictions.csv": evaluation.predictions.to_csv(index=False).encode("utf-8"),
+        "model.pt": weights.getvalue(),
+    }
+    for name, data in files.items():
+        atomic_write(out / name, data, mode=0o600)
+    logger.info("wrote %s: %s", out, ", ".join(files))
+    return [out / name for name in files]

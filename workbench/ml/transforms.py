@@ -151,6 +151,37 @@ def volume_to_metatensor(
     return MetaTensor(np.ascontiguousarray(data), meta=meta)
 
 
+def metatensor_to_volume(image: Any) -> Volume:
+    """Turn a 3D image as a MONAI pipeline gives it (``(C, i, j, k)`` or ``(i, j, k)``, RAS affine) back into
+    a :class:`workbench.imaging.Volume` (first channel), e.g. to draw a network input with
+    :mod:`workbench.imaging.view`.
+
+    Parameters
+    ----------
+    image
+        A MetaTensor (its ``affine`` maps (i, j, k) voxel indices to RAS millimetres).
+
+    Returns
+    -------
+    Volume
+    """
+    from workbench.imaging.volume import Volume, xyz
+
+    array = np.asarray(image.detach().cpu().numpy() if hasattr(image, "detach") else image)
+    if array.ndim == 4:
+        array = array[0]
+    affine = np.asarray(image.affine, dtype=np.float64)
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
+    spacing = np.linalg.norm(lps[:3, :3], axis=0)
+    return Volume(
+        array=array.transpose(2, 1, 0),  # (i, j, k) -> (z, y, x)
+        spacing=xyz(spacing),
+        origin=xyz(lps[:3, 3]),
+        direction=lps[:3, :3] / spacing,
+        metadata={"series_uid": str(getattr(image, "meta", {}).get("filename_or_obj", ""))},
+    )
+
+
 def _has_geometry(volume: Volume) -> bool:
     """Whether the volume's placement came from the images (``Volume`` marks placeholders "unknown")."""
     return volume.metadata.get("geometry") != "unknown"
@@ -236,7 +267,7 @@ class LoadSeries(Transform):
         if self.ensure_channel_first:
             from monai.transforms import EnsureChannelFirst
 
-            image = EnsureChannelFirst()(image)
+            image = EnsureChannelFirst()(image)  # type: ignore[assignment]  # a MetaTensor in and out
         if self.image_only:
             return image
         return image, image.meta
@@ -299,7 +330,7 @@ class LoadSeriesd(MapTransform):
             image = self.loader(out[key])
             out[key] = image
             if not self.image_only:
-                out[f"{key}_{self.meta_key_postfix}"] = image.meta
+                out[f"{key}_{self.meta_key_postfix}"] = image.meta  # type: ignore[union-attr]
         return out
 
 

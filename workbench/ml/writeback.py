@@ -240,7 +240,7 @@ def read_prediction(dataset: Dataset) -> dict[str, Any]:
 
     try:
         sr = hd.sr.Comprehensive3DSR.from_dataset(dataset, copy=False)
-        groups = sr.content.get_image_measurement_groups()
+        groups = sr.content.get_image_measurement_groups()  # type: ignore[attr-defined]
     except (AttributeError, ValueError, TypeError) as exc:
         raise DicomDataError(
             f"SR {getattr(dataset, 'SOPInstanceUID', '?')} is not a workbench prediction report: {exc}"
@@ -417,3 +417,31 @@ def write_segmentation(
     archive.store([seg])
     logger.info("stored SEG %s (%s) for series %s", seg.SeriesInstanceUID, label, series_uid)
     return str(seg.SeriesInstanceUID)
+
+
+def write_predictions(
+    archive: Archive, predictions: pd.DataFrame, *, algorithm_name: str, algorithm_version: str
+) -> dict[str, str]:
+    """Store one prediction report per row of ``predictions`` (:func:`write_prediction`).
+
+    Parameters
+    ----------
+    archive
+        Where the source series are and the reports go.
+    predictions
+        :func:`workbench.ml.training.predict` rows: ``series_uid``, ``predicted_class``, ``probability``.
+    algorithm_name, algorithm_version
+        Recorded in each report.
+
+    Returns
+    -------
+    dict
+        Source SeriesInstanceUID -> the report's SeriesInstanceUID.
+    """
+    return {
+        row.series_uid: write_prediction(
+            archive, row.series_uid, finding=row.predicted_class, probability=row.probability,
+            algorithm_name=algorithm_name, algorithm_version=algorithm_version,
+        )
+        for row in predictions.itertuples()
+    }

@@ -18,10 +18,11 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.summary.cache import ResponseCache
+from workbench.optional import optional_import
+from workbench.summary.cache import ResponseCache, open_cache
 from workbench.summary.cases import Case, Source, find_case
 from workbench.summary.generate import Generation, summarize
-from workbench.summary.history import History
+from workbench.summary.history import History, open_history
 from workbench.summary.prompts import Prompt, PromptRegistry
 
 logger = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ class SummaryAssistant:
     models : sequence of str
         Offered in the model menu (first is the default).
     registry, history, cache : optional
-        Defaults: the project's prompts, ``History()``, ``ResponseCache()``.
+        Defaults: the project's prompts, ``open_history()``, ``open_cache()``.
     archive : optional
         For prompts using ``$(imaging)``.
     page_size : int
@@ -222,8 +223,8 @@ class SummaryAssistant:
         self.cases = list(cases)
         self.models = list(models)
         self.registry = registry or PromptRegistry()
-        self.history = history or History()
-        self.cache = cache or ResponseCache()
+        self.history = history or open_history()
+        self.cache = cache or open_cache()
         self.archive = archive
         self.page_size = page_size
         self.last_result: ReportResult | None = None
@@ -231,7 +232,7 @@ class SummaryAssistant:
 
     def widget(self) -> Any:
         """Build the screens: an ``ipywidgets.Tab`` with Report, History and Prompt."""
-        import ipywidgets as w
+        w = optional_import("ipywidgets", what="the summary assistant")
 
         versions = self.registry.versions()
         tab = w.Tab(
@@ -285,7 +286,8 @@ class SummaryAssistant:
             for v in versions
             if self.archive is not None or "imaging" not in self.registry.get(v).placeholders
         ]
-        return (usable or versions or [None])[-1]
+        choices = usable or versions
+        return choices[-1] if choices else None
 
     def on_submit(self) -> None:
         """Submit clicked: generate, then show the summary beside the notes (or the error)."""

@@ -2,9 +2,10 @@
 
 The key is a SHA-256 of the backend and model id (the model name), the inference parameters, the system
 prompt, the rendered prompt as sent, and the repeat number: repeats of one experiment cell are distinct
-calls, but re-running the same repeat is free. SQLite at ``config.cache_dir()/responses.sqlite``.
+calls, but re-running the same repeat is free. :func:`open_cache` opens it as a :class:`ResponseCache`: by
+default a :class:`SqliteResponseCache` at ``config.cache_dir()/responses.sqlite``.
 
-With shared storage configured (``[storage] uri``, see :mod:`workbench.storage`), ``ResponseCache()`` is a
+With shared storage configured (``[storage] uri``, see :mod:`workbench.storage`), it is a
 :class:`StoredResponseCache`: one object per key, ``cache/<key[:2]>/<key>.json``, written create-only, so
 the first answer stays and a team shares every answer paid for.
 """
@@ -17,10 +18,9 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from workbench import config
-from workbench.errors import ConfigError
 from workbench.storage import Store, configured_store
 from workbench.summary.backends.base import ModelResponse
 from workbench.summary.sqlite import Database
@@ -77,21 +77,51 @@ def cache_key(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-class ResponseCache:
-    """Model responses by :func:`cache_key`.
+class ResponseCache(Protocol):
+    """Model responses by :func:`cache_key`, wherever they are kept (:func:`open_cache` opens it)."""
+
+    def get(self, key: str) -> ModelResponse | None:
+        """The cached response, or ``None``."""
+        ...
+
+    def put(self, key: str, model: str, response: ModelResponse) -> None:
+        """Store a response (an existing key keeps its first answer)."""
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, key: str) -> bool: ...
+
+
+def open_cache(path: str | Path | None = None, *, store: Store | None = None) -> ResponseCache:
+    """Open the response cache.
+
+    Parameters
+    ----------
+    path
+        A SQLite file. Without one: the configured store's cache when shared storage is configured
+        (``[storage] uri``), else ``config.cache_dir()/responses.sqlite``.
+    store
+        A store to use instead of the configured one.
+
+    Returns
+    -------
+    ResponseCache
+        A :class:`SqliteResponseCache` or a :class:`StoredResponseCache`.
+    """
+    if path is not None:
+        return SqliteResponseCache(path)
+    resolved = store or configured_store()
+    return StoredResponseCache(resolved) if resolved is not None else SqliteResponseCache()
+
+
+class SqliteResponseCache:
+    """The response cache in one SQLite file.
 
     Parameters
     ----------
     path : str or pathlib.Path, optional
-        Default ``config.cache_dir()/responses.sqlite``; with shared storage configured and no ``path``,
-        the cache in the store (a :class:`StoredResponseCache`, as ``Path()`` is a ``PosixPath``).
+        Default ``config.cache_dir()/responses.sqlite``.
     """
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> ResponseCache:
-        path = args[0] if args else kwargs.get("path")
-        if cls is ResponseCache and path is None and configured_store() is not None:
-            return super().__new__(StoredResponseCache)
-        return super().__new__(cls)
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else config.cache_dir() / "responses.sqlite"
@@ -121,23 +151,17 @@ class ResponseCache:
 CACHE_PREFIX = "cache"
 
 
-class StoredResponseCache(ResponseCache):
+class StoredResponseCache:
     """The response cache in a :class:`~workbench.storage.Store`: ``cache/<key[:2]>/<key>.json``.
 
     Parameters
     ----------
-    path
-        Unused (``ResponseCache()`` passes ``None``); the cache lives in ``store``.
     store
-        Default: the configured store.
+        Where the cache lives.
     """
 
-    def __init__(self, path: str | Path | None = None, *, store: Store | None = None) -> None:
-        resolved = store or configured_store()
-        if resolved is None:
-            raise ConfigError("StoredResponseCache needs a store: set [storage] uri or pass store=")
-        self.store: Store = resolved
-        self.path = None  # type: ignore[assignment]  # no SQLite file
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     @staticmethod
     def _key(key: str) -> str:

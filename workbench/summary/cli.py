@@ -178,9 +178,9 @@ def _summarize(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from workbench.summary.history import History
+    from workbench.summary.history import open_history
 
-    history = History()
+    history = open_history()
     if args.show:
         generation = history.get(args.show)
         print(

@@ -24,9 +24,10 @@ from typing import Any
 from workbench import config
 from workbench.errors import BackendError
 from workbench.summary.backends import Backend, ModelRequest, ModelResponse, estimate_cost, get_backend
-from workbench.summary.cache import ResponseCache, cache_key
+from workbench.summary.backends.base import CaseInput
+from workbench.summary.cache import ResponseCache, cache_key, open_cache
 from workbench.summary.cases import Case, Source
-from workbench.summary.history import Generation, History
+from workbench.summary.history import Generation, History, open_history
 from workbench.summary.imaging_context import connect_archive, imaging_lines, patient_names
 from workbench.summary.prompts import Prompt, PromptRegistry
 from workbench.summary.redaction import Redactor
@@ -72,6 +73,12 @@ class PreparedCall:
         """``backend:model-id``."""
         return self.backend.name
 
+    def send(self) -> ModelResponse:
+        """Make the call (a backend that reads the case is given it)."""
+        if self.backend.reads_case:
+            return self.backend.generate(self.request, CaseInput(self.case, self.source))
+        return self.backend.generate(self.request)
+
 
 def merge_params(defaults: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
     """The prompt's inference parameters with ``overrides`` applied.
@@ -102,8 +109,7 @@ def merge_params(defaults: dict[str, Any], overrides: dict[str, Any] | None) -> 
 def _redact_setting(redact: bool | None) -> bool:
     if redact is not None:
         return bool(redact)
-    value = config.setting("summary", "redact", env="WORKBENCH_REDACT", default=False)
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+    return config.summary_settings().redact
 
 
 def current_user(backend: Backend | None = None) -> str:
@@ -112,11 +118,10 @@ def current_user(backend: Backend | None = None) -> str:
     ``$WORKBENCH_USER`` / ``[summary] user`` when set; else the backend's caller identity when it knows one
     (Bedrock with ``[bedrock] record_caller_identity = true``: the AWS ARN); else the OS user.
     """
-    configured = config.setting("summary", "user", env="WORKBENCH_USER")
+    configured = config.summary_settings().user
     if configured:
-        return str(configured)
-    identity = getattr(backend, "caller_identity", None)
-    return (identity() if callable(identity) else None) or getpass.getuser()
+        return configured
+    return (backend.caller_identity() if backend is not None else None) or getpass.getuser()
 
 
 def prepare(
@@ -168,7 +173,7 @@ def prepare(
     estimate_cost(backend.name, 0, 0)  # an unpriced cloud model fails here, before any call
     merged = merge_params(prompt.parameters, params)
     needed = set(prompt.placeholders)
-    redacting = _redact_setting(redact) and not getattr(backend, "reads_case", False)
+    redacting = _redact_setting(redact) and not backend.reads_case
     if archive is None and "imaging" in needed:
         archive = connect_archive()
     values: dict[str, str] = {
@@ -197,12 +202,8 @@ def prepare(
         temperature=merged.get("temperature"),
         top_p=merged.get("top_p"),
         stop_sequences=tuple(merged.get("stop_sequences") or ()),
-        case=case,
-        source=source,
     )
-    context = (
-        f"{case.case_id}/{case.patient_id}/{source.value}" if getattr(backend, "reads_case", False) else None
-    )
+    context = CaseInput(case, source).cache_context() if backend.reads_case else None
     key = cache_key(backend.name, request.params(), request.system, request.prompt, repeat, context=context)
     return PreparedCall(case, prompt, backend, source, request, key, int(repeat), redactor)
 
@@ -293,9 +294,9 @@ def summarize(
     case, prompt_version, model, source, repeat, params, redact, archive, registry
         See :func:`prepare`.
     history : History, optional
-        Default ``History()``.
+        Default ``open_history()``.
     cache : ResponseCache, optional
-        Default ``ResponseCache()``.
+        Default ``open_cache()``.
     use_cache : bool
         Ask the cache first (a fresh answer is stored either way).
 
@@ -320,8 +321,8 @@ def summarize(
         archive=archive,
         registry=registry,
     )
-    history = history if history is not None else History()
-    cache = cache if cache is not None else ResponseCache()
+    history = history if history is not None else open_history()
+    cache = cache if cache is not None else open_cache()
     cached = cache.get(call.key) if use_cache else None
-    response = cached if cached is not None else call.backend.generate(call.request)
+    response = cached if cached is not None else call.send()
     return finish(call, response, cache_hit=cached is not None, history=history, cache=cache)

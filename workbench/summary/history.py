@@ -1,10 +1,11 @@
 """History: every generation, recorded before it is shown.
 
-SQLite at ``config.data_dir()/history.sqlite`` (WAL; safe with several processes writing at once).
-:meth:`History.search` returns a DataFrame, newest first, for the assistant's History screen and
+:func:`open_history` opens the history of the configured storage as a :class:`History`: by default a
+:class:`SqliteHistory` at ``config.data_dir()/history.sqlite`` (WAL; safe with several processes writing at
+once). :meth:`History.search` returns a DataFrame, newest first, for the assistant's History screen and
 ``workbench history``.
 
-With shared storage configured (``[storage] uri``, see :mod:`workbench.storage`), ``History()`` is a
+With shared storage configured (``[storage] uri``, see :mod:`workbench.storage`), it is a
 :class:`StoredHistory`: one object per generation under
 ``history/patient=<PATIENT ID>/date=<YYYY-MM-DD>/<UTC time>-<id>.json``, written by anyone at once without
 a lock. A patient's history is one listing (a prefix search ``E9738*`` one listing too); other filters read
@@ -19,13 +20,14 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import pandas as pd
 
 from workbench import config
-from workbench.errors import ConfigError, NotFoundError
+from workbench.errors import NotFoundError
+from workbench.files import atomic_write
 from workbench.storage import Store, configured_store, read_objects
 from workbench.summary.sqlite import Database
 
@@ -88,6 +90,13 @@ class Generation:
         """A JSON-ready dict of every field."""
         return dataclasses.asdict(self)
 
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` as JSON to ``path`` (atomically, 0600); returns the path."""
+        target = Path(path)
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+        atomic_write(target, text.encode("utf-8"), mode=0o600)
+        return target
+
 
 _FIELDS = [f.name for f in dataclasses.fields(Generation)]
 _JSON_FIELDS = {"params", "sections", "missing_sections", "extra_sections"}
@@ -113,21 +122,76 @@ _SCHEMA = (
 _FILTERS = ("patient_id", "case_id", "model", "prompt_version")
 
 
-class History:
-    """The generation history.
+def _filters(
+    patient_id: str | None, case_id: str | None, model: str | None, prompt_version: str | None
+) -> dict[str, str | None]:
+    """The search filters by name (:data:`_FILTERS`), as both histories take them."""
+    return {"patient_id": patient_id, "case_id": case_id, "model": model, "prompt_version": prompt_version}
+
+
+class History(Protocol):
+    """The generation history, wherever it is kept (:func:`open_history` opens it)."""
+
+    def record(self, generation: Generation) -> None:
+        """Write one generation; it is kept when this returns."""
+
+    def search(
+        self,
+        patient_id: str | None = None,
+        case_id: str | None = None,
+        model: str | None = None,
+        prompt_version: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """Generations matching every filter given, newest first (see :meth:`SqliteHistory.search`)."""
+        ...
+
+    def count(
+        self,
+        patient_id: str | None = None,
+        case_id: str | None = None,
+        model: str | None = None,
+        prompt_version: str | None = None,
+    ) -> int:
+        """How many generations :meth:`search` would return without a limit."""
+        ...
+
+    def get(self, id: str) -> Generation:
+        """One generation by id (:class:`~workbench.errors.NotFoundError` if there is none)."""
+        ...
+
+
+def open_history(path: str | Path | None = None, *, store: Store | None = None) -> History:
+    """Open the generation history.
+
+    Parameters
+    ----------
+    path
+        A SQLite file. Without one: the configured store's history when shared storage is configured
+        (``[storage] uri``), else ``config.data_dir()/history.sqlite``.
+    store
+        A store to use instead of the configured one.
+
+    Returns
+    -------
+    History
+        A :class:`SqliteHistory` or a :class:`StoredHistory`.
+    """
+    if path is not None:
+        return SqliteHistory(path)
+    resolved = store or configured_store()
+    return StoredHistory(resolved) if resolved is not None else SqliteHistory()
+
+
+class SqliteHistory:
+    """The generation history in one SQLite file.
 
     Parameters
     ----------
     path : str or pathlib.Path, optional
-        Default ``config.data_dir()/history.sqlite``; with shared storage configured and no ``path``, the
-        history in the store (a :class:`StoredHistory`, as ``Path()`` is a ``PosixPath``).
+        Default ``config.data_dir()/history.sqlite``.
     """
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> History:
-        path = args[0] if args else kwargs.get("path")
-        if cls is History and path is None and configured_store() is not None:
-            return super().__new__(StoredHistory)
-        return super().__new__(cls)
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else config.data_dir() / "history.sqlite"
@@ -192,9 +256,7 @@ class History:
         pandas.DataFrame
             One row per generation, columns as :class:`Generation` (JSON fields decoded).
         """
-        where, params = self._where(
-            {"patient_id": patient_id, "case_id": case_id, "model": model, "prompt_version": prompt_version}
-        )
+        where, params = self._where(_filters(patient_id, case_id, model, prompt_version))
         sql = f"SELECT * FROM generations{where} ORDER BY timestamp DESC, rowid DESC"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -210,9 +272,7 @@ class History:
         prompt_version: str | None = None,
     ) -> int:
         """How many generations :meth:`search` would return without a limit."""
-        where, params = self._where(
-            {"patient_id": patient_id, "case_id": case_id, "model": model, "prompt_version": prompt_version}
-        )
+        where, params = self._where(_filters(patient_id, case_id, model, prompt_version))
         return int(self._db.query(f"SELECT COUNT(*) AS n FROM generations{where}", params)[0]["n"])
 
     def get(self, id: str) -> Generation:
@@ -245,26 +305,20 @@ def _partition(patient_id: str) -> str:
     return f"patient={quote(patient_id.upper(), safe='')}"
 
 
-class StoredHistory(History):
+class StoredHistory:
     """The generation history in a :class:`~workbench.storage.Store`: one object per generation.
 
-    Same methods and DataFrame columns as the SQLite :class:`History`. Newest first is by the generation's
+    Same methods and DataFrame columns as :class:`SqliteHistory`. Newest first is by the generation's
     timestamp (to the second; generations of the same second in no particular order).
 
     Parameters
     ----------
-    path
-        Unused (``History()`` passes ``None``); the history lives in ``store``.
     store
-        Default: the configured store.
+        Where the history lives.
     """
 
-    def __init__(self, path: str | Path | None = None, *, store: Store | None = None) -> None:
-        resolved = store or configured_store()
-        if resolved is None:
-            raise ConfigError("StoredHistory needs a store: set [storage] uri or pass store=")
-        self.store: Store = resolved
-        self.path = None  # type: ignore[assignment]  # no SQLite file
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def record(self, generation: Generation) -> None:
         """Write one generation as its own object (stored when this returns)."""
@@ -305,9 +359,8 @@ class StoredHistory(History):
         limit: int | None = None,
         offset: int = 0,
     ) -> pd.DataFrame:
-        """Generations matching every filter given, newest first (see :meth:`History.search`)."""
-        filters = {"patient_id": patient_id, "case_id": case_id, "model": model,
-                   "prompt_version": prompt_version}
+        """Generations matching every filter given, newest first (see :meth:`SqliteHistory.search`)."""
+        filters = _filters(patient_id, case_id, model, prompt_version)
         return pd.DataFrame(self._rows(filters, limit, offset), columns=_FIELDS)
 
     def count(
@@ -320,9 +373,7 @@ class StoredHistory(History):
         """How many generations :meth:`search` would return without a limit."""
         if not (case_id or model or prompt_version):
             return len(self._keys(patient_id))
-        filters = {"patient_id": patient_id, "case_id": case_id, "model": model,
-                   "prompt_version": prompt_version}
-        return len(self._rows(filters, None, 0))
+        return len(self._rows(_filters(patient_id, case_id, model, prompt_version), None, 0))
 
     def get(self, id: str) -> Generation:
         """One generation by id (a listing of the whole history: prefer :meth:`search` by patient).

@@ -33,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from workbench import config
 from workbench.errors import NotFoundError, PromptError
+from workbench.optional import optional_import
+
+yaml = optional_import("yaml", what="reading prompt files")
 
 logger = logging.getLogger(__name__)
 
@@ -246,9 +248,9 @@ def default_root() -> Path:
 
     The repository's folder is ``<repo>/prompts/discharge_summary``.
     """
-    configured = config.setting("prompts", "dir", env="WORKBENCH_PROMPTS_DIR")
-    if configured:
-        return Path(configured).expanduser()
+    configured = config.prompts_settings().dir
+    if configured is not None:
+        return configured
     return Path(__file__).resolve().parents[2] / "prompts" / DEFAULT_NAME
 
 

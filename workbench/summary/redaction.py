@@ -24,7 +24,7 @@ from enum import StrEnum
 logger = logging.getLogger(__name__)
 
 
-class Kind(StrEnum):
+class IdentifierKind(StrEnum):
     """What a placeholder stands for (its label in the placeholder)."""
 
     NAME = "氏名"
@@ -93,11 +93,11 @@ class Redactor:
     def __init__(self, names: Iterable[str] = (), ids: Iterable[str] = ()) -> None:
         self._forward: dict[str, str] = {}
         self._backward: dict[str, str] = {}
-        self._counts: dict[Kind, int] = dict.fromkeys(Kind, 0)
+        self._counts: dict[IdentifierKind, int] = dict.fromkeys(IdentifierKind, 0)
         self._names = sorted({part for name in names for part in _name_parts(name)}, key=len, reverse=True)
         self._ids = sorted({i for i in ids if i}, key=len, reverse=True)
 
-    def _placeholder(self, kind: Kind, value: str) -> str:
+    def _placeholder(self, kind: IdentifierKind, value: str) -> str:
         if value not in self._forward:
             self._counts[kind] += 1
             placeholder = f"[{kind.value}{self._counts[kind]}]"
@@ -107,21 +107,21 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """Replace every identifier found in ``text``."""
-        for kind, values in ((Kind.ID, self._ids), (Kind.NAME, self._names)):
+        for kind, values in ((IdentifierKind.ID, self._ids), (IdentifierKind.NAME, self._names)):
             for value in values:
                 if value in text:
                     text = text.replace(value, self._placeholder(kind, value))
         text = _LABELLED_ID_RE.sub(
-            lambda m: m.group(0).replace(m.group(1), self._placeholder(Kind.ID, m.group(1))), text
+            lambda m: m.group(0).replace(m.group(1), self._placeholder(IdentifierKind.ID, m.group(1))), text
         )
-        text = _HEX_ID_RE.sub(lambda m: self._placeholder(Kind.ID, m.group(0)), text)
-        text = _PHONE_RE.sub(lambda m: self._placeholder(Kind.PHONE, m.group(0)), text)
-        text = _ADDRESS_RE.sub(lambda m: self._placeholder(Kind.ADDRESS, m.group(0)), text)
+        text = _HEX_ID_RE.sub(lambda m: self._placeholder(IdentifierKind.ID, m.group(0)), text)
+        text = _PHONE_RE.sub(lambda m: self._placeholder(IdentifierKind.PHONE, m.group(0)), text)
+        text = _ADDRESS_RE.sub(lambda m: self._placeholder(IdentifierKind.ADDRESS, m.group(0)), text)
         text = _HONORIFIC_RE.sub(
             lambda m: (
                 m.group(0)
                 if m.group(1) in _NOT_NAMES or m.group(1).startswith("[")
-                else self._placeholder(Kind.NAME, m.group(1))
+                else self._placeholder(IdentifierKind.NAME, m.group(1))
             ),
             text,
         )

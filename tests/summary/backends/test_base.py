@@ -4,6 +4,7 @@ import pytest
 
 from workbench.errors import BackendError
 from workbench.summary.backends import (
+    BaseBackend,
     ModelRequest,
     ModelResponse,
     get_backend,
@@ -26,7 +27,7 @@ def test_model_names_need_a_known_prefix() -> None:
 
 
 def test_register_backend_adds_a_prefix_and_instances_are_reused() -> None:
-    class Echo:
+    class Echo(BaseBackend):
         def __init__(self, model_id: str) -> None:
             self.name = f"echo:{model_id}"
 

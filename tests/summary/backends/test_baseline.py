@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from workbench.errors import BackendError
-from workbench.summary.backends import ModelRequest, get_backend
+from workbench.summary.backends import CaseInput, ModelRequest, get_backend
 from workbench.summary.backends.baseline import LABEL, extractive_summary, ichigo_sections
-from workbench.summary.cases import load_cases
+from workbench.summary.cases import Source, load_cases
 from workbench.summary.sections import SECTIONS, parse_sections
 
 from ..conftest import corpus_case_dirs
@@ -53,7 +55,15 @@ def test_ichigo_sections_reads_the_usual_heading_styles() -> None:
 
 def test_the_backend_needs_the_case(tiny_case) -> None:
     backend = get_backend("baseline:extractive")
+    assert backend.reads_case and backend.caller_identity() is None  # on the Backend protocol, no getattr
     with pytest.raises(BackendError, match="summarises a case, not a prompt"):
         backend.generate(ModelRequest(None, "p", 10))
-    response = backend.generate(ModelRequest(None, "prompt text", 10, case=tiny_case))
+    response = backend.generate(ModelRequest(None, "prompt text", 10), CaseInput(tiny_case, Source.DOCTOR))
     assert response.output_tokens > 0 and response.input_tokens == 3 and not response.truncated
+    assert response.text == extractive_summary(tiny_case, "doctor")
+
+
+def test_requests_carry_only_what_is_sent() -> None:
+    assert [f.name for f in fields(ModelRequest)] == [
+        "system", "prompt", "max_tokens", "temperature", "top_p", "stop_sequences"
+    ]

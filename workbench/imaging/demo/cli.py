@@ -57,12 +57,12 @@ def _cohort_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> int:
+    from workbench.imaging.connection import connect
     from workbench.imaging.demo import load
-    from workbench.imaging.rest import OrthancClient
 
-    client = OrthancClient.from_settings()
+    archive = connect(cache=False)
     started = time.monotonic()
-    frame = load(client, cohort_size=args.cohort_size, progress=not args.no_progress)
+    frame = load(archive, cohort_size=args.cohort_size, progress=not args.no_progress)
     elapsed = time.monotonic() - started
     if args.details:
         print(frame.drop(columns=["study_uid"]).to_string(index=False))
@@ -70,7 +70,7 @@ def _load(args: argparse.Namespace) -> int:
     print(summary_table(frame).to_string(index=False))
     new = int((frame.status != "already stored").sum())
     print(
-        f"\n{len(frame)} series, {int(frame.n_instances.sum())} images in {client.url}: "
+        f"\n{len(frame)} series, {int(frame.n_instances.sum())} images in {archive.url}: "
         f"{new} series stored now, {len(frame) - new} already there ({elapsed:.0f} s)."
     )
     for name, reason in frame.attrs.get("skipped", []):

@@ -40,6 +40,7 @@ from pydicom.uid import (
 
 from workbench.imaging.demo import phantoms
 from workbench.imaging.demo.roster import ROSTER, Charset, CTFinding, DemoPatient
+from workbench.imaging.volume import xyz
 
 logger = logging.getLogger(__name__)
 
@@ -349,7 +350,7 @@ def anatomy(plan: SeriesPlan) -> phantoms.ChestAnatomy:
     if not plan.resolving:
         return chest
     faded = tuple(
-        replace(o, radii=tuple(0.6 * r for r in o.radii), hu=0.5 * (o.hu + phantoms.LUNG))
+        replace(o, radii=xyz(0.6 * r for r in o.radii), hu=0.5 * (o.hu + phantoms.LUNG))
         for o in chest.opacities
     )
     return replace(chest, opacities=faded)

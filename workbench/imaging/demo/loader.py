@@ -1,6 +1,6 @@
-"""Load the demo hospital into an Orthanc server.
+"""Load the demo hospital into a DICOM archive (any :class:`~workbench.imaging.archive.Archive`).
 
-Series already complete on the server are not generated again (one ``/tools/find`` each), so a second
+Series already complete on the server are not generated again (one series search each), so a second
 load takes seconds and stores nothing. The next series is rendered in a background thread while the
 current one uploads: phantom rendering is numpy (it releases the GIL) and uploading waits on the server.
 """
@@ -16,8 +16,8 @@ import pandas as pd
 from pydicom.dataset import Dataset
 
 from workbench.errors import ArchiveError, AuthenticationError
+from workbench.imaging.archive import Archive, StoredInstance
 from workbench.imaging.demo import hospital, pydicom_files
-from workbench.imaging.rest import OrthancClient, UploadResult
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +48,14 @@ class LoadStatus(StrEnum):
 
 
 def load(
-    client: OrthancClient, *, cohort_size: int = hospital.DEFAULT_COHORT_SIZE, progress: bool = True
+    archive: Archive, *, cohort_size: int = hospital.DEFAULT_COHORT_SIZE, progress: bool = True
 ) -> pd.DataFrame:
-    """Generate the demo hospital and store it in Orthanc; loading again adds nothing.
+    """Generate the demo hospital and store it in the archive; loading again adds nothing.
 
     Parameters
     ----------
-    client
-        The server to fill.
+    archive
+        The archive to fill (``workbench.imaging.connect(cache=False)``).
     cohort_size
         Patients in the chest-CT screening cohort (half with pneumonia), besides the 12 inpatients.
     progress
@@ -86,14 +86,14 @@ def load(
     with tqdm(total=total, desc="demo hospital", unit="image", disable=not progress) as bar:
         todo = []
         for plan in plans:
-            stored = _stored_instances(client, plan.series_uid)
+            stored = _stored_instances(archive, plan.series_uid)
             if stored >= plan.n_instances:
                 rows.append(_row(plan, LoadStatus.ALREADY_STORED))
                 bar.update(plan.n_instances)
             else:
                 todo.append((plan, LoadStatus.COMPLETED if stored else LoadStatus.NEW))
-        rows.extend(_generate_and_upload(client, todo, bar))
-        rows.extend(_upload_files(client, usable, bar))
+        rows.extend(_generate_and_upload(archive, todo, bar))
+        rows.extend(_upload_files(archive, usable, bar))
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame.attrs["skipped"] = [(f.path.name, f.skip_reason) for f in files if f.skip_reason]
     logger.info(
@@ -102,12 +102,9 @@ def load(
     return frame
 
 
-def _stored_instances(client: OrthancClient, series_uid: str) -> int:
-    """How many instances of the series the server holds (0 if none)."""
-    found = client.post_json(
-        "/tools/find", {"Level": "Series", "Query": {"SeriesInstanceUID": series_uid}, "Expand": True}
-    )
-    return sum(len(series.get("Instances", [])) for series in found)
+def _stored_instances(archive: Archive, series_uid: str) -> int:
+    """How many instances of the series the archive holds (0 if none)."""
+    return int(archive.series(series_uid=series_uid)["n_instances"].sum())
 
 
 def _render(plan: hospital.SeriesPlan) -> list[Dataset]:
@@ -115,7 +112,7 @@ def _render(plan: hospital.SeriesPlan) -> list[Dataset]:
 
 
 def _generate_and_upload(
-    client: OrthancClient, todo: list[tuple[hospital.SeriesPlan, LoadStatus]], bar: Any
+    archive: Archive, todo: list[tuple[hospital.SeriesPlan, LoadStatus]], bar: Any
 ) -> list[dict[str, Any]]:
     """Render each series (the next one in the background) and upload it."""
     rows = []
@@ -126,19 +123,19 @@ def _generate_and_upload(
             items = upcoming.result() if upcoming is not None else []
             upcoming = renderer.submit(_render, plans[index + 1]) if index + 1 < len(plans) else None
             bar.set_postfix_str(f"{plan.subject.patient_id[:12]} {plan.modality}", refresh=False)
-            results = _upload(client, items, f"series {plan.series_uid}")
+            results = _upload(archive, items, f"series {plan.series_uid}")
             del items
             bar.update(len(results))
             rows.append(_row(plan, status))
     return rows
 
 
-def _upload(client: OrthancClient, items: list[Any], what: str) -> list[UploadResult]:
+def _upload(archive: Archive, items: list[Any], what: str) -> list[StoredInstance]:
     """Upload ``items``, once more if the first attempt breaks off (storing twice stores once)."""
     attempt = 1
     while True:
         try:
-            return client.upload(items, workers=UPLOAD_WORKERS, progress=False)
+            return archive.store(items, progress=False)
         except AuthenticationError:
             raise
         except ArchiveError as exc:
@@ -149,14 +146,14 @@ def _upload(client: OrthancClient, items: list[Any], what: str) -> list[UploadRe
 
 
 def _upload_files(
-    client: OrthancClient, files: list[pydicom_files.PydicomFile], bar: Any
+    archive: Archive, files: list[pydicom_files.PydicomFile], bar: Any
 ) -> list[dict[str, Any]]:
     """Upload the pydicom sample files one by one; one that Orthanc refuses is skipped, not fatal."""
-    by_series: dict[str, list[UploadResult]] = {}
+    by_series: dict[str, list[StoredInstance]] = {}
     first: dict[str, pydicom_files.PydicomFile] = {}
     for item in files:
         try:
-            (result,) = _upload(client, [item.path], item.path.name)
+            (result,) = _upload(archive, [item.path], item.path.name)
         except AuthenticationError:
             raise
         except ArchiveError as exc:
@@ -186,7 +183,7 @@ def _upload_files(
     return rows
 
 
-def _status(results: list[UploadResult]) -> LoadStatus:
+def _status(results: list[StoredInstance]) -> LoadStatus:
     new = sum(r.status != "AlreadyStored" for r in results)
     if new == len(results):
         return LoadStatus.NEW

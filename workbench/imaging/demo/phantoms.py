@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import ndimage
 
+from workbench.imaging.volume import xyz
+
 logger = logging.getLogger(__name__)
 
 # Hounsfield units of the tissues drawn.
@@ -171,8 +173,8 @@ def _with_opacities(anatomy: ChestAnatomy, rng: np.random.Generator, count: int)
         chosen += rng.choice(candidates, size=n, replace=False, p=w / w.sum()).tolist()
     opacities = tuple(
         Opacity(
-            center=tuple(float(v) for v in points[i]),
-            radii=tuple(float(v) for v in rng.uniform(*GGO_RADII)),
+            center=xyz(points[i]),
+            radii=xyz(rng.uniform(*GGO_RADII)),
             hu=float(rng.uniform(*GGO_RANGE)),
         )
         for i in chosen
@@ -220,7 +222,12 @@ def _interpolate(lattice: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarra
 
 # -- chest -------------------------------------------------------------------------------------------
 def _ellipse(
-    x: np.ndarray, y: np.ndarray, cx: float, cy: float, a: float | np.ndarray, b: float | np.ndarray
+    x: np.ndarray,
+    y: np.ndarray,
+    cx: float,
+    cy: float | np.ndarray,
+    a: float | np.ndarray,
+    b: float | np.ndarray,
 ) -> np.ndarray:
     """Normalised squared radius ``((x-cx)/a)^2 + ((y-cy)/b)^2`` (< 1 inside)."""
     return ((x - cx) / a) ** 2 + ((y - cy) / b) ** 2
@@ -317,8 +324,8 @@ class _Box:
 
 def _segment_box(
     p0: tuple[float, float, float], p1: tuple[float, float, float], r: float
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    return tuple(min(a, b) - r for a, b in zip(p0, p1, strict=True)), tuple(
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    return xyz(min(a, b) - r for a, b in zip(p0, p1, strict=True)), xyz(
         max(a, b) + r for a, b in zip(p0, p1, strict=True)
     )
 

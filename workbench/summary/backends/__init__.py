@@ -13,6 +13,8 @@ serve dry runs and budgets.
 
 from workbench.summary.backends.base import (
     Backend,
+    BaseBackend,
+    CaseInput,
     ModelRequest,
     ModelResponse,
     get_backend,
@@ -24,6 +26,8 @@ from workbench.summary.backends.prices import estimate_cost, estimate_tokens, pr
 
 __all__ = [
     "Backend",
+    "BaseBackend",
+    "CaseInput",
     "ModelRequest",
     "ModelResponse",
     "estimate_cost",

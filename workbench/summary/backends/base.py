@@ -32,9 +32,6 @@ class ModelRequest:
     temperature, top_p : float or None
         Sampling; at most one of them (Claude 4.5 models reject both).
     stop_sequences : tuple of str
-    case, source
-        The case and source the prompt was rendered from; only ``baseline:extractive`` reads them (it does not
-        read prompts). Not part of the cache key: the rendered prompt already is.
     """
 
     system: str | None
@@ -43,8 +40,6 @@ class ModelRequest:
     temperature: float | None = None
     top_p: float | None = None
     stop_sequences: tuple[str, ...] = ()
-    case: Case | None = None
-    source: Source | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_tokens, int) or self.max_tokens <= 0:
@@ -98,14 +93,39 @@ class ModelResponse:
     truncated: bool
 
 
+@dataclass(frozen=True)
+class CaseInput:
+    """The case and source a request was rendered from, for a backend that summarises the case itself.
+
+    Only a backend whose :attr:`Backend.reads_case` is true is given one (``baseline:extractive``, which does
+    not read prompts).
+    """
+
+    case: Case
+    source: Source
+
+    def cache_context(self) -> str:
+        """What the answer depends on besides the prompt, for the response-cache key."""
+        return f"{self.case.case_id}/{self.case.patient_id}/{self.source.value}"
+
+
 @runtime_checkable
 class Backend(Protocol):
-    """A model: ``name`` is ``"<prefix>:<model id>"``; ``generate`` makes one call."""
+    """A model: ``name`` is ``"<prefix>:<model id>"``; ``generate`` makes one call.
+
+    Attributes
+    ----------
+    name : str
+    reads_case : bool
+        The backend summarises the case itself, on this machine (it is given a :class:`CaseInput`; nothing
+        leaves the machine, so redaction does not apply, and the cache key includes the case).
+    """
 
     name: str
+    reads_case: bool
 
-    def generate(self, request: ModelRequest) -> ModelResponse:
-        """Run one request.
+    def generate(self, request: ModelRequest, case: CaseInput | None = None) -> ModelResponse:
+        """Run one request (``case``: given to backends that read the case, else ``None``).
 
         Raises
         ------
@@ -115,6 +135,21 @@ class Backend(Protocol):
             Throttling outlasted the backend's retries.
         """
         ...
+
+    def caller_identity(self) -> str | None:
+        """Who the service sees as calling (e.g. an AWS ARN), when the backend knows it; else ``None``."""
+        ...
+
+
+class BaseBackend:
+    """Defaults of the :class:`Backend` members most backends do not need: a model that reads only the
+    request and knows no caller identity."""
+
+    reads_case: bool = False
+
+    def caller_identity(self) -> str | None:
+        """No caller identity known."""
+        return None
 
 
 BackendFactory = Callable[[str], Backend]

@@ -21,7 +21,7 @@ import re
 import time
 
 from workbench.errors import BackendError
-from workbench.summary.backends.base import ModelRequest, ModelResponse
+from workbench.summary.backends.base import BaseBackend, CaseInput, ModelRequest, ModelResponse
 from workbench.summary.backends.prices import estimate_tokens
 from workbench.summary.cases import Case, Entry, Source, Tag, resolve_relative_dates
 from workbench.summary.sections import format_sections
@@ -172,7 +172,7 @@ def extractive_summary(case: Case, source: Source | str = Source.BOTH) -> str:
     return f"{LABEL}\n\n{format_sections(sections)}"
 
 
-class BaselineBackend:
+class BaselineBackend(BaseBackend):
     """``baseline:extractive``: :func:`extractive_summary` behind the backend interface (offline, free).
 
     Raises
@@ -190,21 +190,21 @@ class BaselineBackend:
             raise BackendError(f"unknown baseline {model_id!r}; known: {', '.join(self.MODELS)}")
         self.name = f"baseline:{model_id}"
 
-    def generate(self, request: ModelRequest) -> ModelResponse:
-        """Summarise ``request.case`` (the prompt itself is not read).
+    def generate(self, request: ModelRequest, case: CaseInput | None = None) -> ModelResponse:
+        """Summarise ``case`` (the prompt itself is not read).
 
         Raises
         ------
         BackendError
-            If the request carries no case (call it through :func:`workbench.summary.generate.summarize`).
+            If no case is given (call it through :func:`workbench.summary.generate.summarize`).
         """
-        if request.case is None:
+        if case is None:
             raise BackendError(
                 f"{self.name} summarises a case, not a prompt: call it through "
                 "workbench.summary.generate.summarize(case, ...)"
             )
         started = time.monotonic()
-        text = extractive_summary(request.case, request.source or Source.BOTH)
+        text = extractive_summary(case.case, case.source)
         return ModelResponse(
             text=text,
             input_tokens=estimate_tokens(request.prompt),

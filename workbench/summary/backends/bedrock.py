@@ -16,7 +16,6 @@ after the first attempt, default 6), ``read_timeout`` (seconds, default 300), ``
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from collections.abc import Callable
@@ -24,7 +23,8 @@ from typing import Any
 
 from workbench import config
 from workbench.errors import BackendError, ThrottledError
-from workbench.summary.backends.base import ModelRequest, ModelResponse
+from workbench.summary.backends.aws import aws_clients, bedrock_region
+from workbench.summary.backends.base import BaseBackend, CaseInput, ModelRequest, ModelResponse
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ _CREDENTIALS_HELP = (
 )
 
 
-class BedrockBackend:
+class BedrockBackend(BaseBackend):
     """``bedrock:<model id>``: one Converse call per request.
 
     Parameters
@@ -79,23 +79,14 @@ class BedrockBackend:
         self.model_id = model_id
         self.name = f"bedrock:{model_id}"
         # botocore reads AWS_DEFAULT_REGION and the profile's region itself; AWS_REGION is read here.
-        self.region = (
-            region
-            or config.setting("bedrock", "region", env="WORKBENCH_BEDROCK_REGION")
-            or os.environ.get("AWS_REGION")
-        )
-        self.max_attempts = int(max_attempts or config.setting("bedrock", "max_attempts", default=6))
-        self.read_timeout = float(read_timeout or config.setting("bedrock", "read_timeout", default=300))
+        self.region = bedrock_region(region)
+        settings = config.bedrock_settings()
+        self.max_attempts = int(max_attempts or settings.max_attempts)
+        self.read_timeout = float(read_timeout or settings.read_timeout)
         self.throttle_rounds = int(
-            throttle_rounds
-            if throttle_rounds is not None
-            else config.setting("bedrock", "throttle_rounds", default=2)
+            throttle_rounds if throttle_rounds is not None else settings.throttle_rounds
         )
-        self.throttle_wait = float(
-            throttle_wait
-            if throttle_wait is not None
-            else config.setting("bedrock", "throttle_wait", default=30)
-        )
+        self.throttle_wait = float(throttle_wait if throttle_wait is not None else settings.throttle_wait)
         self._client = client
         self._own_client = client is None
         self._identity: str | None = None
@@ -105,26 +96,15 @@ class BedrockBackend:
     def client(self) -> Any:
         """The ``bedrock-runtime`` client (made on first use)."""
         if self._client is None:
-            import boto3
             from botocore.config import Config
-            from botocore.exceptions import NoRegionError
 
             botocore_config = Config(
                 retries={"mode": "standard", "max_attempts": self.max_attempts},
                 read_timeout=self.read_timeout,
                 connect_timeout=10,
             )
-            try:
-                # A session of its own: boto3's default session keeps the credentials it first resolved.
-                session = boto3.session.Session()
-                self._client = session.client(
-                    "bedrock-runtime", region_name=self.region, config=botocore_config
-                )
-            except NoRegionError:
-                raise BackendError(
-                    "no AWS region for Amazon Bedrock: set AWS_REGION (e.g. ap-northeast-1), "
-                    "WORKBENCH_BEDROCK_REGION, or [bedrock] region in config.toml"
-                ) from None
+            (self._client,) = aws_clients(("bedrock-runtime",), self.region, what="Amazon Bedrock",
+                                          error=BackendError, client_config=botocore_config)
         return self._client
 
     def converse_request(self, request: ModelRequest) -> dict[str, Any]:
@@ -151,8 +131,7 @@ class BedrockBackend:
         Asked once per backend through ``sts:GetCallerIdentity`` when ``[bedrock] record_caller_identity`` (or
         ``WORKBENCH_BEDROCK_RECORD_IDENTITY``) is true; it costs one extra request. Failures give ``None``.
         """
-        enabled = config.setting("bedrock", "record_caller_identity", env="WORKBENCH_BEDROCK_RECORD_IDENTITY")
-        if str(enabled).strip().lower() not in {"1", "true", "yes", "on"}:
+        if not config.bedrock_settings().record_caller_identity:
             return None
         if self._identity is None:
             from botocore.exceptions import BotoCoreError, ClientError
@@ -170,7 +149,7 @@ class BedrockBackend:
                 return None
         return self._identity
 
-    def generate(self, request: ModelRequest) -> ModelResponse:
+    def generate(self, request: ModelRequest, case: CaseInput | None = None) -> ModelResponse:
         """Make one Converse call.
 
         Raises

@@ -21,14 +21,14 @@ import requests
 
 from workbench import config
 from workbench.errors import BackendError, ThrottledError
-from workbench.summary.backends.base import ModelRequest, ModelResponse
+from workbench.summary.backends.base import BaseBackend, CaseInput, ModelRequest, ModelResponse
 
 logger = logging.getLogger(__name__)
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
-class OpenAIBackend:
+class OpenAIBackend(BaseBackend):
     """``openai:<model>`` on an OpenAI-compatible server.
 
     Parameters
@@ -60,16 +60,17 @@ class OpenAIBackend:
     ) -> None:
         self.model = model
         self.name = f"openai:{model}"
-        base_url = base_url or config.setting("openai", "base_url", env="WORKBENCH_OPENAI_BASE_URL")
+        settings = config.openai_settings()
+        base_url = base_url or settings.base_url
         if not base_url:
             raise BackendError(
                 f"{self.name}: no server configured; set WORKBENCH_OPENAI_BASE_URL "
                 "(e.g. http://127.0.0.1:8000/v1) or [openai] base_url in config.toml"
             )
         self.base_url = str(base_url).rstrip("/")
-        self._api_key = api_key or config.setting("openai", "api_key", env="WORKBENCH_OPENAI_API_KEY")
-        self.timeout = float(timeout or config.setting("openai", "timeout", default=300))
-        self.max_attempts = int(max_attempts or config.setting("openai", "max_attempts", default=4))
+        self._api_key = api_key or settings.api_key
+        self.timeout = float(timeout or settings.timeout)
+        self.max_attempts = int(max_attempts or settings.max_attempts)
         self._session = requests.Session()
         self._sleep = sleep
 
@@ -88,7 +89,7 @@ class OpenAIBackend:
             body["stop"] = list(request.stop_sequences)
         return body
 
-    def generate(self, request: ModelRequest) -> ModelResponse:
+    def generate(self, request: ModelRequest, case: CaseInput | None = None) -> ModelResponse:
         """POST one chat completion.
 
         Raises

@@ -78,7 +78,7 @@ def price(model_name: str) -> dict[str, float] | None:
         candidates.append(base)
     for candidate in candidates:
         for table in (
-            config.setting(f"prices.{backend}", candidate),
+            config.prices_table(backend).get(candidate),
             _default_table().get(backend, {}).get(candidate),
         ):
             if table is None:

@@ -10,40 +10,38 @@ from pathlib import Path
 import pytest
 
 from workbench.errors import NotFoundError, WorkbenchError
-from workbench.experiments.manifest import write_manifest
-from workbench.experiments.rundir import (
-    ResultsWriter,
-    create_run_dir,
-    default_runs_dir,
+from workbench.records.layout import create_run_dir, default_runs_dir
+from workbench.records.manifest import latest_run_dir, write_manifest
+from workbench.records.results import (
+    FileResultsWriter,
     done_keys,
     latest_rows,
-    latest_run_dir,
     list_runs,
+    open_results,
     read_results,
 )
-from workbench.experiments.spec import load_spec
+
+DESIGN = "3fa2b9c1"
+OTHER = "77aa00ee"
 
 
-def test_run_ids_sort_by_time_and_carry_the_design_hash(tmp_path: Path, write_spec) -> None:
-    spec = load_spec(write_spec())
-    early = create_run_dir(tmp_path, spec, now=dt.datetime(2025, 3, 1, 10, 15, tzinfo=dt.UTC))
-    same_second = create_run_dir(tmp_path, spec, now=dt.datetime(2025, 3, 1, 10, 15, tzinfo=dt.UTC))
-    late = create_run_dir(tmp_path, spec, now=dt.datetime(2025, 3, 2, 9, 0, tzinfo=dt.UTC))
-    assert early.name == f"20250301T101500-{spec.design_hash()}"
+def test_run_ids_sort_by_time_and_carry_the_design_hash(tmp_path: Path) -> None:
+    early = create_run_dir(tmp_path, DESIGN, now=dt.datetime(2025, 3, 1, 10, 15, tzinfo=dt.UTC))
+    same_second = create_run_dir(tmp_path, DESIGN, now=dt.datetime(2025, 3, 1, 10, 15, tzinfo=dt.UTC))
+    late = create_run_dir(tmp_path, DESIGN, now=dt.datetime(2025, 3, 2, 9, 0, tzinfo=dt.UTC))
+    assert early.name == f"20250301T101500-{DESIGN}"
     assert same_second.name == f"{early.name}-2"
     assert sorted([late.name, same_second.name, early.name]) == [early.name, same_second.name, late.name]
 
 
-def test_latest_run_dir_finds_the_newest_run_of_the_same_design(tmp_path: Path, write_spec) -> None:
-    spec = load_spec(write_spec())
-    with pytest.raises(NotFoundError, match="no earlier run"):
-        latest_run_dir(tmp_path, spec)
-    other = spec.replace(repeats=2)
-    for when, s in ((1, spec), (2, spec), (3, other)):
-        run = create_run_dir(tmp_path, s, now=dt.datetime(2025, 1, when, tzinfo=dt.UTC))
-        write_manifest(run, {"run_id": run.name, "spec_hash": s.design_hash()})
-    assert latest_run_dir(tmp_path, spec).name.startswith("20250102")
-    assert latest_run_dir(tmp_path, other).name.startswith("20250103")
+def test_latest_run_dir_finds_the_newest_run_of_the_same_design(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no earlier run of spec 'test'"):
+        latest_run_dir(tmp_path, DESIGN, name="test")
+    for when, design in ((1, DESIGN), (2, DESIGN), (3, OTHER)):
+        run = create_run_dir(tmp_path, design, now=dt.datetime(2025, 1, when, tzinfo=dt.UTC))
+        write_manifest(run, {"run_id": run.name, "spec_hash": design})
+    assert latest_run_dir(tmp_path, DESIGN).name.startswith("20250102")
+    assert latest_run_dir(tmp_path, OTHER).name.startswith("20250103")
 
 
 def test_default_runs_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -54,7 +52,7 @@ def test_default_runs_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 
 def test_concurrent_writes_give_whole_lines(tmp_path: Path) -> None:
-    with ResultsWriter(tmp_path) as writer:
+    with FileResultsWriter(tmp_path) as writer:
         def write(thread: int) -> None:
             for i in range(50):
                 writer.write({"key": f"{thread}-{i}", "output": "退院サマリー" * 100, "error": None})
@@ -72,7 +70,7 @@ def test_a_truncated_tail_is_ignored_then_cut_off(tmp_path: Path) -> None:
     results = tmp_path / "results.jsonl"
     results.write_text(json.dumps({"key": "a", "error": None}) + '\n{"key": "b", "outp', encoding="utf-8")
     assert [r["key"] for r in read_results(tmp_path)] == ["a"]
-    with ResultsWriter(tmp_path) as writer:
+    with FileResultsWriter(tmp_path) as writer:
         writer.write({"key": "c", "error": None})
     assert results.read_text(encoding="utf-8").splitlines()[1] == '{"key": "c", "error": null}'
     assert [r["key"] for r in read_results(tmp_path)] == ["a", "c"]
@@ -91,12 +89,11 @@ def test_the_last_row_of_a_key_counts() -> None:
     assert done_keys(rows) == {"a", "b"}
 
 
-def test_list_runs(tmp_path: Path, write_spec) -> None:
+def test_list_runs(tmp_path: Path) -> None:
     assert list_runs(tmp_path).empty
-    spec = load_spec(write_spec())
-    run = create_run_dir(tmp_path, spec)
-    write_manifest(run, {"run_id": run.name, "spec": spec.to_dict(), "created": "now", "n_calls": 3})
-    with ResultsWriter(run) as writer:
+    run = create_run_dir(tmp_path, DESIGN)
+    write_manifest(run, {"run_id": run.name, "spec": {"name": "test"}, "created": "now", "n_calls": 3})
+    with open_results(run) as writer:
         writer.write({"key": "a", "cost_usd": 0.5, "cache_hit": False, "error": None})
         writer.write({"key": "b", "cost_usd": 0.0, "cache_hit": True, "error": None})
         writer.write({"key": "c", "cost_usd": 0.0, "cache_hit": False, "error": "BackendError: down"})
@@ -106,3 +103,10 @@ def test_list_runs(tmp_path: Path, write_spec) -> None:
         "run_id": run.name, "name": "test", "created": "now", "planned": 3, "done": 2, "errors": 1,
         "cache_hits": 1, "cost_usd": 0.5, "path": str(run),
     }]
+
+
+def test_open_results_writes_the_local_file_without_shared_storage(tmp_path: Path) -> None:
+    with open_results(tmp_path) as writer:
+        assert isinstance(writer, FileResultsWriter)
+        writer.write({"key": "a", "error": None})
+    assert read_results(tmp_path) == [{"key": "a", "error": None}]

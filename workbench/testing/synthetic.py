@@ -13,6 +13,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
+    UID,
     CTImageStorage,
     EnhancedCTImageStorage,
     ExplicitVRLittleEndian,
@@ -22,8 +23,8 @@ from pydicom.uid import (
 
 def _meta(sop_class: str, sop_uid: str) -> FileMetaDataset:
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     return meta
@@ -221,7 +222,7 @@ def enhanced_ct(slices: Sequence[Dataset], *, frame_order: Sequence[int] | None 
         "HighBit",
         "PixelRepresentation",
     ):
-        setattr(ds, keyword, first.data_element(keyword).value)
+        setattr(ds, keyword, first[keyword].value)
     ds.SOPClassUID = EnhancedCTImageStorage
     ds.SOPInstanceUID = sop_uid
     ds.InstanceNumber = 1

@@ -17,12 +17,11 @@ an Anthropic Claude ``bedrock:`` model are sent as one job per model (several ab
    row, so ``--resume`` makes only it again.
 
 The other calls of the run (other backends, non-Anthropic Bedrock models, cache hits) are made on demand as
-usual, before the batch jobs are waited for. Settings (environment first, then ``[bedrock_batch]`` in
-``config.toml``; a spec's ``batch:`` table overrides them): ``role_arn``
-(``WORKBENCH_BEDROCK_BATCH_ROLE_ARN``), ``s3_uri`` (``WORKBENCH_BEDROCK_BATCH_S3_URI``), ``timeout_hours``
-(default 24), ``min_records`` (the service's minimum per job, default 100), ``max_records`` (its maximum per
-job, default 50000: more calls are split into balanced jobs), ``poll_seconds`` (first wait,
-default 60; it grows by half each round up to ``max_poll_seconds``, default 600).
+usual, before the batch jobs are waited for.
+
+The pieces: :mod:`~workbench.experiments.batch_settings` (``[bedrock_batch]``),
+:mod:`~workbench.experiments.batch_planning` (which calls go to jobs, their cost),
+:mod:`~workbench.experiments.batch_clients` (the AWS clients) and this module, which runs the jobs.
 """
 
 from __future__ import annotations
@@ -31,22 +30,21 @@ import datetime as dt
 import enum
 import json
 import logging
-import os
-import re
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from workbench import config
-from workbench.errors import BackendError, ConfigError, SpecError
-from workbench.experiments.manifest import write_manifest
-from workbench.experiments.plan import Call, Plan
-from workbench.summary.backends import estimate_cost, split_model_name
+from workbench.errors import BackendError, ConfigError
+from workbench.experiments.batch_clients import make_clients
+from workbench.experiments.batch_planning import BatchPlan
+from workbench.experiments.batch_settings import SECTION
+from workbench.experiments.plan import Call
+from workbench.records.manifest import write_manifest
+from workbench.summary.backends import split_model_name
 from workbench.summary.backends.bedrock_native import anthropic_body, anthropic_response
 from workbench.summary.cache import ResponseCache
 from workbench.summary.generate import PreparedCall, finish, prepare
@@ -54,10 +52,7 @@ from workbench.summary.history import Generation, History
 
 logger = logging.getLogger(__name__)
 
-SECTION = "bedrock_batch"
 INPUT_FILE = "records.jsonl"
-_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
-_S3_URI_RE = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?$")
 
 Record = Callable[[Call, Generation | None, str | None], None]
 """How the runner takes a result: ``record(call, generation, error)`` writes and counts its row."""
@@ -97,275 +92,6 @@ _FINISHED = frozenset(
         JobStatus.EXPIRED,
     }
 )
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    """Where and how batch jobs run.
-
-    Attributes
-    ----------
-    role_arn : str or None
-        IAM service role Bedrock assumes to read the input and write the output in S3.
-    s3_uri : str or None
-        ``s3://bucket/prefix`` under which each run writes ``<run_id>/<job name>/input|output``.
-    timeout_hours : int
-        The job's ``timeoutDurationInHours`` (24 to 168).
-    min_records : int
-        Fewest records the service accepts in one job (its quota; 100 for Claude models).
-    max_records : int
-        Most records per job (its quota); a model with more calls gets several jobs of balanced size.
-    poll_seconds, max_poll_seconds : float
-        First and longest wait between two ``GetModelInvocationJob`` calls.
-    """
-
-    role_arn: str | None = None
-    s3_uri: str | None = None
-    timeout_hours: int = 24
-    min_records: int = 100
-    max_records: int = 50_000
-    poll_seconds: float = 60.0
-    max_poll_seconds: float = 600.0
-
-    @classmethod
-    def load(cls, overrides: Mapping[str, Any] | None = None, *, origin: str = "spec") -> BatchSettings:
-        """Read the settings: a spec's ``batch:`` table, else the environment, else ``config.toml``.
-
-        Raises
-        ------
-        SpecError
-            For an unknown key or a value of the wrong kind.
-        """
-        overrides = dict(overrides or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise SpecError(f"{origin}: unknown batch setting(s) {unknown}; known: {sorted(known)}")
-        envs = {"role_arn": "WORKBENCH_BEDROCK_BATCH_ROLE_ARN", "s3_uri": "WORKBENCH_BEDROCK_BATCH_S3_URI"}
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            value = overrides.get(f.name)
-            if value is None:
-                value = config.setting(SECTION, f.name, env=envs.get(f.name), default=f.default)
-            values[f.name] = value
-        try:
-            settings = cls(
-                role_arn=str(values["role_arn"] or "").strip() or None,
-                s3_uri=str(values["s3_uri"] or "").strip().rstrip("/") or None,
-                timeout_hours=int(values["timeout_hours"]),
-                min_records=int(values["min_records"]),
-                max_records=int(values["max_records"]),
-                poll_seconds=float(values["poll_seconds"]),
-                max_poll_seconds=float(values["max_poll_seconds"]),
-            )
-        except (TypeError, ValueError) as exc:
-            raise SpecError(f"{origin}: a batch setting has a wrong value ({exc})") from None
-        if not 24 <= settings.timeout_hours <= 168:
-            raise SpecError(
-                f"{origin}: batch timeout_hours must be between 24 and 168 (the service's range), "
-                f"got {settings.timeout_hours}"
-            )
-        if settings.min_records < 1 or settings.poll_seconds < 0 or settings.max_poll_seconds < 0:
-            raise SpecError(f"{origin}: batch min_records must be >= 1 and the poll intervals >= 0")
-        if settings.max_records < 2 * settings.min_records:
-            raise SpecError(
-                f"{origin}: batch max_records ({settings.max_records}) must be at least twice "
-                f"min_records ({settings.min_records}), so that split jobs stay above the minimum"
-            )
-        return settings
-
-    def check(self) -> tuple[str, str]:
-        """The role ARN and ``(bucket, prefix)`` checked, before anything is uploaded.
-
-        Returns
-        -------
-        tuple of str
-            The bucket and the key prefix ('' for the bucket's root).
-
-        Raises
-        ------
-        ConfigError
-            No role ARN, no bucket, or one that is malformed.
-        """
-        where = config.config_path()
-        if not self.role_arn:
-            raise ConfigError(
-                "Bedrock batch needs an IAM service role that Bedrock assumes to read and write the bucket: "
-                f"set WORKBENCH_BEDROCK_BATCH_ROLE_ARN, or [{SECTION}] role_arn = "
-                f'"arn:aws:iam::<account>:role/<name>" in {where}'
-            )
-        if not _ROLE_ARN_RE.match(self.role_arn):
-            raise ConfigError(
-                f"Bedrock batch role_arn {self.role_arn!r} is not an IAM role ARN "
-                "(arn:aws:iam::<12-digit account>:role/<name>)"
-            )
-        if not self.s3_uri:
-            raise ConfigError(
-                "Bedrock batch needs an S3 bucket for the records and the answers: set "
-                f'WORKBENCH_BEDROCK_BATCH_S3_URI, or [{SECTION}] s3_uri = "s3://<bucket>/<prefix>" in {where}'
-            )
-        match = _S3_URI_RE.match(self.s3_uri)
-        if not match:
-            raise ConfigError(
-                f"Bedrock batch s3_uri {self.s3_uri!r} is not an S3 location (s3://<bucket>/<prefix>)"
-            )
-        return match.group(1), (match.group(2) or "").strip("/")
-
-
-def is_batchable(model: str) -> bool:
-    """Return whether ``model`` can go to a batch job: an Anthropic Claude model on Bedrock."""
-    backend, model_id = split_model_name(model)
-    return backend == "bedrock" and "anthropic." in model_id
-
-
-def batch_estimate(plan: Plan, todo: Collection[Call], cached: Collection[str]) -> tuple[int, float, float]:
-    """What the batchable calls among ``todo`` would cost: on demand and at the batch price.
-
-    Parameters
-    ----------
-    plan
-    todo
-        Calls still to make.
-    cached
-        Keys of calls the response cache answers (free, never batched).
-
-    Returns
-    -------
-    tuple
-        ``(n_calls, on_demand_usd, batch_usd)`` of the calls that would go to batch jobs.
-    """
-    calls = [c for c in todo if c.key not in cached and is_batchable(c.model)]
-    batch = sum(estimate_cost(c.model, c.input_tokens, c.output_tokens, batch=True) for c in calls)
-    return len(calls), sum(c.cost_usd for c in calls), batch
-
-
-def make_clients(region: str | None = None) -> tuple[Any, Any]:
-    """A ``bedrock`` (control plane) and an ``s3`` client in ``region`` (default: ``[bedrock] region``)."""
-    import boto3
-    from botocore.exceptions import NoRegionError
-
-    region = (
-        region
-        or config.setting("bedrock", "region", env="WORKBENCH_BEDROCK_REGION")
-        or os.environ.get("AWS_REGION")
-    )
-    session = boto3.session.Session()
-    try:
-        return session.client("bedrock", region_name=region), session.client("s3", region_name=region)
-    except NoRegionError:
-        raise ConfigError(
-            "no AWS region for Bedrock batch: set AWS_REGION (e.g. ap-northeast-1), "
-            "WORKBENCH_BEDROCK_REGION, or [bedrock] region in config.toml"
-        ) from None
-
-
-@dataclass
-class BatchPlan:
-    """What goes to batch jobs in one invocation of the runner, decided before anything is written.
-
-    Attributes
-    ----------
-    plan : Plan
-    settings : BatchSettings
-    new : dict of str to list of Call
-        Calls to send in a new job, by model.
-    pending : list of (dict, list of Call)
-        Jobs recorded in the run's manifest and not yet ingested, with their calls still missing.
-    on_demand : list of Call
-        The other calls: made on demand by the runner.
-    """
-
-    plan: Plan
-    settings: BatchSettings
-    new: dict[str, list[Call]] = field(default_factory=dict)
-    pending: list[tuple[dict[str, Any], list[Call]]] = field(default_factory=list)
-    on_demand: list[Call] = field(default_factory=list)
-
-    @property
-    def n_calls(self) -> int:
-        """Calls answered by batch jobs (new and pending)."""
-        return sum(map(len, self.new.values())) + sum(len(calls) for _, calls in self.pending)
-
-    def cost(self) -> float:
-        """Estimated cost of the new jobs at the batch price (pending ones are already paid for)."""
-        return sum(
-            estimate_cost(c.model, c.input_tokens, c.output_tokens, batch=True)
-            for calls in self.new.values()
-            for c in calls
-        )
-
-
-def plan_batch(
-    plan: Plan,
-    todo: list[Call],
-    cached: Collection[str],
-    manifest: Mapping[str, Any],
-    *,
-    resume_dir: Path | None = None,
-) -> BatchPlan:
-    """Split the calls left to make into batch jobs and on-demand calls, and check that the jobs can run.
-
-    Parameters
-    ----------
-    plan
-    todo
-        Calls missing from the run.
-    cached
-        Keys of calls the response cache answers (made on demand: they cost nothing).
-    manifest
-        The manifest of the run being resumed (``{}`` for a new run): its unfinished ``batch_jobs`` are
-        polled, not submitted again.
-    resume_dir
-        The run being resumed, named in messages.
-
-    Returns
-    -------
-    BatchPlan
-
-    Raises
-    ------
-    BackendError
-        If a model has fewer calls than the service's minimum per job; the message gives the on-demand
-        command.
-    ConfigError
-        No role ARN or bucket (only when a new job is needed).
-    SpecError
-        Bad settings in the spec's ``batch:`` table.
-    """
-    origin = str(plan.spec.path or plan.spec.name)
-    settings = BatchSettings.load(plan.spec.batch, origin=origin)
-    result = BatchPlan(plan, settings)
-    left = {call.key: call for call in todo}
-    for job in manifest.get("batch_jobs", []):
-        if job.get("ingested"):
-            continue
-        calls = [left.pop(key) for key in job["keys"] if key in left]
-        if calls:
-            result.pending.append((job, calls))
-    for call in left.values():
-        if call.key in cached or not is_batchable(call.model):
-            result.on_demand.append(call)
-        else:
-            result.new.setdefault(call.model, []).append(call)
-    skipped = sorted({c.model for c in result.on_demand if not is_batchable(c.model)})
-    if skipped:
-        logger.warning(
-            "not batchable, made on demand: %s (batch takes Anthropic Claude on bedrock: only)",
-            ", ".join(skipped),
-        )
-    small = {model: len(calls) for model, calls in result.new.items() if len(calls) < settings.min_records}
-    if small:
-        counts = ", ".join(f"{model}: {n}" for model, n in small.items())
-        command = f"workbench experiment run {plan.spec.path or '<spec>'} --no-batch"
-        if resume_dir is not None:
-            command += f" --resume {resume_dir}"
-        raise BackendError(
-            f"too few calls for a Bedrock batch job ({counts}; the minimum is {settings.min_records} records "
-            f"per job, [{SECTION}] min_records); nothing was sent. Run them on demand: {command}"
-        )
-    if result.new or any(not job.get("job_arn") for job, _ in result.pending):
-        settings.check()
-    return result
 
 
 class BatchRunner:
