@@ -75,6 +75,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     redact.add_argument("--no-redact", dest="redact", action="store_false")
     summarize.add_argument("--json", action="store_true", help="print the whole generation record as JSON")
+    summarize.add_argument(
+        "--no-markers",
+        action="store_true",
+        help="print the summary without its citation markers ([0725-医-O1]); the record keeps them",
+    )
     summarize.set_defaults(func=_summarize)
 
     history = subparsers.add_parser("history", help="list recorded generations, newest first")
@@ -156,7 +161,12 @@ def _summarize(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(generation.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    print(generation.output)
+    if args.no_markers and generation.sentences:
+        from workbench.summary.citations import sentences_text
+
+        print(sentences_text(generation.sentences, markers=False))
+    else:
+        print(generation.output)
     flags = [
         f
         for f, on in (
@@ -168,6 +178,13 @@ def _summarize(args: argparse.Namespace) -> int:
     ]
     if generation.missing_sections:
         flags.append(f"missing sections: {', '.join(generation.missing_sections)}")
+    cited = [s for s in generation.sentences if s["citations"]]
+    invalid = [s for s in generation.sentences if s["invalid_citations"]]
+    if cited or invalid:
+        flags.append(
+            f"{len(cited)} of {len(generation.sentences)} sentences cited, "
+            f"{len(invalid)} with invalid citations"
+        )
     print(
         f"\nrecorded {generation.id}: {generation.model}, prompt {generation.prompt_version}, "
         f"{generation.input_tokens}+{generation.output_tokens} tokens, ${generation.cost_usd:.4f}, "

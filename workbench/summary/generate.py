@@ -26,6 +26,8 @@ from workbench.errors import BackendError
 from workbench.summary.backends import Backend, ModelRequest, ModelResponse, estimate_cost, get_backend
 from workbench.summary.cache import ResponseCache, cache_key
 from workbench.summary.cases import Case, Source
+from workbench.summary.citations import cite_sentences
+from workbench.summary.entries import EntryIndex
 from workbench.summary.history import Generation, History
 from workbench.summary.imaging_context import connect_archive, imaging_lines, patient_names
 from workbench.summary.prompts import Prompt, PromptRegistry
@@ -171,9 +173,10 @@ def prepare(
     redacting = _redact_setting(redact) and not getattr(backend, "reads_case", False)
     if archive is None and "imaging" in needed:
         archive = connect_archive()
+    index = EntryIndex(case) if prompt.citations else None  # a citing prompt shows every entry's ID
     values: dict[str, str] = {
-        "ichigo": case.ichigo.strip(),
-        "karte": case.karte(source) if "karte" in needed else "",
+        "ichigo": index.ichigo() if index else case.ichigo.strip(),
+        "karte": (index.karte(source) if index else case.karte(source)) if "karte" in needed else "",
         "imaging": imaging_lines(case, archive) if "imaging" in needed else "",
         "admission_date": case.admission_date.isoformat(),
         "discharge_date": case.discharge_date.isoformat(),
@@ -234,6 +237,9 @@ def finish(
         cache.put(call.key, call.model, response)
     output = call.redactor.restore(response.text) if call.redactor else response.text
     parsed = parse_sections(output)
+    # Citations count only where the prompt asked for them; other prompts' sentences are all uncited.
+    known = EntryIndex(call.case) if call.prompt.citations else ()
+    sentences = [s.to_dict() for s in cite_sentences(parsed.sections, known)]
     generation = Generation(
         id=str(uuid.uuid4()),
         timestamp=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -260,6 +266,7 @@ def finish(
         truncated=response.truncated,
         cache_hit=cache_hit,
         redacted=call.redactor is not None,
+        sentences=sentences,
     )
     history.record(generation)
     if generation.truncated:

@@ -9,6 +9,7 @@ A prompt file (``prompts/discharge_summary/v2.md``)::
     description: the seed's Version 2 prompt
     parameters: {max_tokens: 4096, temperature: 0.0}
     system: optional system prompt (may hold placeholders too)
+    citations: false   # true: notes are rendered with entry IDs and every sentence must cite them
     ---
     ...body with $(ichigo) and $(karte)...
 
@@ -81,6 +82,10 @@ class Prompt:
     path : pathlib.Path or None
     text : str
         The file's text as stored (front matter and body).
+    citations : bool
+        The prompt asks for citations (front matter ``citations: true``): ``$(karte)`` and ``$(ichigo)`` are
+        rendered with entry IDs (:mod:`workbench.summary.entries`) and the output is read into cited
+        sentences (:mod:`workbench.summary.citations`).
     """
 
     version: str
@@ -93,6 +98,7 @@ class Prompt:
     sha256: str = ""
     path: Path | None = field(default=None, compare=False)
     text: str = field(default="", repr=False)
+    citations: bool = False
 
     @property
     def placeholders(self) -> list[str]:
@@ -166,6 +172,7 @@ def _file_text(
     parameters: dict[str, Any],
     system: str | None,
     body: str,
+    citations: bool = False,
 ) -> str:
     front: dict[str, Any] = {
         "version": version,
@@ -174,6 +181,8 @@ def _file_text(
         "description": description,
         "parameters": parameters,
     }
+    if citations:
+        front["citations"] = True
     if system is not None:
         front["system"] = system
     meta = yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=100)
@@ -221,6 +230,9 @@ def parse_prompt_file(path: Path) -> Prompt:
         )
     body = match.group(2)
     system = meta.get("system")
+    citations = meta.get("citations", False)
+    if not isinstance(citations, bool):
+        raise PromptError(f"{path}: citations must be true or false, got {citations!r}")
     unknown = [n for n in PLACEHOLDER_RE.findall((system or "") + body) if n not in KNOWN_PLACEHOLDERS]
     if unknown:
         raise PromptError(
@@ -238,6 +250,7 @@ def parse_prompt_file(path: Path) -> Prompt:
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         path=path,
         text=text,
+        citations=citations,
     )
 
 
@@ -354,6 +367,7 @@ class PromptRegistry:
         parameters: dict[str, Any] | None = None,
         system: str | None = None,
         created: str | None = None,
+        citations: bool = False,
     ) -> Prompt:
         """Write a new version; an existing version is never overwritten.
 
@@ -371,6 +385,8 @@ class PromptRegistry:
             A system prompt template.
         created : str, optional
             ISO date (default: today).
+        citations : bool
+            Ask for citations (see :attr:`Prompt.citations`).
 
         Returns
         -------
@@ -405,6 +421,7 @@ class PromptRegistry:
             params,
             system,
             body,
+            citations,
         )
         self.root.mkdir(parents=True, exist_ok=True)
         path = self._path(name)
