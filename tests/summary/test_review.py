@@ -20,12 +20,14 @@ from .conftest import CORPUS
 
 
 @pytest.fixture
-def case():  # noqa: ANN201
+def case():
     return load_case(CORPUS / "case-001")
 
 
 def test_cited_entries_and_marks(case) -> None:
-    sentence = Sentence("入院中の治療経過", "抗菌薬を変更。[0728-医-A1, 0999-医-A1]", ["0728-医-A1"], ["0999-医-A1"])
+    sentence = Sentence(
+        "入院中の治療経過", "抗菌薬を変更。[0728-医-A1, 0999-医-A1]", ["0728-医-A1"], ["0999-医-A1"]
+    )
     table = cited_entries(case, sentence)
     assert table.to_dict("records")[0] | {"text": ""} == {
         "id": "0728-医-A1", "date": "2023-07-28", "author": "医師", "part": "A (評価)", "heading": "",
