@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "workbench.imaging.demo.cli",
     "workbench.summary.cli",
     "workbench.experiments.cli",
+    "workbench.evaluation.cli",
 )
 """Modules whose ``register(subparsers)`` adds their commands."""
 
