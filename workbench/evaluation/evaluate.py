@@ -8,17 +8,20 @@ table the report shows, so a notebook can display them and then hand the same ob
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from workbench.evaluation.citations import citation_tables
 from workbench.evaluation.judge import Judge
 from workbench.evaluation.runs import load_run
 from workbench.evaluation.score import REFERENCE_SYSTEM, Scores, load_run_cases, score_run
 from workbench.evaluation.tables import cost_table, metric_table, paired_table
 from workbench.summary.cases import Case
+from workbench.summary.review import Review
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,9 @@ class Evaluation:
     judged : pandas.DataFrame or None
         The judge's rows (``key``, ``judge_*``, ``judging_*``), when a judge ran.
     judge_model : str or None
+    citations, edits : pandas.DataFrame or None
+        :func:`workbench.evaluation.citations.citation_tables`: citation metrics per configuration, and
+        physician edit metrics per configuration and section where reviews exist.
     """
 
     run_dir: Path
@@ -60,6 +66,8 @@ class Evaluation:
     costs: pd.DataFrame
     judged: pd.DataFrame | None = None
     judge_model: str | None = None
+    citations: pd.DataFrame | None = None
+    edits: pd.DataFrame | None = None
 
 
 def resolve_judge(judge: Judge | str | bool | None, manifest: dict[str, Any]) -> Judge | None:
@@ -94,6 +102,7 @@ def evaluate_run(
     judge: Judge | str | bool | None = None,
     cases: dict[str, Case] | None = None,
     progress: bool = True,
+    reviews: Iterable[Review] | None = None,
 ) -> Evaluation:
     """Load, score, judge (optionally) and tabulate a run.
 
@@ -107,6 +116,8 @@ def evaluate_run(
         The run's cases; default: loaded from the folders the manifest names.
     progress
         Progress bars.
+    reviews
+        Physician reviews for the edit metrics (default: those beside the default history).
 
     Returns
     -------
@@ -135,6 +146,7 @@ def evaluate_run(
         ]
         judged = chosen.judge_frame(items, cases, progress=progress)
         scores.rows = scores.rows.merge(judged, on="key", how="left")
+    citations, edits = citation_tables(results, cases, reviews=reviews)
     return Evaluation(
         run_dir=Path(run_dir),
         manifest=manifest,
@@ -146,4 +158,6 @@ def evaluate_run(
         costs=cost_table(results),
         judged=judged,
         judge_model=chosen.model if chosen is not None else None,
+        citations=citations,
+        edits=edits,
     )

@@ -439,6 +439,25 @@ class SummaryAssistant:
         shown = table.drop(columns=["heading"]) if not table.empty else table
         x["cited"].value = note + (shown.to_html(index=False, escape=True) if not table.empty else "")
 
+    def on_open(self) -> None:
+        """Open for review clicked: show a recorded generation on the Report screen, ready to review."""
+        x = self._widgets
+        try:
+            generation = self.history.get(x["open_id"].value.strip())
+            case = find_case(self.cases, generation.case_id)
+        except WorkbenchError as exc:
+            x["status"].value = f"<b style='color:#b00'>{html.escape(str(exc))}</b>"
+            x["tab"].selected_index = 0
+            return
+        self.last_result = ReportResult(generation, case.karte(generation.source), case=case)
+        x["status"].value = html.escape(f"{generation.model} · prompt {generation.prompt_version} · "
+                                        f"id {generation.id} (from the history)")
+        x["summary"].value = "<h4>Summary</h4>" + _pre(generation.output)
+        x["notes"].value = f"<h4>{Source(generation.source).label}</h4>" + _pre(self.last_result.notes)
+        self._show_sentences()
+        self.start_review(generation.id)
+        x["tab"].selected_index = 0
+
     # -- Review ------------------------------------------------------------------------------------------
     def start_review(self, generation_id: str) -> Review:
         """Open a generation's draft for review: the section boxes hold its text, the clock starts."""
@@ -478,6 +497,9 @@ class SummaryAssistant:
         x = self._widgets
         x["search"] = w.Text(placeholder="Search the histories with patient id", layout=w.Layout(width="60%"))
         x["search_button"] = w.Button(description="Search")
+        x["open_id"] = w.Text(placeholder="generation id", description="Review id")
+        x["open"] = w.Button(description="Open for review")
+        x["open"].on_click(lambda _b: self.on_open())
         x["table"] = w.HTML()
         x["previous"] = w.Button(description="‹", layout=w.Layout(width="40px"))
         x["next"] = w.Button(description="›", layout=w.Layout(width="40px"))
@@ -491,6 +513,7 @@ class SummaryAssistant:
                 w.HBox([x["search"], x["search_button"]]),
                 x["table"],
                 w.HBox([x["previous"], x["page_label"], x["next"]]),
+                w.HBox([x["open_id"], x["open"]]),
             ]
         )
 
