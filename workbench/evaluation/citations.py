@@ -314,12 +314,22 @@ def citation_context(citations: pd.DataFrame | None, edits: pd.DataFrame | None)
     """The report page's ``citations_html`` and ``edits_html`` (None when there is nothing to show)."""
     from markupsafe import Markup
 
-    def html(frame: pd.DataFrame | None, index: list[str]) -> Markup | None:
-        if frame is None or frame.empty:
-            return None
-        return Markup(wide(frame, index).to_html(escape=True, na_rep=""))
+    citation_wide, edit_wide = citation_frames(citations, edits)
 
-    return {
-        "citations_html": html(citations, list(GROUP_COLUMNS)),
-        "edits_html": html(edits, [*GROUP_COLUMNS, "section"]),
-    }
+    def html(frame: pd.DataFrame) -> Markup | None:
+        return None if frame.empty else Markup(frame.to_html(escape=True, na_rep=""))
+
+    return {"citations_html": html(citation_wide), "edits_html": html(edit_wide)}
+
+
+def citation_frames(
+    citations: pd.DataFrame | None, edits: pd.DataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The citation and edit tables as notebook 04 and the report show them.
+
+    One row per configuration (edits: per configuration and section), ``mean [low, high] (n=..)`` cells,
+    blank where nothing applies.
+    """
+    citation_wide = wide(citations, list(GROUP_COLUMNS)) if citations is not None else pd.DataFrame()
+    edit_wide = wide(edits, [*GROUP_COLUMNS, "section"]) if edits is not None else pd.DataFrame()
+    return citation_wide, edit_wide

@@ -88,6 +88,21 @@ def sentence_options(sentences: Sequence[Sentence], *, markers: bool = False) ->
     return options
 
 
+def sentence_table(generation: Generation) -> pd.DataFrame:
+    """The summary sentence by sentence: mark (✓ ？ ✗), section, sentence (no markers), cites, invalid."""
+    rows = [
+        {
+            "mark": SENTENCE_MARKS[sentence_mark(s)],
+            "section": s.section,
+            "sentence": s.plain,
+            "cites": ", ".join(s.citations),
+            "invalid": ", ".join(s.invalid_citations),
+        }
+        for s in as_sentences(generation.sentences)
+    ]
+    return pd.DataFrame(rows, columns=["mark", "section", "sentence", "cites", "invalid"])
+
+
 def cited_entries(case: Case, sentence: Sentence) -> pd.DataFrame:
     """The entries a sentence cites: id, date, author (医師/看護), part, text, and a ``valid`` flag.
 
