@@ -109,3 +109,11 @@ def test_cli_v5_prints_cited_sentences_and_json(capsys) -> None:
     record = json.loads(capsys.readouterr().out)
     assert record["sentences"] and all(s["citations"] for s in record["sentences"])
     assert set(record["sentences"][0]) == {"section", "text", "citations", "invalid_citations"}
+
+
+def test_the_citation_flag_survives_export_and_import(registry) -> None:
+    registry.from_bedrock(registry.to_bedrock("v5"), version="v5b")
+    registry.from_mlflow(registry.to_mlflow("v5"), version="v5m")
+    assert registry.get("v5b").citations and registry.get("v5m").citations
+    registry.from_bedrock(registry.to_bedrock("v3"), version="v3b")
+    assert not registry.get("v3b").citations

@@ -480,6 +480,7 @@ class PromptRegistry:
                     ("created", prompt.created),
                     ("author", prompt.author),
                     ("sha256", prompt.sha256),
+                    ("citations", "true" if prompt.citations else ""),
                 )
                 if v
             ],
@@ -549,6 +550,7 @@ class PromptRegistry:
             author=metadata.get("author"),
             parameters=parameters,
             system=_from_double_braces(system) if system else None,
+            citations=metadata.get("citations") == "true",
         )
 
     def to_mlflow(self, version: str | int, *, name: str = DEFAULT_NAME) -> dict[str, Any]:
@@ -571,6 +573,8 @@ class PromptRegistry:
             "parameters": json.dumps(prompt.parameters, ensure_ascii=False),
             "sha256": prompt.sha256,
         }
+        if prompt.citations:
+            tags["citations"] = "true"
         return {"name": name, "template": template, "commit_message": prompt.description, "tags": tags}
 
     def from_mlflow(self, record: dict[str, Any], *, version: str | None = None) -> Prompt:
@@ -608,6 +612,7 @@ class PromptRegistry:
             author=tags.get("author"),
             parameters=parameters,
             system=_from_double_braces(system) if system else None,
+            citations=tags.get("citations") == "true",
         )
 
 
