@@ -59,3 +59,16 @@ def test_bad_sheets_write_nothing(generations, tmp_path: Path, capsys) -> None:
     assert status != 0 and "no generation 'no-such-generation'" in err and err.count("\n") == 1
     assert not (tmp_path / "c").exists()
     assert ReviewStore.beside(History()).reviews() == []
+
+
+def test_history_show_lists_the_reviews(generations, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "sheet"
+    main(["review", "export", generations[1], "-o", str(out)])
+    assert main(["review", "import", str(out / "review_sheet.csv"), "--key", str(out / "review_key.csv"),
+                 "--reviewer", "dr-ito"]) == 0
+    capsys.readouterr()
+    assert main(["history", "--show", generations[1]]) == 0
+    shown = capsys.readouterr().out
+    assert "[0725-医-H2]" in shown and "--- accepted by dr-ito" in shown and "via sheet" in shown
+    assert main(["history", "--show", generations[1], "--format", "json"]) == 0
+    assert '"reviewer": "dr-ito"' in capsys.readouterr().out

@@ -199,12 +199,20 @@ def _history(args: argparse.Namespace) -> int:
 
     history = History()
     if args.show:
+        from workbench.summary.review import ReviewStore
+        from workbench.summary.sections import format_sections
+
         generation = history.get(args.show)
-        print(
-            generation.output
-            if args.format == "table"
-            else json.dumps(generation.to_dict(), ensure_ascii=False, indent=2)
-        )
+        reviews = ReviewStore.beside(history).reviews(generation.id)
+        if args.format != "table":
+            record = {**generation.to_dict(), "reviews": [r.to_dict() for r in reviews]}
+            print(json.dumps(record, ensure_ascii=False, indent=2))
+            return 0
+        print(generation.output)
+        for review in reviews:
+            print(f"\n--- accepted by {review.reviewer} (opened {review.opened_at}, accepted "
+                  f"{review.accepted_at}, via {review.channel}) ---")
+            print(format_sections(review.accepted))
         return 0
     frame = history.search(
         patient_id=args.patient_id,
