@@ -59,6 +59,27 @@ def test_without_the_eval_extra_the_report_command_says_what_to_install(
     )
 
 
+def test_without_the_eval_extra_the_command_line_still_starts_and_review_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "rapidfuzz" else find_spec(name, *a)
+    )
+    for name in [m for m in sys.modules if m.startswith("workbench.evaluation")]:
+        monkeypatch.delitem(sys.modules, name)  # imported afresh, as in a process without the extra
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])  # building the parser imports every command's module
+    assert done.value.code == 0
+    capsys.readouterr()
+    assert main(["review", "export", "some-id", "-o", str(tmp_path / "sheet")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "workbench: error: workbench.evaluation needs the optional package 'rapidfuzz'; "
+        "install it with: pip install 'workbench[eval]'"
+    )
+    assert not (tmp_path / "sheet").exists()
+
+
 def test_the_imaging_wing_imports_no_other_wing() -> None:
     code = (
         "import sys, workbench.imaging, workbench.imaging.demo, workbench.testing.synthetic; "

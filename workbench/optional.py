@@ -26,6 +26,7 @@ EXTRAS: dict[str, str] = {
     "openpyxl": "eval",
     "jinja2": "eval",
     "markupsafe": "eval",
+    "rapidfuzz": "eval",
     "torch": "ml",
     "monai": "ml",
     "sklearn": "ml",

@@ -41,3 +41,4 @@ def test_04_evaluation_report(run_notebook, tmp_path: Path) -> None:
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # metrics, sections, cost
     html = "".join("".join(o.get("data", {}).get("text/html", "")) for o in outputs)
     assert "ROUGE-L (MeCab)" in html and "<ins>" in html
+    assert "Citation coverage" in html  # the citation table: blank cells for v1/v2, which cite nothing

@@ -19,17 +19,18 @@ def test_05_summary_assistant(demo_hospital, run_notebook, tmp_path: Path) -> No
     executed = run_notebook(
         "05_summary_assistant",
         model="baseline:extractive",
-        prompt_version="v4",
+        prompt_version="v6",
         source="both",
         output_path=str(record_path),
     )
     record = json.loads(record_path.read_text(encoding="utf-8"))
     assert (record["model"], record["prompt_version"], record["case_id"]) == (
         "baseline:extractive",
-        "v4",
+        "v6",
         "case-001",
     )
     assert list(record["sections"]) == list(SECTIONS) and record["missing_sections"] == []
+    assert record["sentences"] and all(s["citations"] for s in record["sentences"])  # v6 = v4 + citations
     assert open_history().get(record["id"]).output == record["output"]  # recorded in the test's data folder
     outputs = [
         output
@@ -42,4 +43,6 @@ def test_05_summary_assistant(demo_hospital, run_notebook, tmp_path: Path) -> No
     assert "2023-07-25 CT" in text  # the admission-day chest CT from the archive
     assert "・ 入院中の治療経過" in text and "LLMによる生成ではありません" in text
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
-    assert any("<table" in "".join(o.get("data", {}).get("text/html", "")) for o in outputs)
+    html = "".join("".join(o.get("data", {}).get("text/html", "")) for o in outputs)
+    assert "<table" in html
+    assert "✓" in html and "0725-医-H2" in html and "75歳男性" in html  # sentences and the entries they cite

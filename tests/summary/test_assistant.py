@@ -92,9 +92,9 @@ def test_prompt_screen_functions(registry) -> None:
         temperature=None,
         max_tokens=1000,
     )
-    assert prompt.version == "v5" and prompt.parameters == {"max_tokens": 1000}
+    assert prompt.version == "v7" and prompt.parameters == {"max_tokens": 1000}
     with pytest.raises(PromptError, match="already exists"):
-        create_prompt(registry, "$(karte)", version="v5")
+        create_prompt(registry, "$(karte)", version="v7")
 
 
 def test_the_screens_drive_the_functions(tiny_case, registry, history, tmp_path) -> None:
@@ -110,7 +110,7 @@ def test_the_screens_drive_the_functions(tiny_case, registry, history, tmp_path)
     w = assistant._widgets
     w["source"].value = "doctor"
     w["submit"].click()
-    assert w["version"].value == "v3", w["status"].value  # v4 needs an archive for $(imaging)
+    assert w["version"].value == "v5", w["status"].value  # v4 and v6 need an archive for $(imaging)
     assert assistant.last_result is not None and "・ 入院中の治療経過" in w["summary"].value
     assert "医師記録" in w["notes"].value and "PSL 30mg" in w["notes"].value
     assert (
@@ -125,10 +125,10 @@ def test_the_screens_drive_the_functions(tiny_case, registry, history, tmp_path)
     assert "+version: v2" in w["diff"].value
     w["body"].value = "$(karte)\n新しい版"
     w["create"].click()
-    assert "created v5" in w["prompt_status"].value and "v5" in w["version"].options
-    assert "<td>v5</td>" in w["versions"].value
-    w["create"].click()  # the same body again makes v6, never overwriting v5
-    assert registry.versions()[-1] == "v6"
+    assert "created v7" in w["prompt_status"].value and "v7" in w["version"].options
+    assert "<td>v7</td>" in w["versions"].value
+    w["create"].click()  # the same body again makes v8, never overwriting v7
+    assert registry.versions()[-1] == "v8"
     w["search"].value = "nobody"
     w["search_button"].click()
     assert w["page_label"].value == "Page 1 of 1 (0 generations)"

@@ -148,17 +148,17 @@ def test_prompts_commands(capsys, tmp_path: Path) -> None:
     status, out, _ = run(
         capsys, *folder, "create", "--from", str(body), "--description", "new", "--top-p", "0.9"
     )
-    assert status == 0 and out.startswith("created prompt v5")
+    assert status == 0 and out.startswith("created prompt v7")
     status, _, err = run(capsys, *folder, "create", "--from", str(body), "--version", "v2")
     assert status == 2 and "already exists" in err
-    _, out, _ = run(capsys, *folder, "export", "v5", "--format", "bedrock")
+    _, out, _ = run(capsys, *folder, "export", "v7", "--format", "bedrock")
     exported = tmp_path / "bedrock.json"
     exported.write_text(out, encoding="utf-8")
     assert json.loads(out)["variants"][0]["inferenceConfiguration"]["text"] == {
         "maxTokens": 4096,
         "topP": 0.9,
     }
-    status, out, _ = run(capsys, *folder, "import", str(exported), "--format", "bedrock", "--version", "v6")
-    assert status == 0 and (tmp_path / "p" / "v6.md").is_file()
-    _, out, _ = run(capsys, *folder, "export", "v6", "--format", "mlflow")
+    status, out, _ = run(capsys, *folder, "import", str(exported), "--format", "bedrock", "--version", "v8")
+    assert status == 0 and (tmp_path / "p" / "v8.md").is_file()
+    _, out, _ = run(capsys, *folder, "export", "v8", "--format", "mlflow")
     assert json.loads(out)["template"] == "{{ichigo}}\n{{karte}}\n"

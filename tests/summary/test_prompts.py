@@ -72,7 +72,7 @@ def test_create_never_overwrites_and_validates(registry: PromptRegistry) -> None
         parameters={"max_tokens": 100, "top_p": 0.9},
         system="あなたは医師です。",
     )
-    assert created.version == "v5"  # the copy holds v1 to v4
+    assert created.version == "v7"  # the copy holds v1 to v6
     again = registry.get(created.version)
     assert (again.body.strip(), again.system, again.author, again.parameters) == (
         "要約して\n$(karte)",

@@ -33,7 +33,14 @@ from typing import Any
 from workbench.optional import require
 
 require(
-    "fugashi", "unidic_lite", "rouge_score", "sacrebleu", "jinja2", "openpyxl", what="workbench.evaluation"
+    "fugashi",
+    "unidic_lite",
+    "rouge_score",
+    "sacrebleu",
+    "jinja2",
+    "openpyxl",
+    "rapidfuzz",
+    what="workbench.evaluation",
 )
 
 _LAZY = {

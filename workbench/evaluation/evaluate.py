@@ -8,18 +8,21 @@ table the report shows, so a notebook can display them and then hand the same ob
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from workbench.evaluation.citations import citation_tables
 from workbench.evaluation.judge import Judge
 from workbench.evaluation.runs import load_run
 from workbench.evaluation.score import REFERENCE_SYSTEM, Scores, load_run_cases, score_run
 from workbench.evaluation.tables import cost_table, metric_table, paired_table
 from workbench.evaluation.tokenize import tokenizer_info
 from workbench.summary.cases import Case
+from workbench.summary.review import Review
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,9 @@ class RunEvaluation:
     tokenizer : dict
         The tokenizer the Japanese metrics used, with its package and dictionary versions
         (:func:`workbench.evaluation.tokenize.tokenizer_info`); the report records it.
+    citations, edits : pandas.DataFrame or None
+        :func:`workbench.evaluation.citations.citation_tables`: citation metrics per configuration, and
+        physician edit metrics per configuration and section where reviews exist.
     """
 
     run_dir: Path
@@ -65,6 +71,8 @@ class RunEvaluation:
     judged: pd.DataFrame | None = None
     judge_model: str | None = None
     tokenizer: dict[str, Any] = field(default_factory=dict)
+    citations: pd.DataFrame | None = None
+    edits: pd.DataFrame | None = None
 
 
 def resolve_judge(judge: Judge | str | bool | None, manifest: dict[str, Any]) -> Judge | None:
@@ -99,6 +107,7 @@ def evaluate_run(
     judge: Judge | str | bool | None = None,
     cases: dict[str, Case] | None = None,
     progress: bool = True,
+    reviews: Iterable[Review] | None = None,
 ) -> RunEvaluation:
     """Load, score, judge (optionally) and tabulate a run.
 
@@ -112,6 +121,8 @@ def evaluate_run(
         The run's cases; default: loaded from the folders the manifest names.
     progress
         Progress bars.
+    reviews
+        Physician reviews for the edit metrics (default: those beside the default history).
 
     Returns
     -------
@@ -140,6 +151,7 @@ def evaluate_run(
         ]
         judged = chosen.judge_frame(items, cases, progress=progress)
         scores.rows = scores.rows.merge(judged, on="key", how="left")
+    citations, edits = citation_tables(results, cases, reviews=reviews)
     return RunEvaluation(
         run_dir=Path(run_dir),
         manifest=manifest,
@@ -152,4 +164,6 @@ def evaluate_run(
         judged=judged,
         judge_model=chosen.model if chosen is not None else None,
         tokenizer=tokenizer_info(),
+        citations=citations,
+        edits=edits,
     )

@@ -161,11 +161,18 @@ def _write_xlsx(sheet: pd.DataFrame, path: Path) -> None:
     book.save(path)
 
 
-def _read_sheet(path: Path) -> pd.DataFrame:
+def read_sheet(path: Path, *, sheet_name: str = "ratings") -> pd.DataFrame:
+    """A filled sheet (``.csv`` or ``.xlsx``, the worksheet ``sheet_name``), item ids as text.
+
+    Raises
+    ------
+    NotFoundError
+        If the file does not exist.
+    """
     if not path.is_file():
-        raise NotFoundError(f"rating sheet {path} does not exist")
+        raise NotFoundError(f"{sheet_name} sheet {path} does not exist")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        return pd.read_excel(path, sheet_name="ratings", dtype={"item_id": str})
+        return pd.read_excel(path, sheet_name=sheet_name, dtype={"item_id": str})
     return pd.read_csv(path, encoding="utf-8-sig", dtype={"item_id": str})
 
 
@@ -194,7 +201,7 @@ def import_ratings(sheet: str | Path, key: str | Path, *, rater: str | None = No
         file, row and column).
     """
     sheet_path, key_path = Path(sheet), Path(key)
-    filled = _read_sheet(sheet_path)
+    filled = read_sheet(sheet_path)
     if not key_path.is_file():
         raise NotFoundError(f"rating key {key_path} does not exist")
     key_frame = pd.read_csv(key_path, dtype={"item_id": str})

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from markupsafe import Markup
 
+from workbench.evaluation.citations import citation_context
 from workbench.evaluation.evaluate import RunEvaluation, evaluate_run
 from workbench.evaluation.judge import Judge
 from workbench.evaluation.plots import config_label, plot_cost_quality, plot_metrics, plot_sections
@@ -42,6 +43,8 @@ CSV_FILES = {
     "paired": "paired.csv",
     "costs": "costs.csv",
     "judge": "judge.csv",
+    "citations": "citations.csv",
+    "edits": "edits.csv",
 }
 """The CSVs written beside the report."""
 
@@ -172,6 +175,8 @@ def write_csvs(evaluation: RunEvaluation, out_dir: Path) -> dict[str, Path]:
         "paired": evaluation.paired,
         "costs": evaluation.costs,
         "judge": evaluation.judged,
+        "citations": evaluation.citations,
+        "edits": evaluation.edits,
     }
     written = {}
     for name, frame in frames.items():
@@ -256,6 +261,7 @@ def write_report(
         costs_html=_table_html(evaluation.costs),
         plots=plots,
         cases=_drilldown(evaluation),
+        **citation_context(evaluation.citations, evaluation.edits),
         **_judge_context(evaluation),
     )
     path = out / REPORT_FILE

@@ -1,7 +1,12 @@
 """The seed's assistant screens inside JupyterLab: Report, History and Prompt, as ipywidgets.
 
 The screens hold no logic: every button calls one of the plain functions below (:func:`submit_report`,
-:func:`history_page`, :func:`prompt_diff`, :func:`create_prompt`), which are unit-tested on their own.
+:func:`history_page`, :func:`prompt_diff`, :func:`create_prompt`, :func:`sentence_options`,
+:func:`cited_entries`) or :mod:`workbench.summary.review`, which are unit-tested on their own.
+
+The Report screen shows the summary sentence by sentence (uncited and invalid sentences marked); selecting a
+sentence shows the entries it cites. Below it, the physician edits the draft section by section and accepts
+it: the accepted text is stored beside the generation (:func:`~workbench.summary.review.open_review_store`).
 ``ipywidgets`` is imported only when :meth:`SummaryAssistant.widget` builds the screens.
 """
 
@@ -21,9 +26,12 @@ from workbench.errors import WorkbenchError
 from workbench.optional import optional_import
 from workbench.summary.cache import ResponseCache, open_cache
 from workbench.summary.cases import Case, Source, find_case
+from workbench.summary.citations import Sentence, as_sentences
+from workbench.summary.entries import EntryIndex
 from workbench.summary.generate import Generation, summarize
 from workbench.summary.history import History, open_history
 from workbench.summary.prompts import Prompt, PromptRegistry
+from workbench.summary.review import Review, open_review, open_review_store
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +56,67 @@ class ReportResult:
     generation: Generation
     notes: str
     flags: list[str] = field(default_factory=list)
+    case: Case | None = None
 
     @property
     def summary(self) -> str:
         """The generated summary."""
         return self.generation.output
+
+    @property
+    def sentences(self) -> list[Sentence]:
+        """The summary sentence by sentence, with citations."""
+        return as_sentences(self.generation.sentences)
+
+
+SENTENCE_MARKS = {"cited": "✓", "uncited": "？", "invalid": "✗"}
+"""How the sentence list marks a sentence: cited, uncited (no valid citation), with an invalid citation."""
+
+
+def sentence_mark(sentence: Sentence) -> str:
+    """``invalid`` when a citation is invalid, else ``uncited`` or ``cited``."""
+    if sentence.invalid_citations:
+        return "invalid"
+    return "uncited" if sentence.uncited else "cited"
+
+
+def sentence_options(sentences: Sequence[Sentence], *, markers: bool = False) -> list[tuple[str, int]]:
+    """The sentence list's options: ``(mark + section initial + text, index)``, markers hidden by default."""
+    options = []
+    for index, sentence in enumerate(sentences):
+        text = sentence.text if markers else sentence.plain
+        options.append((f"{SENTENCE_MARKS[sentence_mark(sentence)]} [{sentence.section[:4]}] {text}", index))
+    return options
+
+
+def sentence_table(generation: Generation) -> pd.DataFrame:
+    """The summary sentence by sentence: mark (✓ ？ ✗), section, sentence (no markers), cites, invalid."""
+    rows = [
+        {
+            "mark": SENTENCE_MARKS[sentence_mark(s)],
+            "section": s.section,
+            "sentence": s.plain,
+            "cites": ", ".join(s.citations),
+            "invalid": ", ".join(s.invalid_citations),
+        }
+        for s in as_sentences(generation.sentences)
+    ]
+    return pd.DataFrame(rows, columns=["mark", "section", "sentence", "cites", "invalid"])
+
+
+def cited_entries(case: Case, sentence: Sentence) -> pd.DataFrame:
+    """The entries a sentence cites: id, date, author (医師/看護), part, text, and a ``valid`` flag.
+
+    Invalid citations are listed too (``valid`` False, nothing else known).
+    """
+    index = EntryIndex(case)
+    rows = [{**index[i].to_dict(), "valid": True} for i in sentence.citations if i in index]
+    rows += [
+        {"id": i, "date": "", "author": "", "part": "", "heading": "", "text": "(no such entry)",
+         "valid": False}
+        for i in sentence.invalid_citations
+    ]
+    return pd.DataFrame(rows, columns=["id", "date", "author", "part", "heading", "text", "valid"])
 
 
 def submit_report(
@@ -110,7 +174,13 @@ def submit_report(
         flags.append("truncated at max_tokens")
     if generation.cache_hit:
         flags.append("from the cache (no cost)")
-    return ReportResult(generation=generation, notes=case.karte(source), flags=flags)
+    cited = [s for s in generation.sentences if s["citations"]]
+    if generation.sentences and any(s["citations"] or s["invalid_citations"] for s in generation.sentences):
+        uncited = len(generation.sentences) - len(cited)
+        invalid = sum(bool(s["invalid_citations"]) for s in generation.sentences)
+        if uncited or invalid:
+            flags.append(f"{uncited} uncited sentence(s), {invalid} with invalid citations")
+    return ReportResult(generation=generation, notes=case.karte(source), flags=flags, case=case)
 
 
 @dataclass
@@ -228,6 +298,9 @@ class SummaryAssistant:
         self.archive = archive
         self.page_size = page_size
         self.last_result: ReportResult | None = None
+        self.reviews = open_review_store(self.history)
+        self.review: Review | None = None
+        self.last_review: Review | None = None
         self._widgets: dict[str, Any] = {}
 
     def widget(self) -> Any:
@@ -268,7 +341,12 @@ class SummaryAssistant:
         x["status"] = w.HTML()
         x["summary"] = w.HTML(layout=w.Layout(width="50%"))
         x["notes"] = w.HTML(layout=w.Layout(width="50%", max_height="600px", overflow="auto"))
+        x["markers"] = w.Checkbox(value=False, description="show citation markers")
+        x["sentences"] = w.Select(options=[], rows=10, layout=w.Layout(width="100%"))
+        x["cited"] = w.HTML()
         x["submit"].on_click(lambda _button: self.on_submit())
+        x["markers"].observe(lambda _change: self._show_sentences(), names="value")
+        x["sentences"].observe(lambda _change: self.on_select_sentence(), names="value")
         return w.VBox(
             [
                 w.HBox([x["patient"], x["submit"]]),
@@ -276,6 +354,37 @@ class SummaryAssistant:
                 w.HBox([x["version"], x["model"]]),
                 x["status"],
                 w.HBox([x["summary"], x["notes"]]),
+                w.HTML(
+                    "<h4>Sentences</h4><small>✓ cited · ？ uncited · ✗ invalid citation. "
+                    "Select a sentence to see the entries it cites.</small>"
+                ),
+                x["markers"],
+                x["sentences"],
+                x["cited"],
+                self._review_panel(w),
+            ]
+        )
+
+    def _review_panel(self, w: Any) -> Any:
+        from workbench.summary.sections import SECTIONS
+
+        x = self._widgets
+        x["reviewer"] = w.Text(description="Reviewer", placeholder="default: the current user")
+        x["edits"] = {
+            name: w.Textarea(description=name[:6], layout=w.Layout(width="100%", height="110px"))
+            for name in SECTIONS
+        }
+        x["accept"] = w.Button(description="Accept", button_style="success", disabled=True)
+        x["review_status"] = w.HTML()
+        x["accept"].on_click(lambda _button: self.on_accept())
+        return w.VBox(
+            [
+                w.HTML("<h4>Review</h4><small>Edit the draft section by section, then Accept. "
+                       "The draft itself is kept unchanged.</small>"),
+                x["reviewer"],
+                *x["edits"].values(),
+                x["accept"],
+                x["review_status"],
             ]
         )
 
@@ -317,13 +426,97 @@ class SummaryAssistant:
         )
         x["summary"].value = "<h4>Summary</h4>" + _pre(result.summary)
         x["notes"].value = f"<h4>{Source(g.source).label}</h4>" + _pre(result.notes)
+        self._show_sentences()
+        self.start_review(g.id)
         self.refresh_history()
+
+    def _show_sentences(self) -> None:
+        x = self._widgets
+        result = self.last_result
+        x["sentences"].options = (
+            sentence_options(result.sentences, markers=x["markers"].value) if result is not None else []
+        )
+        x["sentences"].value = None
+        x["cited"].value = ""
+
+    def on_select_sentence(self) -> None:
+        """A sentence selected: show the entries it cites (or say it cites none or what does not exist)."""
+        x = self._widgets
+        result, index = self.last_result, x["sentences"].value
+        if result is None or result.case is None or index is None:
+            x["cited"].value = ""
+            return
+        sentence = result.sentences[index]
+        table = cited_entries(result.case, sentence)
+        note = {
+            "cited": "",
+            "uncited": "<b style='color:#a60'>uncited: no valid citation</b>",
+            "invalid": "<b style='color:#b00'>cites entries that do not exist or malformed markup</b>",
+        }[sentence_mark(sentence)]
+        shown = table.drop(columns=["heading"]) if not table.empty else table
+        x["cited"].value = note + (shown.to_html(index=False, escape=True) if not table.empty else "")
+
+    def on_open(self) -> None:
+        """Open for review clicked: show a recorded generation on the Report screen, ready to review."""
+        x = self._widgets
+        try:
+            generation = self.history.get(x["open_id"].value.strip())
+            case = find_case(self.cases, generation.case_id)
+        except WorkbenchError as exc:
+            x["status"].value = f"<b style='color:#b00'>{html.escape(str(exc))}</b>"
+            x["tab"].selected_index = 0
+            return
+        self.last_result = ReportResult(generation, case.karte(generation.source), case=case)
+        x["status"].value = html.escape(f"{generation.model} · prompt {generation.prompt_version} · "
+                                        f"id {generation.id} (from the history)")
+        x["summary"].value = "<h4>Summary</h4>" + _pre(generation.output)
+        x["notes"].value = f"<h4>{Source(generation.source).label}</h4>" + _pre(self.last_result.notes)
+        self._show_sentences()
+        self.start_review(generation.id)
+        x["tab"].selected_index = 0
+
+    # -- Review ------------------------------------------------------------------------------------------
+    def start_review(self, generation_id: str) -> Review:
+        """Open a generation's draft for review: the section boxes hold its text, the clock starts."""
+        x = self._widgets
+        self.review = open_review(self.history, generation_id, reviewer=x["reviewer"].value.strip() or None)
+        for name, box in x["edits"].items():
+            box.value = self.review.draft.get(name, "")
+        x["accept"].disabled = False
+        x["review_status"].value = html.escape(f"reviewing {generation_id} (opened {self.review.opened_at})")
+        return self.review
+
+    def on_accept(self) -> None:
+        """Accept clicked: store the edited sections beside the draft, with reviewer and times."""
+        x = self._widgets
+        if self.review is None:
+            x["review_status"].value = "<b style='color:#b00'>nothing to review: Submit first</b>"
+            return
+        review = self.review
+        if x["reviewer"].value.strip():
+            review.reviewer = x["reviewer"].value.strip()
+        review.accepted = {name: box.value for name, box in x["edits"].items()}
+        try:
+            accepted = review.accept()
+            self.reviews.record(accepted)
+        except WorkbenchError as exc:
+            x["review_status"].value = f"<b style='color:#b00'>{html.escape(str(exc))}</b>"
+            return
+        self.last_review, self.review = accepted, None
+        x["accept"].disabled = True
+        x["review_status"].value = html.escape(
+            f"accepted by {accepted.reviewer} at {accepted.accepted_at} "
+            f"({accepted.seconds_to_accept:.0f} s after opening); the draft {accepted.generation_id} is kept"
+        )
 
     # -- History -----------------------------------------------------------------------------------------
     def _history_screen(self, w: Any) -> Any:
         x = self._widgets
         x["search"] = w.Text(placeholder="Search the histories with patient id", layout=w.Layout(width="60%"))
         x["search_button"] = w.Button(description="Search")
+        x["open_id"] = w.Text(placeholder="generation id", description="Review id")
+        x["open"] = w.Button(description="Open for review")
+        x["open"].on_click(lambda _b: self.on_open())
         x["table"] = w.HTML()
         x["previous"] = w.Button(description="‹", layout=w.Layout(width="40px"))
         x["next"] = w.Button(description="›", layout=w.Layout(width="40px"))
@@ -337,6 +530,7 @@ class SummaryAssistant:
                 w.HBox([x["search"], x["search_button"]]),
                 x["table"],
                 w.HBox([x["previous"], x["page_label"], x["next"]]),
+                w.HBox([x["open_id"], x["open"]]),
             ]
         )
 

@@ -1,4 +1,9 @@
-"""``workbench summarize``, ``workbench history`` and ``workbench prompts``."""
+"""``workbench summarize``, ``workbench history``, ``workbench prompts`` and ``workbench review``.
+
+The ``review`` sheets are written and read by :mod:`workbench.evaluation.review_sheet`, imported only when
+the command runs: without the ``eval`` extra the other commands still work, and ``review`` says what to
+install.
+"""
 
 from __future__ import annotations
 
@@ -75,6 +80,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     redact.add_argument("--no-redact", dest="redact", action="store_false")
     summarize.add_argument("--json", action="store_true", help="print the whole generation record as JSON")
+    summarize.add_argument(
+        "--no-markers",
+        action="store_true",
+        help="print the summary without its citation markers ([0725-医-O1]); the record keeps them",
+    )
     summarize.set_defaults(func=_summarize)
 
     history = subparsers.add_parser("history", help="list recorded generations, newest first")
@@ -121,6 +131,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     import_.add_argument("--format", choices=("bedrock", "mlflow"), required=True)
     import_.add_argument("--version", help="default: the version named in the file")
     import_.set_defaults(func=_prompts_import)
+    _register_review(subparsers)
+
+
+def _register_review(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``review export|import`` (physician review of drafts on a blinded sheet)."""
+    review = subparsers.add_parser(
+        "review", help="physician review of generated drafts outside JupyterLab (blinded sheet out and in)"
+    )
+    actions = review.add_subparsers(dest="action", metavar="ACTION", required=True)
+    export = actions.add_parser("export", help="drafts to a blinded review sheet (CSV, XLSX) and its key")
+    export.add_argument("generation_ids", nargs="+", metavar="GENERATION_ID",
+                        help="generations to review (ids from 'workbench history')")
+    export.add_argument("-o", "--out", type=Path, required=True, help="folder for the sheet and the key")
+    export.add_argument("--seed", type=int, default=0, help="seed of the shuffle (default 0)")
+    export.add_argument("--name", default="review", help="file name prefix (default: review)")
+    export.set_defaults(func=_review_export)
+    import_ = actions.add_parser("import", help="store the accepted text of a filled review sheet")
+    import_.add_argument("sheet", type=Path, help="the filled sheet (.csv or .xlsx)")
+    import_.add_argument("--key", type=Path, required=True, help="the key file written with the sheet")
+    import_.add_argument("--reviewer", help="who reviewed (default: the sheet's file name)")
+    import_.set_defaults(func=_review_import)
 
 
 def _load_one_case(path: str, case_id: str | None) -> Case:
@@ -156,7 +187,12 @@ def _summarize(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(generation.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    print(generation.output)
+    if args.no_markers and generation.sentences:
+        from workbench.summary.citations import sentences_text
+
+        print(sentences_text(generation.sentences, markers=False))
+    else:
+        print(generation.output)
     flags = [
         f
         for f, on in (
@@ -168,6 +204,13 @@ def _summarize(args: argparse.Namespace) -> int:
     ]
     if generation.missing_sections:
         flags.append(f"missing sections: {', '.join(generation.missing_sections)}")
+    cited = [s for s in generation.sentences if s["citations"]]
+    invalid = [s for s in generation.sentences if s["invalid_citations"]]
+    if cited or invalid:
+        flags.append(
+            f"{len(cited)} of {len(generation.sentences)} sentences cited, "
+            f"{len(invalid)} with invalid citations"
+        )
     print(
         f"\nrecorded {generation.id}: {generation.model}, prompt {generation.prompt_version}, "
         f"{generation.input_tokens}+{generation.output_tokens} tokens, ${generation.cost_usd:.4f}, "
@@ -182,12 +225,20 @@ def _history(args: argparse.Namespace) -> int:
 
     history = open_history()
     if args.show:
+        from workbench.summary.review import open_review_store
+        from workbench.summary.sections import format_sections
+
         generation = history.get(args.show)
-        print(
-            generation.output
-            if args.format == "table"
-            else json.dumps(generation.to_dict(), ensure_ascii=False, indent=2)
-        )
+        reviews = open_review_store(history).reviews(generation.id)
+        if args.format != "table":
+            record = {**generation.to_dict(), "reviews": [r.to_dict() for r in reviews]}
+            print(json.dumps(record, ensure_ascii=False, indent=2))
+            return 0
+        print(generation.output)
+        for review in reviews:
+            print(f"\n--- accepted by {review.reviewer} (opened {review.opened_at}, accepted "
+                  f"{review.accepted_at}, via {review.channel}) ---")
+            print(format_sections(review.accepted))
         return 0
     frame = history.search(
         patient_id=args.patient_id,
@@ -290,4 +341,23 @@ def _prompts_import(args: argparse.Namespace) -> int:
         else registry.from_mlflow(record, version=args.version)
     )
     print(f"created prompt {prompt.version} at {prompt.path}")
+    return 0
+
+
+def _review_export(args: argparse.Namespace) -> int:
+    from workbench.evaluation.review_sheet import export_review_sheet
+    from workbench.summary.history import open_history
+
+    paths = export_review_sheet(open_history(), args.generation_ids, args.out, seed=args.seed, name=args.name)
+    print(f"sheet: {paths.csv}\nsheet: {paths.xlsx}\nkey (keep away from reviewers): {paths.key}")
+    return 0
+
+
+def _review_import(args: argparse.Namespace) -> int:
+    from workbench.evaluation.review_sheet import import_review_sheet
+    from workbench.summary.history import open_history
+
+    reviews = import_review_sheet(open_history(), args.sheet, args.key, reviewer=args.reviewer)
+    for review in reviews:
+        print(f"review {review.id} of {review.generation_id} by {review.reviewer}")
     return 0

@@ -27,6 +27,8 @@ from workbench.summary.backends import Backend, ModelRequest, ModelResponse, est
 from workbench.summary.backends.base import CaseInput
 from workbench.summary.cache import ResponseCache, cache_key, open_cache
 from workbench.summary.cases import Case, Source
+from workbench.summary.citations import cite_sentences
+from workbench.summary.entries import EntryIndex
 from workbench.summary.history import Generation, History, open_history
 from workbench.summary.imaging_context import connect_archive, imaging_lines, patient_names
 from workbench.summary.prompts import Prompt, PromptRegistry
@@ -76,7 +78,8 @@ class PreparedCall:
     def send(self) -> ModelResponse:
         """Make the call (a backend that reads the case is given it)."""
         if self.backend.reads_case:
-            return self.backend.generate(self.request, CaseInput(self.case, self.source))
+            case = CaseInput(self.case, self.source, cite=self.prompt.citations)
+            return self.backend.generate(self.request, case)
         return self.backend.generate(self.request)
 
 
@@ -176,9 +179,10 @@ def prepare(
     redacting = _redact_setting(redact) and not backend.reads_case
     if archive is None and "imaging" in needed:
         archive = connect_archive()
+    index = EntryIndex(case) if prompt.citations else None  # a citing prompt shows every entry's ID
     values: dict[str, str] = {
-        "ichigo": case.ichigo.strip(),
-        "karte": case.karte(source) if "karte" in needed else "",
+        "ichigo": index.ichigo() if index else case.ichigo.strip(),
+        "karte": (index.karte(source) if index else case.karte(source)) if "karte" in needed else "",
         "imaging": imaging_lines(case, archive) if "imaging" in needed else "",
         "admission_date": case.admission_date.isoformat(),
         "discharge_date": case.discharge_date.isoformat(),
@@ -203,7 +207,7 @@ def prepare(
         top_p=merged.get("top_p"),
         stop_sequences=tuple(merged.get("stop_sequences") or ()),
     )
-    context = CaseInput(case, source).cache_context() if backend.reads_case else None
+    context = CaseInput(case, source, cite=prompt.citations).cache_context() if backend.reads_case else None
     key = cache_key(backend.name, request.params(), request.system, request.prompt, repeat, context=context)
     return PreparedCall(case, prompt, backend, source, request, key, int(repeat), redactor)
 
@@ -235,6 +239,9 @@ def finish(
         cache.put(call.key, call.model, response)
     output = call.redactor.restore(response.text) if call.redactor else response.text
     parsed = parse_sections(output)
+    # Citations count only where the prompt asked for them; other prompts' sentences are all uncited.
+    known = EntryIndex(call.case) if call.prompt.citations else ()
+    sentences = [s.to_dict() for s in cite_sentences(parsed.sections, known)]
     generation = Generation(
         id=str(uuid.uuid4()),
         timestamp=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -261,6 +268,7 @@ def finish(
         truncated=response.truncated,
         cache_hit=cache_hit,
         redacted=call.redactor is not None,
+        sentences=sentences,
     )
     history.record(generation)
     if generation.truncated:

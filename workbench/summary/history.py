@@ -60,6 +60,10 @@ class Generation:
         0.0 on a cache hit.
     stop_reason : str
     truncated, cache_hit, redacted : bool
+    sentences : list of dict
+        The summary sentence by sentence (:class:`workbench.summary.citations.Sentence` as dicts:
+        ``section``, ``text``, ``citations``, ``invalid_citations``). Citations are read only for prompts
+        that ask for them; other prompts' sentences are all uncited.
     """
 
     id: str
@@ -85,6 +89,7 @@ class Generation:
     truncated: bool = False
     cache_hit: bool = False
     redacted: bool = False
+    sentences: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -99,7 +104,7 @@ class Generation:
 
 
 _FIELDS = [f.name for f in dataclasses.fields(Generation)]
-_JSON_FIELDS = {"params", "sections", "missing_sections", "extra_sections"}
+_JSON_FIELDS = {"params", "sections", "missing_sections", "extra_sections", "sentences"}
 _BOOL_FIELDS = {"truncated", "cache_hit", "redacted"}
 _SQL_TYPES = {
     "repeat": "INTEGER",
@@ -196,6 +201,21 @@ class SqliteHistory:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else config.data_dir() / "history.sqlite"
         self._db = Database(self.path, _SCHEMA)
+        self._add_new_columns()
+
+    def _add_new_columns(self) -> None:
+        """Give a history written by an older version the columns added since (``sentences``)."""
+        present = {row["name"] for row in self._db.query("PRAGMA table_info(generations)")}
+        missing = [name for name in _FIELDS if name not in present]
+        if missing:
+            with self._db.write() as connection:  # again under the lock: another process may have added them
+                present = {row[1] for row in connection.execute("PRAGMA table_info(generations)")}
+                missing = [name for name in _FIELDS if name not in present]
+                for name in missing:
+                    connection.execute(
+                        f'ALTER TABLE generations ADD COLUMN "{name}" {_SQL_TYPES.get(name, "TEXT")}'
+                    )
+            logger.info("history %s: added column(s) %s", self.path, ", ".join(missing))
 
     def record(self, generation: Generation) -> None:
         """Write one generation (in its own transaction; committed when this returns)."""
@@ -292,6 +312,8 @@ class SqliteHistory:
     def _decode(row: dict[str, Any]) -> dict[str, Any]:
         for name in _JSON_FIELDS:
             row[name] = json.loads(row[name]) if row[name] is not None else None
+        if row.get("sentences") is None:
+            row["sentences"] = []
         for name in _BOOL_FIELDS:
             row[name] = bool(row[name])
         return row

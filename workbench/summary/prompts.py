@@ -9,6 +9,7 @@ A prompt file (``prompts/discharge_summary/v2.md``)::
     description: the seed's Version 2 prompt
     parameters: {max_tokens: 4096, temperature: 0.0}
     system: optional system prompt (may hold placeholders too)
+    citations: false   # true: notes are rendered with entry IDs and every sentence must cite them
     ---
     ...body with $(ichigo) and $(karte)...
 
@@ -83,6 +84,10 @@ class Prompt:
     path : pathlib.Path or None
     text : str
         The file's text as stored (front matter and body).
+    citations : bool
+        The prompt asks for citations (front matter ``citations: true``): ``$(karte)`` and ``$(ichigo)`` are
+        rendered with entry IDs (:mod:`workbench.summary.entries`) and the output is read into cited
+        sentences (:mod:`workbench.summary.citations`).
     """
 
     version: str
@@ -95,6 +100,7 @@ class Prompt:
     sha256: str = ""
     path: Path | None = field(default=None, compare=False)
     text: str = field(default="", repr=False)
+    citations: bool = False
 
     @property
     def placeholders(self) -> list[str]:
@@ -168,6 +174,7 @@ def _file_text(
     parameters: dict[str, Any],
     system: str | None,
     body: str,
+    citations: bool = False,
 ) -> str:
     front: dict[str, Any] = {
         "version": version,
@@ -176,6 +183,8 @@ def _file_text(
         "description": description,
         "parameters": parameters,
     }
+    if citations:
+        front["citations"] = True
     if system is not None:
         front["system"] = system
     meta = yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=100)
@@ -223,6 +232,9 @@ def parse_prompt_file(path: Path) -> Prompt:
         )
     body = match.group(2)
     system = meta.get("system")
+    citations = meta.get("citations", False)
+    if not isinstance(citations, bool):
+        raise PromptError(f"{path}: citations must be true or false, got {citations!r}")
     unknown = [n for n in PLACEHOLDER_RE.findall((system or "") + body) if n not in KNOWN_PLACEHOLDERS]
     if unknown:
         raise PromptError(
@@ -240,6 +252,7 @@ def parse_prompt_file(path: Path) -> Prompt:
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         path=path,
         text=text,
+        citations=citations,
     )
 
 
@@ -356,6 +369,7 @@ class PromptRegistry:
         parameters: dict[str, Any] | None = None,
         system: str | None = None,
         created: str | None = None,
+        citations: bool = False,
     ) -> Prompt:
         """Write a new version; an existing version is never overwritten.
 
@@ -373,6 +387,8 @@ class PromptRegistry:
             A system prompt template.
         created : str, optional
             ISO date (default: today).
+        citations : bool
+            Ask for citations (see :attr:`Prompt.citations`).
 
         Returns
         -------
@@ -407,6 +423,7 @@ class PromptRegistry:
             params,
             system,
             body,
+            citations,
         )
         self.root.mkdir(parents=True, exist_ok=True)
         path = self._path(name)
@@ -465,6 +482,7 @@ class PromptRegistry:
                     ("created", prompt.created),
                     ("author", prompt.author),
                     ("sha256", prompt.sha256),
+                    ("citations", "true" if prompt.citations else ""),
                 )
                 if v
             ],
@@ -534,6 +552,7 @@ class PromptRegistry:
             author=metadata.get("author"),
             parameters=parameters,
             system=_from_double_braces(system) if system else None,
+            citations=metadata.get("citations") == "true",
         )
 
     def to_mlflow(self, version: str | int, *, name: str = DEFAULT_NAME) -> dict[str, Any]:
@@ -556,6 +575,8 @@ class PromptRegistry:
             "parameters": json.dumps(prompt.parameters, ensure_ascii=False),
             "sha256": prompt.sha256,
         }
+        if prompt.citations:
+            tags["citations"] = "true"
         return {"name": name, "template": template, "commit_message": prompt.description, "tags": tags}
 
     def from_mlflow(self, record: dict[str, Any], *, version: str | None = None) -> Prompt:
@@ -593,6 +614,7 @@ class PromptRegistry:
             author=tags.get("author"),
             parameters=parameters,
             system=_from_double_braces(system) if system else None,
+            citations=tags.get("citations") == "true",
         )
 
 

@@ -99,14 +99,24 @@ class CaseInput:
 
     Only a backend whose :attr:`Backend.reads_case` is true is given one (``baseline:extractive``, which does
     not read prompts).
+
+    Attributes
+    ----------
+    case : Case
+    source : Source
+    cite : bool
+        The prompt asks every sentence to cite the case's entry IDs (front matter ``citations: true``,
+        :mod:`workbench.summary.citations`); a backend that writes the summary itself cites what it copies.
     """
 
     case: Case
     source: Source
+    cite: bool = False
 
     def cache_context(self) -> str:
         """What the answer depends on besides the prompt, for the response-cache key."""
-        return f"{self.case.case_id}/{self.case.patient_id}/{self.source.value}"
+        context = f"{self.case.case_id}/{self.case.patient_id}/{self.source.value}"
+        return f"{context}/cite" if self.cite else context
 
 
 @runtime_checkable

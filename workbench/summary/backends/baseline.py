@@ -10,6 +10,9 @@ itself (it does not read the prompt):
 - 入院中の治療経過: dated assessments and plans, with plans copied from day to day kept once, relative dates
   (昨日) made absolute, and the discharge date.
 
+Given a citing prompt (one whose notes carry entry IDs), every sentence ends with the IDs of the entries it
+was copied from.
+
 The output starts with a line saying it is an extractive baseline, not an LLM.
 """
 
@@ -24,6 +27,8 @@ from workbench.errors import BackendError
 from workbench.summary.backends.base import BaseBackend, CaseInput, ModelRequest, ModelResponse
 from workbench.summary.backends.prices import estimate_tokens
 from workbench.summary.cases import Case, Entry, Source, Tag, resolve_relative_dates
+from workbench.summary.citations import format_citation, split_sentences
+from workbench.summary.entries import EntryIndex, ichigo_sections
 from workbench.summary.sections import format_sections
 
 logger = logging.getLogger(__name__)
@@ -31,26 +36,6 @@ logger = logging.getLogger(__name__)
 LABEL = "（抽出型ベースライン: 記録からの機械的抽出であり、LLMによる生成ではありません）"
 """First line of every baseline output."""
 
-_ICHIGO_HEADING_RES = (
-    re.compile(r"^\s*[【\[]([^】\]]{1,12})[】\]]\s*[:：]?\s*(.*)$"),  # 【現病歴】 text
-    re.compile(r"^\s*[■◆●#]+\s*([^\s:：]{1,12})\s*[:：]?\s*(.*)$"),  # ■現病歴 / ## 現病歴: text
-    re.compile(r"^\s*([^\s:：、。]{1,12})\s*[:：]\s*(.*)$"),  # 現病歴：text (known headings only)
-)
-_ICHIGO_HEADINGS = (
-    "主訴",
-    "現病歴",
-    "既往歴",
-    "併存症",
-    "内服薬",
-    "アレルギー",
-    "生活歴",
-    "家族歴",
-    "所見",
-    "身体所見",
-    "入院時現症",
-    "検査",
-    "入院時検査",
-)
 _KEY_FINDING_RE = re.compile(
     r"CRP|WBC|白血球|SpO2|SPO2|SpO₂|Hb|Cr|eGFR|BNP|HbA1c|血糖|BS|PCT|Alb|AST|ALT|T-Bil|Plt|Na|K|pH|PaO2|"
     r"CT|X線|XP|Xp|MRI|エコー|心電図|ECG|培養|体温|KT|BT|血圧|BP|NIHSS|GCS|JCS|すりガラス|浸潤影|骨折"
@@ -73,49 +58,50 @@ def _md(date: dt.date) -> str:
     return f"{date.month}月{date.day}日"
 
 
-def ichigo_sections(text: str) -> dict[str, str]:
-    """Split an admission record into its headed parts (``【現病歴】``, ``■既往歴``, ``主訴：...``)."""
-    parts: dict[str, list[str]] = {}
-    current: str | None = None
-    for line in text.splitlines():
-        match = next((m for m in (r.match(line) for r in _ICHIGO_HEADING_RES) if m), None)
-        if match and match.re is _ICHIGO_HEADING_RES[2] and match.group(1) not in _ICHIGO_HEADINGS:
-            match = None  # "胸部CT：..." inside 【検査】 is content, not a heading
-        if match:
-            current = match.group(1)
-            parts.setdefault(current, [])
-            if match.group(2).strip():
-                parts[current].append(match.group(2).strip())
-        elif current is not None and line.strip():
-            parts[current].append(line.strip())
-    return {name: "\n".join(lines) for name, lines in parts.items()}
-
-
 def _pick(parts: dict[str, str], *keywords: str) -> str:
     return "\n".join(
         text for name, text in parts.items() if any(k in name for k in keywords) and text.strip()
     )
 
 
-def _history(case: Case, parts: dict[str, str]) -> str:
+def _pick_ids(index: EntryIndex, parts: dict[str, str], *keywords: str) -> tuple[str, ...]:
+    """The IDs of the admission record's parts :func:`_pick` reads."""
+    return tuple(
+        index.headings[name]
+        for name, text in parts.items()
+        if any(k in name for k in keywords) and text.strip()
+    )
+
+
+_Line = tuple[str, tuple[str, ...]]
+"""A line of the summary and the IDs of the entries it was taken from."""
+
+
+def _history(case: Case, index: EntryIndex, parts: dict[str, str], entries: list[Entry]) -> list[_Line]:
     present = _sentences(_pick(parts, "現病歴"), 4)
     if present:
-        return present
+        return [(present, _pick_ids(index, parts, "現病歴"))]
     complaint = _sentences(_pick(parts, "主訴"), 1).rstrip("。")
     if complaint:
-        return f"{complaint}のため、{_md(case.admission_date)}に入院した。"
-    return f"{_md(case.admission_date)}に{case.diagnosis or case.department}のため入院した。"
+        line = f"{complaint}のため、{_md(case.admission_date)}に入院した。"
+        return [(line, _pick_ids(index, parts, "主訴"))]
+    first = tuple(index.id_of(e) for e in entries[:1])
+    return [(f"{_md(case.admission_date)}に{case.diagnosis or case.department}のため入院した。", first)]
 
 
-def _comorbidities(parts: dict[str, str]) -> str:
+def _comorbidities(index: EntryIndex, parts: dict[str, str]) -> list[_Line]:
     past = _pick(parts, "既往", "併存")
     items = [item.strip(" ・-") for item in re.split(r"[\n、,，]", past) if item.strip(" ・-")]
-    return "、".join(dict.fromkeys(items)) or "記載なし"
+    if not items:
+        return [("記載なし", ())]
+    return [("、".join(dict.fromkeys(items)), _pick_ids(index, parts, "既往", "併存"))]
 
 
-def _findings(parts: dict[str, str], entries: list[Entry]) -> str:
-    lines = [
-        _sentences(text, 2) for text in (_pick(parts, "所見", "現症"), _pick(parts, "検査")) if text.strip()
+def _findings(index: EntryIndex, parts: dict[str, str], entries: list[Entry]) -> list[_Line]:
+    lines: list[_Line] = [
+        (_sentences(_pick(parts, *keys), 2), _pick_ids(index, parts, *keys))
+        for keys in (("所見", "現症"), ("検査",))
+        if _pick(parts, *keys).strip()
     ]
     seen: set[str] = set()
     for entry in entries:
@@ -128,17 +114,17 @@ def _findings(parts: dict[str, str], entries: list[Entry]) -> str:
         sentence = _short(resolve_relative_dates(entry.text, entry.date, replace=True))
         if sentence not in seen:
             seen.add(sentence)
-            lines.append(f"{_md(entry.date)} {sentence}")
+            lines.append((f"{_md(entry.date)} {sentence}", (index.id_of(entry),)))
         if len(seen) >= 4:
             break
     if not lines:
         first = next((e for e in entries if e.tag is Tag.O), None)
-        lines = [f"{_md(first.date)} {_short(first.text)}"] if first else ["記載なし"]
-    return "\n".join(lines)
+        lines = [(f"{_md(first.date)} {_short(first.text)}", (index.id_of(first),))] if first else []
+    return lines or [("記載なし", ())]
 
 
-def _course(case: Case, entries: list[Entry]) -> str:
-    lines: list[str] = []
+def _course(case: Case, index: EntryIndex, entries: list[Entry]) -> list[_Line]:
+    lines: list[_Line] = []
     seen: set[str] = set()
     for entry in entries:
         if entry.tag not in (Tag.A, Tag.P):
@@ -147,29 +133,46 @@ def _course(case: Case, entries: list[Entry]) -> str:
         if key in seen:  # a plan copied from the day before
             continue
         seen.add(key)
-        lines.append(
-            f"{_md(entry.date)} {_short(resolve_relative_dates(entry.text, entry.date, replace=True))}"
-        )
+        text = _short(resolve_relative_dates(entry.text, entry.date, replace=True))
+        lines.append((f"{_md(entry.date)} {text}", (index.id_of(entry),)))
     if len(lines) > _MAX_COURSE_LINES:
         lines = lines[: _MAX_COURSE_LINES - 4] + lines[-4:]
-    lines.append(f"{_md(case.discharge_date)}に退院となった。")
-    return "\n".join(lines)
+    # The discharge date is the case's; the entries of that day (else the last entry) say it happened.
+    last_day = [e for e in entries if e.date == case.discharge_date] or entries[-1:]
+    lines.append((f"{_md(case.discharge_date)}に退院となった。", tuple(index.id_of(e) for e in last_day[:1])))
+    return lines
 
 
-def extractive_summary(case: Case, source: Source | str = Source.BOTH) -> str:
+def _join(lines: list[_Line], cite: bool) -> str:
+    """The section's text; with ``cite``, every sentence ends with the IDs of its line."""
+    if not cite:
+        return "\n".join(text for text, _ in lines)
+    return "\n".join(
+        "".join(
+            sentence + (format_citation(ids) if ids else "")
+            for sentence in split_sentences(text)
+        )
+        for text, ids in lines
+    )
+
+
+def extractive_summary(case: Case, source: Source | str = Source.BOTH, *, cite: bool = False) -> str:
     """The baseline summary of ``case`` from ``source``'s notes.
 
-    In the template's layout, after the line :data:`LABEL`.
+    In the template's layout, after the line :data:`LABEL`. With ``cite``, every sentence ends with the IDs
+    (:mod:`workbench.summary.entries`) of the entries it was taken from, in the syntax of
+    :mod:`workbench.summary.citations`.
     """
     entries = case.entries(source)
+    index = EntryIndex(case)
     parts = ichigo_sections(case.ichigo)
     sections = {
-        "現病歴": _history(case, parts),
-        "併存症": _comorbidities(parts),
-        "重大な身体所見およびその他の所見": _findings(parts, entries),
-        "入院中の治療経過": _course(case, entries),
+        "現病歴": _history(case, index, parts, entries),
+        "併存症": _comorbidities(index, parts),
+        "重大な身体所見およびその他の所見": _findings(index, parts, entries),
+        "入院中の治療経過": _course(case, index, entries),
     }
-    return f"{LABEL}\n\n{format_sections(sections)}"
+    return f"{LABEL}\n\n{format_sections({n: _join(lines, cite) for n, lines in sections.items()})}"
 
 
 class BaselineBackend(BaseBackend):
@@ -193,6 +196,8 @@ class BaselineBackend(BaseBackend):
     def generate(self, request: ModelRequest, case: CaseInput | None = None) -> ModelResponse:
         """Summarise ``case`` (the prompt itself is not read).
 
+        For a citing prompt (``case.cite``, prompts v5/v6) every sentence cites the entries it was taken from.
+
         Raises
         ------
         BackendError
@@ -204,7 +209,7 @@ class BaselineBackend(BaseBackend):
                 "workbench.summary.generate.summarize(case, ...)"
             )
         started = time.monotonic()
-        text = extractive_summary(case.case, case.source)
+        text = extractive_summary(case.case, case.source, cite=case.cite)
         return ModelResponse(
             text=text,
             input_tokens=estimate_tokens(request.prompt),
