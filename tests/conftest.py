@@ -21,6 +21,8 @@ from workbench.imaging.local_server import LocalOrthanc
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_COHORT_SIZE = 8
+DCMTK_AET = "WBTEST-DCMTK"
+"""The calling AET of the dcmtk tests: the session's Orthanc accepts C-STORE from it (on 127.0.0.1) only."""
 """Screening-cohort patients loaded for tests (the demo default is larger)."""
 
 
@@ -57,7 +59,7 @@ def isolated_backends(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOrthanc]:
     """A real Orthanc for the whole session (DICOM listener on, for dcmtk tests)."""
-    from workbench.imaging.local_server import free_port, postgres_settings
+    from workbench.imaging.local_server import Modality, free_port, postgres_settings
 
     with contextlib.ExitStack() as stack:
         postgres = None
@@ -68,7 +70,12 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOrthanc]:
             postgres = postgres_settings(cluster.dsn)
         elif ORTHANC_INDEX != "sqlite":
             raise ValueError(f"WORKBENCH_TEST_ORTHANC_INDEX={ORTHANC_INDEX!r}: expected sqlite or postgresql")
-        server = LocalOrthanc(tmp_path_factory.mktemp("orthanc"), dicom_port=free_port(), postgres=postgres)
+        server = LocalOrthanc(
+            tmp_path_factory.mktemp("orthanc"),
+            dicom_port=free_port(),
+            postgres=postgres,
+            modalities=[Modality("dcmtk", DCMTK_AET, "127.0.0.1", free_port())],
+        )
         yield stack.enter_context(server)
 
 
@@ -90,9 +97,7 @@ def demo_hospital(orthanc: LocalOrthanc) -> Any:
 
 
 @pytest.fixture
-def run_notebook(
-    orthanc_env: LocalOrthanc, tmp_path: Path
-) -> Callable[..., Path]:
+def run_notebook(orthanc_env: LocalOrthanc, tmp_path: Path) -> Callable[..., Path]:
     """Execute ``notebooks/<name>.ipynb`` with papermill and the ``workbench`` kernel.
 
     Returns a function ``run(name, **parameters) -> Path`` of the executed notebook. The kernel inherits the

@@ -213,7 +213,7 @@ def connect(
     if kind is not Kind.DICOMWEB:
         client = OrthancClient(url, username, password, timeout=timeout, retries=retries)
         try:  # one authenticated request: unreachable servers and wrong passwords fail here, clearly
-            system = client.get_json("/system", what=f"Orthanc's /system at {url}")
+            system = client.get_json("/system", what=f"Orthanc's /system at {client.url}")
         except (NotFoundError, ValueError):  # 404 or not JSON: not Orthanc's REST API
             system = None
         if isinstance(system, dict) and "ApiVersion" in system:
@@ -221,7 +221,7 @@ def connect(
 
             return OrthancArchive(client, cache=cache)
         if kind is Kind.ORTHANC:
-            raise ArchiveError(f"{url} does not answer /system as Orthanc does; use kind='dicomweb'")
+            raise ArchiveError(f"{client.url} does not answer /system as Orthanc does; use kind='dicomweb'")
         client.close()
     from workbench.imaging.dicomweb import DicomWebArchive
 

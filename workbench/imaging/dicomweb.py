@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import requests
 
-from workbench.errors import ArchiveError, AuthenticationError, DicomDataError, NotFoundError
+from workbench.errors import ArchiveError, AuthenticationError, ConfigError, DicomDataError, NotFoundError
 from workbench.imaging.archive import (
     BaseArchive,
     InstanceRef,
@@ -38,6 +38,7 @@ from workbench.imaging.archive import (
 from workbench.imaging.names import looks_garbled, orthanc_garbled_form
 from workbench.imaging.query import Level, QueryError, build_query, matches
 from workbench.imaging.rest import DEFAULT_RETRIES, DEFAULT_TIMEOUT, make_session
+from workbench.urls import split_url
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +125,14 @@ class DicomWebArchive(BaseArchive):
     ) -> None:
         from dicomweb_client import DICOMwebClient
 
-        if not url or not url.startswith(("http://", "https://")):
-            raise ArchiveError(f"DICOMweb URL {url!r} is not an http(s) URL")
+        try:
+            url, url_user, url_password = split_url(url, what="DICOMweb URL")
+        except ConfigError as exc:
+            raise ArchiveError(str(exc)) from None
+        if username is None:  # credentials inside the URL are used, never kept in it
+            username, password = url_user, url_password if password is None else password
         super().__init__(url, username, cache=cache)
-        self.url = url.rstrip("/")
+        self.url = url
         self.username = username
         self.session = make_session(username, password, retries=retries)
         self.timeout = timeout
