@@ -59,3 +59,24 @@ class SpecError(WorkbenchError, ValueError):
 
 class ThrottledError(BackendError):
     """The model service throttled the request even after the backend's own retries; retry later."""
+
+
+class DiskFullError(WorkbenchError, OSError):
+    """A file could not be written because its disk (or quota) is full; nothing half-written was kept.
+
+    Also an :class:`OSError`, so code that handles failed writes in general still sees it.
+    """
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says a disk or quota is full (``ENOSPC``, ``EDQUOT``, SQLite's ``SQLITE_FULL``)."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, DiskFullError):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return False

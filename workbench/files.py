@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from workbench.errors import DiskFullError, is_disk_full
+
 
 def atomic_write(
     path: str | Path,
@@ -39,8 +41,32 @@ def atomic_write(
     -------
     bool
         Whether the file was written (always ``True`` unless ``exclusive``).
+
+    Raises
+    ------
+    DiskFullError
+        The disk or quota is full (the old file, if any, is intact).
     """
     path = Path(path)
+    try:
+        return _write(path, data, mode=mode, prefix=prefix, exclusive=exclusive)
+    except OSError as exc:
+        if not is_disk_full(exc) or isinstance(exc, DiskFullError):
+            raise
+        raise DiskFullError(
+            f"cannot write {path}: the disk is full ({exc.strerror or exc}); nothing was changed: free space "
+            "and run the command again"
+        ) from None
+
+
+def _write(
+    path: Path,
+    data: bytes | memoryview | Callable[[BinaryIO], object],
+    *,
+    mode: int | None,
+    prefix: str | None,
+    exclusive: bool,
+) -> bool:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix if prefix is not None else f".{path.name}.")
     try:
         if mode is not None:

@@ -101,3 +101,24 @@ def test_threads_sharing_one_history(tmp_path: Path) -> None:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _i: history.record(make_generation()), range(80)))
     assert history.count() == 80
+
+
+def test_history_and_response_cache_are_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from workbench.summary.cache import ResponseCache
+    from workbench.summary.history import History
+
+    old = os.umask(0o022)
+    try:
+        History(tmp_path / "data" / "history.sqlite")
+        ResponseCache(tmp_path / "cache" / "responses.sqlite")
+    finally:
+        os.umask(old)
+    for folder, name in (("data", "history.sqlite"), ("cache", "responses.sqlite")):
+        assert stat.S_IMODE((tmp_path / folder).stat().st_mode) == 0o700
+        files = list((tmp_path / folder).iterdir())
+        assert tmp_path / folder / name in files and len(files) >= 2  # with its -wal/-shm
+        for path in files:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

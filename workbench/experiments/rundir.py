@@ -7,6 +7,12 @@ writing leaves at most a truncated last line, which readers ignore and the next 
 that failed has a row whose ``error`` is a message; resuming makes it again and appends a new row, so
 the last row of a key is the one that counts (:func:`latest_rows`).
 
+Reading goes line by line in bytes: a torn last line (even one cut inside a multi-byte UTF-8 character) is
+dropped with a warning, a damaged line before it is an error naming its line number. A full disk while
+appending cuts the partial row off again and raises :class:`~workbench.errors.DiskFullError`; the run then
+resumes cleanly once space is freed. Only one process works on a run at a time (:func:`lock_run`). Run
+folders are 0700 and ``results.jsonl`` 0600 (rows hold patient text).
+
 Shared storage
 --------------
 With ``[storage] uri`` set (``workbench.storage``), a run lives in the store, written by any number of
@@ -21,11 +27,14 @@ create-only write, so two runs started in the same second get different ids.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,7 +42,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from workbench.errors import ConfigError, NotFoundError, WorkbenchError
+from workbench.errors import ConfigError, DiskFullError, NotFoundError, WorkbenchError, is_disk_full
 from workbench.experiments.spec import ExperimentSpec
 from workbench.storage import Store, configured_store, read_objects, unique_suffix
 
@@ -46,6 +55,8 @@ RUNS_PREFIX = "runs"
 """Where runs live in a store: ``<uri>/runs/<run_id>/``."""
 CLAIM_FILE = "claim.json"
 RESULTS_PREFIX = "results"
+LOCK_FILE = ".lock"
+"""Held (``fcntl.flock``) by the process running or resuming the run."""
 
 
 def default_runs_dir() -> Path:
@@ -73,7 +84,7 @@ def create_run_dir(runs_dir: str | Path, spec: ExperimentSpec, *, now: dt.dateti
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S")
     base = f"{stamp}-{spec.design_hash()}"
     store = configured_store()
-    Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    Path(runs_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
     for n in range(1, 1000):
         run_id = base if n == 1 else f"{base}-{n}"
         path = Path(runs_dir) / run_id
@@ -81,10 +92,10 @@ def create_run_dir(runs_dir: str | Path, spec: ExperimentSpec, *, now: dt.dateti
             claim = json.dumps({"run_id": run_id, "claimed": dt.datetime.now(dt.UTC).isoformat()})
             if not store.put(_store_key(run_id, CLAIM_FILE), claim.encode("utf-8"), if_absent=True):
                 continue
-            path.mkdir(exist_ok=True)  # the local working folder of the stored run
+            path.mkdir(mode=0o700, exist_ok=True)  # the local working folder of the stored run
             return path.resolve()
         try:
-            path.mkdir()
+            path.mkdir(mode=0o700)
         except FileExistsError:
             continue
         return path.resolve()
@@ -179,7 +190,15 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
         return json.loads(data)
     if not path.is_file():
         raise NotFoundError(f"{run_dir} is not a run folder (no {MANIFEST_FILE})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (ValueError, OSError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise WorkbenchError(
+            f"{path} is damaged ({exc}); restore it from a backup or remove the run"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise WorkbenchError(f"{path} is not a JSON object; restore it from a backup or remove the run")
+    return manifest
 
 
 def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -196,21 +215,28 @@ def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / RESULTS_FILE
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").split("\n")
     rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):  # no newline after it: the writer was killed mid-line
-                logger.warning("%s:%d is truncated (run killed while writing); ignored", path, number)
+    with open(path, "rb") as fh:  # bytes: a line cut inside a UTF-8 character must not sink the file
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            except ValueError:
+                row = None
+            if isinstance(row, dict):
+                rows.append(row)
+                continue
+            if not line.endswith(b"\n"):  # the last line, without its newline: the writer was cut off
+                logger.warning(
+                    "%s:%d is a torn last line (%d bytes; the run was killed or the disk filled while "
+                    "writing); dropped: --resume makes that call again", path, number, len(line),
+                )
                 continue
             raise WorkbenchError(
-                f"{path}:{number} is not a JSON object; the results file is damaged"
-            ) from None
-        rows.append(row)
+                f"{path}:{number} is not a JSON object: the results file is damaged; restore it from a "
+                f"backup, or delete line {number} to make --resume repeat that call"
+            )
     return rows
 
 
@@ -229,6 +255,32 @@ def _read_stored_results(store: Store, run_id: str) -> list[dict[str, Any]]:
                 f"{store.location(key)} is not a JSON object; the result is damaged"
             ) from None
     return rows
+
+
+@contextlib.contextmanager
+def lock_run(run_dir: str | Path) -> Iterator[None]:
+    """Hold the run's lock file (``fcntl.flock``) while running or resuming it.
+
+    The lock goes with the process: a killed run leaves no stale lock.
+
+    Raises
+    ------
+    WorkbenchError
+        If another process holds it (a second ``--resume`` of the same run).
+    """
+    path = Path(run_dir) / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkbenchError(
+                f"run {Path(run_dir).name} is being run by another process (it holds {path}); wait for it to "
+                "finish, then --resume again"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -268,7 +320,8 @@ class ResultsWriter:
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / RESULTS_FILE
         self._lock = threading.Lock()
-        self._file = open(self.path, "a+b")  # noqa: SIM115 - closed by close()/__exit__
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)  # private from the start
+        self._file = os.fdopen(fd, "a+b")
         self._repair_tail()
 
     def _repair_tail(self) -> None:
@@ -288,9 +341,29 @@ class ResultsWriter:
         """Append one row and force it to disk before returning."""
         line = json.dumps(row, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
         with self._lock:
-            self._file.write(line)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            end = self._file.seek(0, os.SEEK_END)
+            try:
+                self._file.write(line)
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except OSError as exc:
+                self._discard_from(end)  # never leave half a row for the next row to be glued to
+                if not is_disk_full(exc):
+                    raise
+                raise DiskFullError(
+                    f"cannot append to {self.path}: the disk is full ({exc.strerror or exc}); the rows "
+                    "written so far are kept: free space and continue with 'workbench experiment run SPEC "
+                    "--resume'"
+                ) from None
+
+    def _discard_from(self, end: int) -> None:
+        """Drop the unwritten bytes and cut the file back to ``end`` bytes (best effort: the disk failed)."""
+        with contextlib.suppress(OSError, ValueError):
+            self._file.close()  # flushes the rest again and fails; the file is closed all the same
+        with contextlib.suppress(OSError):
+            os.truncate(self.path, end)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file = os.fdopen(fd, "a+b")
 
     def close(self) -> None:
         """Close the file."""
@@ -345,8 +418,12 @@ def list_runs(runs_dir: str | Path | None = None) -> pd.DataFrame:
     """
     records = []
     for path in run_dirs(runs_dir):
-        manifest = read_manifest(path)
-        rows = latest_rows(read_results(path))
+        try:
+            manifest = read_manifest(path)
+            rows = latest_rows(read_results(path))
+        except WorkbenchError as exc:  # one damaged run must not hide the others
+            logger.warning("skipping run %s: %s", path.name, exc)
+            continue
         records.append({
             "run_id": manifest.get("run_id", path.name),
             "name": manifest.get("spec", {}).get("name"),
