@@ -120,3 +120,48 @@ def run_notebook(orthanc_env: LocalOrthanc, tmp_path: Path) -> Callable[..., Pat
         return output
 
     return run
+
+
+class _FillingFile:
+    """An open file on a disk with ``room`` bytes left: writes past it raise ENOSPC (after writing what fits)."""
+
+    def __init__(self, file: Any, room: int) -> None:
+        self._file, self.room = file, room
+
+    def write(self, data: Any) -> int:
+        import errno
+
+        data = bytes(data)
+        taken = data[: max(self.room, 0)]
+        self._file.write(taken)
+        self.room -= len(taken)
+        if len(taken) < len(data):
+            self._file.flush()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return len(data)
+
+    def __enter__(self) -> _FillingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """``full_disk(room)``: from now on, files written by ``workbench.files.atomic_write`` fill the disk after
+    ``room`` more bytes (ENOSPC, as a real full disk answers ``write``)."""
+    import workbench.files
+
+    real_fdopen = os.fdopen
+
+    def fill(room: int) -> None:
+        def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
+            return _FillingFile(real_fdopen(fd, *args, **kwargs), room)
+
+        monkeypatch.setattr(workbench.files.os, "fdopen", fdopen)
+
+    return fill

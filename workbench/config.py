@@ -121,14 +121,14 @@ def update_config(section: str, values: dict[str, Any]) -> Path:
             table.pop(key, None)
         else:
             table[key] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     atomic_write(path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
     return path
 
 
 def write_secret(path: Path, secret: str) -> None:
     """Write ``secret`` to ``path`` with mode 0600 (created so; never world-readable, even briefly)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     atomic_write(path, secret.encode("utf-8"), mode=0o600)
 
 

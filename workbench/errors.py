@@ -61,11 +61,16 @@ class ThrottledError(BackendError):
     """The model service throttled the request even after the backend's own retries; retry later."""
 
 
-class DiskFullError(WorkbenchError, OSError):
-    """A file could not be written because its disk (or quota) is full; nothing half-written was kept.
+class FileWriteError(WorkbenchError, OSError):
+    """A file or folder could not be written (no permission, not a folder, read-only disk ...).
 
-    Also an :class:`OSError`, so code that handles failed writes in general still sees it.
+    Nothing half-written was kept. Also an :class:`OSError`, so code that handles failed writes in general
+    still sees it.
     """
+
+
+class DiskFullError(FileWriteError):
+    """A file could not be written because its disk (or quota) is full; nothing half-written was kept."""
 
 
 def is_disk_full(exc: BaseException) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from workbench.errors import DiskFullError, is_disk_full
+from workbench.errors import DiskFullError, FileWriteError, is_disk_full
 
 
 def atomic_write(
@@ -46,17 +46,43 @@ def atomic_write(
     ------
     DiskFullError
         The disk or quota is full (the old file, if any, is intact).
+    FileWriteError
+        The folder is missing or not writable (the message names the file).
     """
     path = Path(path)
     try:
         return _write(path, data, mode=mode, prefix=prefix, exclusive=exclusive)
+    except FileWriteError:
+        raise
     except OSError as exc:
-        if not is_disk_full(exc) or isinstance(exc, DiskFullError):
-            raise
-        raise DiskFullError(
-            f"cannot write {path}: the disk is full ({exc.strerror or exc}); nothing was changed: free space "
-            "and run the command again"
-        ) from None
+        raise write_error(path, exc) from None
+
+
+def write_error(path: str | Path, exc: OSError) -> FileWriteError:
+    """The one-line error for a failed write of ``path``: :class:`DiskFullError` when the disk is full."""
+    reason = exc.strerror or str(exc)
+    if is_disk_full(exc):
+        return DiskFullError(
+            f"cannot write {path}: the disk is full ({reason}); nothing was changed: free space and run "
+            "the command again"
+        )
+    return FileWriteError(f"cannot write {path}: {reason}; choose a place you can write to")
+
+
+def make_folder(path: str | Path, *, private: bool = False) -> Path:
+    """Create a folder and its parents (no error if it exists); ``private``: the new folder is 0700.
+
+    Raises
+    ------
+    FileWriteError
+        It cannot be created (no permission, a file in the way ...).
+    """
+    path = Path(path)
+    try:
+        path.mkdir(mode=0o700 if private else 0o777, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    return path
 
 
 def _write(

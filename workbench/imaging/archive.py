@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import pandas as pd
 
 from workbench.errors import ArchiveError, NotFoundError
+from workbench.files import atomic_write
 from workbench.imaging.cache import JANITOR, InstanceCache, VolumeCache, image_cache_limit, server_key
 from workbench.imaging.names import split_person_name
 from workbench.imaging.query import Level
@@ -458,7 +459,7 @@ class BaseArchive:
         paths = []
         for uid, data in self._iter_files(series, progress=False, workers=8, on_fetched=self._cache_instance):
             path = folder / f"{uid}.dcm"
-            path.write_bytes(data)
+            atomic_write(path, data)
             paths.append(path)
         self._keep_cache_in_limit()
         return paths

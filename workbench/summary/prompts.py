@@ -37,6 +37,7 @@ import yaml
 
 from workbench import config
 from workbench.errors import NotFoundError, PromptError
+from workbench.files import atomic_write, make_folder
 
 logger = logging.getLogger(__name__)
 
@@ -406,17 +407,15 @@ class PromptRegistry:
             system,
             body,
         )
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_folder(self.root)
         path = self._path(name)
-        try:
-            # "x": fails if the file exists, even when two people create the same version at once.
-            with path.open("x", encoding="utf-8") as fh:
-                fh.write(text)
-        except FileExistsError:
+        # whole or not at all (a full disk leaves no partial version behind), and create-only: fails if the
+        # file exists, even when two people create the same version at once
+        if not atomic_write(path, text.encode("utf-8"), exclusive=True):
             raise PromptError(
                 f"prompt version {name} already exists ({path}); versions are never overwritten: "
                 f"choose another name, e.g. {self.next_version()}"
-            ) from None
+            )
         logger.info("created prompt %s at %s", name, path)
         return parse_prompt_file(path)
 
