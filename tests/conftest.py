@@ -123,7 +123,7 @@ def run_notebook(orthanc_env: LocalOrthanc, tmp_path: Path) -> Callable[..., Pat
 
 
 class _FillingFile:
-    """An open file on a disk with ``room`` bytes left: writes past it raise ENOSPC (after writing what fits)."""
+    """An open file on a disk with ``room`` bytes left: writes past it write what fits, then raise ENOSPC."""
 
     def __init__(self, file: Any, room: int) -> None:
         self._file, self.room = file, room
