@@ -26,6 +26,7 @@ is rejected with ``file:line``: a malformed date tag, a day closed that is not o
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
 import json
@@ -270,8 +271,10 @@ def parse_notes(text: str, author: Author | str, *, filename: str = "<notes>") -
     tag_line = 0  # line of the open entry's tag
     position = 0  # where the text not yet consumed starts
 
+    newlines = [match.start() for match in re.finditer("\n", text)]  # once: line numbers by bisection
+
     def line_of(offset: int) -> int:
-        return text.count("\n", 0, offset) + 1
+        return bisect.bisect_left(newlines, offset) + 1
 
     def emit(end: int) -> None:
         """Close the open entry (or the untagged text before ``end``) as an entry."""
