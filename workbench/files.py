@@ -112,3 +112,48 @@ def _write(
         return True
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def check_can_create(path: str | Path) -> None:
+    """Fail now, creating nothing, if ``path`` (a file or folder to be made later) could not be written.
+
+    Looks at the nearest part of the path that exists: it must be a folder the user can write to.
+
+    Raises
+    ------
+    FileWriteError
+        Naming ``path`` and why.
+    """
+    path = Path(path).absolute()
+    existing = path if path.exists() else next((p for p in path.parents if p.exists()), Path("/"))
+    if existing == path and path.is_dir():
+        existing_ok = os.access(path, os.W_OK | os.X_OK)
+    else:
+        existing_ok = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+    if not existing_ok:
+        why = "is not a folder" if not existing.is_dir() else "is not writable"
+        raise FileWriteError(f"cannot write {path}: {existing} {why}; choose a place you can write to")
+
+
+def read_utf8(path: str | Path, error: type[Exception], *, bom: bool = True) -> str:
+    """Read a UTF-8 text file; a byte that is not UTF-8 is ``error`` naming ``file:line``.
+
+    Parameters
+    ----------
+    path
+        The file.
+    error
+        The exception type to raise (:class:`~workbench.errors.CaseFormatError`, ``SpecError`` ...).
+    bom
+        Drop a leading byte-order mark (Excel writes one).
+    """
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig" if bom else "utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise error(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column}); save the file "
+            "as UTF-8"
+        ) from None

@@ -210,9 +210,9 @@ def write_report(
     """
     import jinja2
 
-    evaluation = evaluation or evaluate_run(run_dir, judge=judge, progress=progress)
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "report"
-    make_folder(out)
+    make_folder(out)  # an unwritable folder fails before the evaluation, not after it
+    evaluation = evaluation or evaluate_run(run_dir, judge=judge, progress=progress)
     write_csvs(evaluation, out)
     manifest = evaluation.manifest
     results = evaluation.results

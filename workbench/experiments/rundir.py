@@ -44,6 +44,7 @@ import pandas as pd
 
 from workbench.errors import ConfigError, DiskFullError, NotFoundError, WorkbenchError, is_disk_full
 from workbench.experiments.spec import ExperimentSpec
+from workbench.files import make_folder
 from workbench.storage import Store, configured_store, read_objects, unique_suffix
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def create_run_dir(runs_dir: str | Path, spec: ExperimentSpec, *, now: dt.dateti
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S")
     base = f"{stamp}-{spec.design_hash()}"
     store = configured_store()
-    Path(runs_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_folder(runs_dir, private=True)
     for n in range(1, 1000):
         run_id = base if n == 1 else f"{base}-{n}"
         path = Path(runs_dir) / run_id

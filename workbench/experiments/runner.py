@@ -41,6 +41,7 @@ from workbench.experiments.rundir import (
     read_results,
 )
 from workbench.experiments.spec import ExperimentSpec
+from workbench.files import check_can_create
 from workbench.summary.cache import ResponseCache
 from workbench.summary.generate import summarize
 from workbench.summary.history import Generation, History
@@ -145,6 +146,8 @@ def run_experiment(
     spec = plan.spec
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     run_dir = _resume_dir(runs_dir, plan, resume) if resume else None
+    if run_dir is None:
+        check_can_create(runs_dir)  # an unwritable runs folder fails before the history is opened
     with contextlib.ExitStack() as locks:
         if run_dir is not None:  # a second --resume of this run refuses instead of repeating its calls
             locks.enter_context(lock_run(run_dir))

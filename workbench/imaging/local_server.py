@@ -31,7 +31,7 @@ from typing import Any
 
 from workbench import config
 from workbench.errors import ConfigError, ServerError, WorkbenchError
-from workbench.files import atomic_write
+from workbench.files import atomic_write, make_folder
 from workbench.imaging.rest import OrthancClient
 
 logger = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ class LocalOrthanc:
         """Read ``server.json``; a stale one (process gone, or another program under that PID) is removed."""
         try:
             state = ServerState(**json.loads(self.state_file.read_text(encoding="utf-8")))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except (ValueError, TypeError):
             logger.warning("removing unreadable state file %s", self.state_file)
@@ -305,15 +305,14 @@ class LocalOrthanc:
             return self
         binary = find_binary()
         plugins = self._plugins()
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for folder in ("storage", "index"):  # patient data: private from the start
-            (self.data_dir / folder).mkdir(mode=0o700, exist_ok=True)
-        if not self.password_file.exists():
-            config.write_secret(self.password_file, secrets.token_urlsafe(18))
-        http_port = self._port(self.http_port, "HTTP", "--http-port")
+        http_port = self._port(self.http_port, "HTTP", "--http-port")  # checked before anything is written
         dicom_port = (
             self._port(self.dicom_port, "DICOM", "--dicom-port") if self.dicom_port is not None else None
         )
+        for folder in ("storage", "index"):  # patient data: private from the start
+            make_folder(self.data_dir / folder, private=True)
+        if not self.password_file.exists():
+            config.write_secret(self.password_file, secrets.token_urlsafe(18))
         url = f"http://127.0.0.1:{http_port}"
         atomic_write(  # it holds the password: 0600 before the first byte
             self.config_file,

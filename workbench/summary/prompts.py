@@ -37,7 +37,8 @@ import yaml
 
 from workbench import config
 from workbench.errors import NotFoundError, PromptError
-from workbench.files import atomic_write, make_folder
+from workbench.files import atomic_write, make_folder, read_utf8
+from workbench.summary.backends.base import param_problem
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +193,9 @@ def _validate_parameters(parameters: Any, where: str) -> dict[str, Any]:
         )
     if parameters.get("temperature") is not None and parameters.get("top_p") is not None:
         raise PromptError(f"{where}: give temperature or top_p, not both (Claude 4.5 models reject both)")
+    problem = param_problem(parameters)
+    if problem:
+        raise PromptError(f"{where}: parameters: {problem}")
     return dict(parameters)
 
 
@@ -203,7 +207,7 @@ def parse_prompt_file(path: Path) -> Prompt:
     PromptError
         If the front matter is missing or malformed, or its version does not match the file name.
     """
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path, PromptError, bom=False)
     match = re.match(r"---\n(.*?)\n---\n?(.*)\Z", text, re.DOTALL)
     if not match:
         raise PromptError(f"{path}:1: expected YAML front matter between '---' lines")
