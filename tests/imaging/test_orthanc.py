@@ -258,3 +258,13 @@ def test_series_parents_found_by_query_when_many(
     monkeypatch.setattr("workbench.imaging.orthanc.UID_LIST_MAX", 0)  # modalities by repeating the filters
     archive._modalities.clear()
     assert archive.studies(patient_id="IMG-CT-0*").modalities.tolist() == ["CT", "CT"]
+
+
+def test_credentials_inside_the_url_log_in_and_are_never_shown(orthanc: LocalOrthanc) -> None:
+    host = orthanc.url.removeprefix("http://")
+    archive = connect(f"http://{orthanc.username}:{orthanc.password}@{host}")
+    assert isinstance(archive, OrthancArchive) and archive.client.system()["Name"] == "workbench"
+    assert orthanc.password not in repr(archive) + repr(archive.client) + archive.url
+    with pytest.raises(AuthenticationError) as caught:
+        connect(f"http://{orthanc.username}:wrong-s3cret@{host}")
+    assert "wrong-s3cret" not in str(caught.value)
