@@ -309,8 +309,8 @@ class LocalOrthanc:
         dicom_port = (
             self._port(self.dicom_port, "DICOM", "--dicom-port") if self.dicom_port is not None else None
         )
-        for folder in ("storage", "index"):  # patient data: private from the start
-            make_folder(self.data_dir / folder, private=True)
+        for folder in (self.data_dir, self.data_dir / "storage", self.data_dir / "index"):
+            make_folder(folder, private=True)  # patient data: private from the start
         if not self.password_file.exists():
             config.write_secret(self.password_file, secrets.token_urlsafe(18))
         url = f"http://127.0.0.1:{http_port}"
