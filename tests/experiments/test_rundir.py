@@ -146,6 +146,8 @@ def test_one_damaged_manifest_does_not_hide_the_other_runs(
     assert table.run_id.tolist() == [runs[0].name, runs[2].name]
     assert f"skipping run {runs[1].name}" in caplog.text and "manifest.json is damaged" in caplog.text
     assert latest_run_dir(tmp_path / "runs", spec) == runs[2]
+    (runs[2] / "manifest.json").write_bytes(b"[]")  # not a mapping: the resume looks past it too
+    assert latest_run_dir(tmp_path / "runs", spec) == runs[0]
 
 
 def test_run_folders_and_results_are_private(tmp_path: Path, write_spec) -> None:

@@ -158,7 +158,12 @@ def latest_run_dir(runs_dir: str | Path, spec: ExperimentSpec) -> Path:
     """
     design = spec.design_hash()
     for path in reversed(run_dirs(runs_dir)):
-        if read_manifest(path).get("spec_hash") == design:
+        try:
+            manifest = read_manifest(path)
+        except WorkbenchError as exc:  # another run's damaged manifest must not block this resume
+            logger.warning("skipping run %s: %s", path.name, exc)
+            continue
+        if manifest.get("spec_hash") == design:
             return path
     raise NotFoundError(
         f"no earlier run of spec {spec.name!r} (design {design}) in {runs_location(runs_dir)} to resume; "
