@@ -119,7 +119,13 @@ def _orthanc_start(args: argparse.Namespace) -> int:
         raise ConfigError(f"--modality names must differ; got {', '.join(names)}")
     server = _server(
         args, http_port=args.http_port, dicom_port=args.dicom_port, postgres=postgres, modalities=modalities
-    ).start()
+    )
+    if args.modality is not None and server.is_running():
+        raise ConfigError(
+            f"Orthanc is already running from {server.data_dir}; Orthanc reads its modalities only when it "
+            "starts: run 'workbench orthanc stop', then start again with --modality"
+        )
+    server.start()
     state = server.state
     path = config.update_config(
         "orthanc",

@@ -249,6 +249,10 @@ def test_the_dicom_listener_is_closed_to_unregistered_peers(
     assert main(["orthanc", "start", "--dicom-port", str(free_port())]) == 0  # the registered peer is kept
     try:
         assert f"C-STORE allowed from: {modality}" in capsys.readouterr().out
+        # a running Orthanc cannot take new modalities: say so instead of pretending
+        assert main(["orthanc", "start", "--modality", f"other=OTHER@127.0.0.1:{peer_port}"]) == 2
+        assert "already running" in capsys.readouterr().err
+        assert config.setting("orthanc", "modalities") == [modality]
     finally:
         main(["orthanc", "stop"])
 
