@@ -207,7 +207,7 @@ def test_the_dicom_listener_is_closed_to_unregistered_peers(
     state = json.loads((config.data_dir() / "orthanc" / "server.json").read_text())
     try:
         assert f"C-STORE allowed from: {modality}" in capsys.readouterr().out
-        assert config.setting("orthanc", "modalities") == [modality]  # kept for the next start
+        assert config.orthanc_modalities() == (modality,)  # kept for the next start
         orthanc_config = json.loads(Path(state["config_file"]).read_text())
         assert orthanc_config["DicomAlwaysAllowStore"] is False
         assert orthanc_config["DicomCheckCalledAet"] is True
@@ -252,7 +252,7 @@ def test_the_dicom_listener_is_closed_to_unregistered_peers(
         # a running Orthanc cannot take new modalities: say so instead of pretending
         assert main(["orthanc", "start", "--modality", f"other=OTHER@127.0.0.1:{peer_port}"]) == 2
         assert "already running" in capsys.readouterr().err
-        assert config.setting("orthanc", "modalities") == [modality]
+        assert config.orthanc_modalities() == (modality,)
     finally:
         main(["orthanc", "stop"])
 
