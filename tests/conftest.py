@@ -21,6 +21,8 @@ from workbench.imaging.local_server import LocalOrthanc
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_COHORT_SIZE = 8
+DCMTK_AET = "WBTEST-DCMTK"
+"""The calling AET of the dcmtk tests: the session's Orthanc accepts C-STORE from it (on 127.0.0.1) only."""
 """Screening-cohort patients loaded for tests (the demo default is larger)."""
 
 
@@ -57,7 +59,7 @@ def isolated_backends(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOrthanc]:
     """A real Orthanc for the whole session (DICOM listener on, for dcmtk tests)."""
-    from workbench.imaging.local_server import free_port, postgres_settings
+    from workbench.imaging.local_server import Modality, free_port, postgres_settings
 
     with contextlib.ExitStack() as stack:
         postgres = None
@@ -68,7 +70,12 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOrthanc]:
             postgres = postgres_settings(cluster.dsn)
         elif ORTHANC_INDEX != "sqlite":
             raise ValueError(f"WORKBENCH_TEST_ORTHANC_INDEX={ORTHANC_INDEX!r}: expected sqlite or postgresql")
-        server = LocalOrthanc(tmp_path_factory.mktemp("orthanc"), dicom_port=free_port(), postgres=postgres)
+        server = LocalOrthanc(
+            tmp_path_factory.mktemp("orthanc"),
+            dicom_port=free_port(),
+            postgres=postgres,
+            modalities=[Modality("dcmtk", DCMTK_AET, "127.0.0.1", free_port())],
+        )
         yield stack.enter_context(server)
 
 
@@ -91,9 +98,7 @@ def demo_hospital(orthanc: LocalOrthanc) -> Any:
 
 
 @pytest.fixture
-def run_notebook(
-    orthanc_env: LocalOrthanc, tmp_path: Path
-) -> Callable[..., Path]:
+def run_notebook(orthanc_env: LocalOrthanc, tmp_path: Path) -> Callable[..., Path]:
     """Execute ``notebooks/<name>.ipynb`` with papermill and the ``workbench`` kernel.
 
     Returns a function ``run(name, **parameters) -> Path`` of the executed notebook. The kernel inherits the
@@ -116,3 +121,48 @@ def run_notebook(
         return output
 
     return run
+
+
+class _FillingFile:
+    """An open file on a disk with ``room`` bytes left: writes past it write what fits, then raise ENOSPC."""
+
+    def __init__(self, file: Any, room: int) -> None:
+        self._file, self.room = file, room
+
+    def write(self, data: Any) -> int:
+        import errno
+
+        data = bytes(data)
+        taken = data[: max(self.room, 0)]
+        self._file.write(taken)
+        self.room -= len(taken)
+        if len(taken) < len(data):
+            self._file.flush()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return len(data)
+
+    def __enter__(self) -> _FillingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """``full_disk(room)``: from now on, files written by ``workbench.files.atomic_write`` fill the disk after
+    ``room`` more bytes (ENOSPC, as a real full disk answers ``write``)."""
+    import workbench.files
+
+    real_fdopen = os.fdopen
+
+    def fill(room: int) -> None:
+        def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
+            return _FillingFile(real_fdopen(fd, *args, **kwargs), room)
+
+        monkeypatch.setattr(workbench.files.os, "fdopen", fdopen)
+
+    return fill

@@ -52,6 +52,18 @@ def test_missing_secret_file_says_how_to_fix() -> None:
         config.orthanc_settings()
 
 
+def test_registered_modalities_are_typed_and_need_no_password() -> None:
+    assert config.orthanc_modalities() == () and config.orthanc_settings().modalities == ()
+    modality = "CT1=CTSCANNER@10.0.0.5:104"
+    config.update_config("orthanc", {"modalities": [modality], "password_file": "/nonexistent/pw"})
+    assert config.orthanc_modalities() == (modality,)  # 'orthanc start' reads them before the password exists
+    config.update_config("orthanc", {"password_file": None, "url": "http://x:1"})
+    assert config.orthanc_settings().modalities == (modality,)
+    config.update_config("orthanc", {"modalities": "CT1=CTSCANNER@10.0.0.5:104"})
+    with pytest.raises(ConfigError, match=r"\[orthanc\] modalities in .*config\.toml must be a list"):
+        config.orthanc_modalities()
+
+
 def test_the_file_is_read_once_and_again_when_it_changes() -> None:
     config.update_config("bedrock", {"region": "ap-northeast-1", "max_attempts": 3})
     before = config.READS["count"]

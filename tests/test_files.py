@@ -43,3 +43,33 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_nothing(tmp_path: Path) ->
     with pytest.raises(OSError, match="disk full"):
         atomic_write(path, half, prefix=".part-")
     assert path.read_bytes() == b"old" and list(tmp_path.iterdir()) == [path]
+
+
+def test_a_full_disk_keeps_the_old_file_and_says_so(tmp_path: Path) -> None:
+    import errno
+    import os
+
+    from workbench.errors import DiskFullError
+
+    path = tmp_path / "ct.npz"
+    path.write_bytes(b"the previous output")
+
+    def fill_the_disk(fh: BinaryIO) -> None:
+        fh.write(b"half of the new one")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(DiskFullError, match=r"cannot write .*ct\.npz: the disk is full \(No space left"):
+        atomic_write(path, fill_the_disk)
+    assert path.read_bytes() == b"the previous output"
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_files_are_private_by_default(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "out.json", b"{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == 0o600

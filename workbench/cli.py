@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench import __version__, config
-from workbench.errors import WorkbenchError
+from workbench.errors import ConfigError, WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.imaging.local_server import LocalOrthanc
@@ -80,6 +80,13 @@ def _register_orthanc(subparsers: argparse._SubParsersAction) -> None:
     start.add_argument("--http-port", type=int, help="REST/DICOMweb port (default: a free one)")
     start.add_argument("--dicom-port", type=int, help="turn the DICOM listener on, on this port")
     start.add_argument(
+        "--modality",
+        action="append",
+        metavar="NAME=AET@HOST:PORT",
+        help="a DICOM peer allowed to store (repeatable; kept in the config). Without any, the listener "
+        "refuses every C-STORE",
+    )
+    start.add_argument(
         "--postgres",
         metavar="DSN",
         help="keep the index in PostgreSQL: postgresql://user:password@host:port/database",
@@ -103,10 +110,25 @@ def _server(args: argparse.Namespace, **kwargs: Any) -> LocalOrthanc:
 
 
 def _orthanc_start(args: argparse.Namespace) -> int:
-    from workbench.imaging.local_server import postgres_settings
+    from workbench.imaging.local_server import Modality, postgres_settings
 
     postgres = postgres_settings(args.postgres) if args.postgres else None
-    server = _server(args, http_port=args.http_port, dicom_port=args.dicom_port, postgres=postgres).start()
+    if args.modality is not None:
+        modalities = [Modality.parse(text) for text in args.modality]
+    else:  # the ones registered by an earlier start
+        modalities = [Modality.parse(text) for text in config.orthanc_modalities()]
+    names = [m.name for m in modalities]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--modality names must differ; got {', '.join(names)}")
+    server = _server(
+        args, http_port=args.http_port, dicom_port=args.dicom_port, postgres=postgres, modalities=modalities
+    )
+    if args.modality is not None and server.is_running():
+        raise ConfigError(
+            f"Orthanc is already running from {server.data_dir}; Orthanc reads its modalities only when it "
+            "starts: run 'workbench orthanc stop', then start again with --modality"
+        )
+    server.start()
     state = server.state
     path = config.update_config(
         "orthanc",
@@ -115,6 +137,7 @@ def _orthanc_start(args: argparse.Namespace) -> int:
             "username": state.username,
             "password_file": state.password_file,
             "data_dir": state.data_dir,
+            "modalities": [str(m) for m in modalities],
         },
     )
     print(
@@ -122,7 +145,11 @@ def _orthanc_start(args: argparse.Namespace) -> int:
         f"password in {state.password_file}"
     )
     if state.dicom_port:
-        print(f"DICOM listener: AET ORTHANC on port {state.dicom_port}")
+        allowed = ", ".join(str(m) for m in modalities) or "none (register one with --modality)"
+        print(
+            f"DICOM listener: AET ORTHANC on port {state.dicom_port} (all interfaces); "
+            f"C-STORE allowed from: {allowed}"
+        )
     print(f"Settings written to {path}; workbench.imaging.connect() now reaches this server.")
     return 0
 

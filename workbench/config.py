@@ -191,14 +191,14 @@ def update_config(section: str, values: dict[str, Any]) -> Path:
             section_table.pop(key, None)
         else:
             section_table[key] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     atomic_write(path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
     return path
 
 
 def write_secret(path: Path, secret: str) -> None:
     """Write ``secret`` to ``path`` with mode 0600 (created so; never world-readable, even briefly)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     atomic_write(path, secret.encode("utf-8"), mode=0o600)
 
 
@@ -232,12 +232,16 @@ class OrthancSettings:
         HTTP basic-auth credentials.
     data_dir : str or None
         The managed local server's folder (``workbench orthanc start --data-dir``).
+    modalities : tuple of str
+        The DICOM peers allowed to C-STORE into the managed server, each ``NAME=AET@HOST:PORT``
+        (``workbench orthanc start --modality``; :func:`orthanc_modalities`).
     """
 
     url: str | None
     username: str | None
     password: str | None
     data_dir: str | None = None
+    modalities: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # never show the password
         password = "***" if self.password else None
@@ -261,8 +265,26 @@ def orthanc_settings() -> OrthancSettings:
         if password_file:
             password = read_secret(password_file)
     return OrthancSettings(
-        url=url, username=username, password=password, data_dir=setting("orthanc", "data_dir")
+        url=url, username=username, password=password, data_dir=setting("orthanc", "data_dir"),
+        modalities=orthanc_modalities(),
     )
+
+
+def orthanc_modalities() -> tuple[str, ...]:
+    """``[orthanc] modalities``: the registered DICOM peers, ``NAME=AET@HOST:PORT`` each (no password read).
+
+    Raises
+    ------
+    ConfigError
+        If the setting is not a list of strings.
+    """
+    saved = setting("orthanc", "modalities", default=[])
+    if not isinstance(saved, list) or not all(isinstance(text, str) for text in saved):
+        raise ConfigError(
+            f"[orthanc] modalities in {config_path()} must be a list of \"NAME=AET@HOST:PORT\" strings; "
+            "fix it, or run 'workbench orthanc start --modality ...' again"
+        )
+    return tuple(saved)
 
 
 @dataclass(frozen=True)

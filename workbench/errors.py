@@ -63,3 +63,29 @@ class ThrottledError(BackendError):
 
 class MissingDependencyError(WorkbenchError, ImportError):
     """An optional package is not installed; the message names the extra that brings it."""
+
+
+class FileWriteError(WorkbenchError, OSError):
+    """A file or folder could not be written (no permission, not a folder, read-only disk ...).
+
+    Nothing half-written was kept. Also an :class:`OSError`, so code that handles failed writes in general
+    still sees it.
+    """
+
+
+class DiskFullError(FileWriteError):
+    """A file could not be written because its disk (or quota) is full; nothing half-written was kept."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says a disk or quota is full (``ENOSPC``, ``EDQUOT``, SQLite's ``SQLITE_FULL``)."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, DiskFullError):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return False

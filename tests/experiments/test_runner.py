@@ -284,3 +284,118 @@ def test_every_attempt_takes_a_token_from_the_shared_rate_limiter(
     result = run_experiment(spec, runs_dir=tmp_path / "runs", progress=False, backoff=FAST)
     assert result.complete and len(made) == 1 and made[0].rate == 100
     assert made[0].taken == 8 == sum(r["attempts"] for r in read_results(result.run_dir))
+
+
+def _fill(database) -> None:  # type: ignore[no-untyped-def]
+    """Let SQLite's file grow no more and use up its free room: the next write fails with SQLITE_FULL."""
+    import sqlite3
+
+    connection = database._db._connection
+    connection.execute("CREATE TABLE filler (x BLOB)")
+    for size in (64, 1):
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+        connection.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+            for _ in range(100_000):
+                connection.execute(f"INSERT INTO filler VALUES (zeroblob({size}))")
+
+
+def _free(database) -> None:  # type: ignore[no-untyped-def]
+    database._db._connection.execute("PRAGMA max_page_count = 1073741823")
+
+
+@pytest.mark.parametrize("full", ["history", "responses"])
+def test_a_full_disk_stops_the_run_with_one_error_and_resume_finishes_it(
+    tmp_path: Path, backends, write_spec, full: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.experiments import conftest
+    from workbench.errors import DiskFullError
+
+    monkeypatch.setattr(conftest, "SUMMARY", conftest.SUMMARY + "経過良好。" * 400)  # rows bigger than a page
+    from workbench.summary.cache import open_cache
+    from workbench.summary.history import open_history
+
+    spec = load_spec(write_spec(prompts=["v1", "v2"], sources=["doctor", "nursing"], concurrency=2))
+    planned = {call.key for call in build_plan(spec).calls}
+    history, cache = open_history(tmp_path / "history.sqlite"), open_cache(tmp_path / "responses.sqlite")
+    target = history if full == "history" else cache  # history.sqlite or responses.sqlite
+    _fill(target)
+    message = rf"{full}\.sqlite: the disk is full \(database or disk is full\)"
+    with pytest.raises(DiskFullError, match=message):
+        run_experiment(spec, runs_dir=tmp_path / "runs", history=history, cache=cache, progress=False)
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    before = read_results(run_dir)
+    assert len(before) < len(planned)
+    assert all(r["error"] is None for r in before)  # no call is recorded as failed: the disk is not its fault
+    assert read_manifest(run_dir)["sessions"][0]["interrupted"] is True
+
+    _free(target)  # space freed
+    backends.install()
+    result = run_experiment(spec, runs_dir=tmp_path / "runs", resume=True, history=history, cache=cache,
+                            progress=False)
+    assert result.run_dir == run_dir and result.complete
+    keys = _keys(run_dir)
+    assert sorted(keys) == sorted(planned) and all(r["error"] is None for r in read_results(run_dir))
+    assert history.count() >= len(planned)
+
+
+def test_a_full_disk_while_writing_results_then_resume(
+    tmp_path: Path, backends, write_spec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from workbench.errors import DiskFullError
+    from workbench.records import results
+
+    spec = load_spec(write_spec(prompts=["v1", "v2"], sources=["doctor", "nursing"], concurrency=1))
+    planned = {call.key for call in build_plan(spec).calls}
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:  # the disk fills after three rows (delayed allocation: fsync says so)
+        if len(synced) >= 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(results.os, "fsync", fsync)
+    with pytest.raises(DiskFullError, match=r"results\.jsonl: the disk is full"):
+        run_experiment(spec, runs_dir=tmp_path / "runs", progress=False)
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    first = _keys(run_dir)
+    assert len(first) == 3  # the fourth row did not reach the disk and is not kept half-way
+
+    monkeypatch.setattr(results.os, "fsync", real_fsync)
+    result = run_experiment(spec, runs_dir=tmp_path / "runs", resume=True, progress=False)
+    assert result.complete and result.n_done_before == 3
+    keys = _keys(run_dir)
+    assert len(keys) == len(set(keys)) == len(planned)
+
+
+def test_a_second_resume_of_a_running_run_refuses(tmp_path: Path, backends, write_spec) -> None:
+    from workbench.errors import WorkbenchError
+    from workbench.records.layout import lock_run
+
+    spec = load_spec(write_spec(prompts=["v1", "v2"]))
+    backends.install(crash_after=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(spec, runs_dir=tmp_path / "runs", progress=False)
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    rows, sessions = _keys(run_dir), read_manifest(run_dir)["sessions"]
+    holder = subprocess.Popen(  # the first --resume, still running
+        [sys.executable, "-c", "import time\nfrom workbench.records.layout import lock_run\n"
+         f"with lock_run({str(run_dir)!r}):\n    print('locked', flush=True)\n    time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        backends.install()
+        with pytest.raises(WorkbenchError, match=f"run {run_dir.name} is being run by another process"):
+            run_experiment(spec, runs_dir=tmp_path / "runs", resume=True, progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert backends.n_calls == 0 and _keys(run_dir) == rows and read_manifest(run_dir)["sessions"] == sessions
+    with lock_run(run_dir), pytest.raises(WorkbenchError, match="is being run by another process"):
+        run_experiment(spec, runs_dir=tmp_path / "runs", resume=True, progress=False)
+    assert run_experiment(spec, runs_dir=tmp_path / "runs", resume=True, progress=False).complete

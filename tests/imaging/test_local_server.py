@@ -88,7 +88,8 @@ def test_stop_leaves_no_process_behind(capsys: pytest.CaptureFixture[str]) -> No
     assert capsys.readouterr().out.strip() == "Orthanc stopped."
     assert not _alive(state["pid"])
     assert not (config.data_dir() / "orthanc" / "server.json").exists()
-    with socket.socket() as sock:  # both ports are free again
+    with socket.socket() as sock:  # the port is free again (no listener; TIME_WAIT of our requests is fine)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("0.0.0.0", state["http_port"]))
     assert main(["orthanc", "status"]) == 1
     assert capsys.readouterr().out.startswith("not running")
@@ -190,3 +191,121 @@ def test_context_manager_starts_and_stops(tmp_path: Path) -> None:
         assert server.status()["running"]
     assert _wait_gone(pid, timeout=1.0)
     assert not server.is_running()
+
+
+def test_the_dicom_listener_is_closed_to_unregistered_peers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    assert shutil.which("storescu"), "dcmtk is not installed: apt-get install dcmtk (make test does)"
+    dicom_port, peer_port = free_port(), free_port()
+    modality = f"scanner=WB-SCANNER@127.0.0.1:{peer_port}"
+    assert main(["orthanc", "start", "--dicom-port", str(dicom_port), "--modality", modality]) == 0
+    state = json.loads((config.data_dir() / "orthanc" / "server.json").read_text())
+    try:
+        assert f"C-STORE allowed from: {modality}" in capsys.readouterr().out
+        assert config.orthanc_modalities() == (modality,)  # kept for the next start
+        orthanc_config = json.loads(Path(state["config_file"]).read_text())
+        assert orthanc_config["DicomAlwaysAllowStore"] is False
+        assert orthanc_config["DicomCheckCalledAet"] is True
+        assert orthanc_config["DicomCheckModalityHost"] is True
+        assert orthanc_config["DicomModalities"] == {"scanner": ["WB-SCANNER", "127.0.0.1", peer_port]}
+        source = get_testdata_file("CT_small.dcm", download=False)
+
+        def store(aet: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [
+                    "storescu",
+                    "-R",
+                    "-nh",
+                    "-aet",
+                    aet,
+                    "-aec",
+                    "ORTHANC",
+                    "127.0.0.1",
+                    str(dicom_port),
+                    source,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        refused = store("ANYONE")
+        assert refused.returncode != 0 and "Store Failed" in refused.stderr
+        client = OrthancClient(state["url"], "workbench", config.orthanc_settings().password)
+        assert client.get_json("/statistics")["CountInstances"] == 0
+        accepted = store("WB-SCANNER")
+        assert accepted.returncode == 0, accepted.stderr
+        assert client.get_json("/statistics")["CountInstances"] == 1
+    finally:
+        main(["orthanc", "stop"])
+        _wait_gone(int(state["pid"]))
+    capsys.readouterr()
+    assert main(["orthanc", "start", "--dicom-port", str(free_port())]) == 0  # the registered peer is kept
+    try:
+        assert f"C-STORE allowed from: {modality}" in capsys.readouterr().out
+        # a running Orthanc cannot take new modalities: say so instead of pretending
+        assert main(["orthanc", "start", "--modality", f"other=OTHER@127.0.0.1:{peer_port}"]) == 2
+        assert "already running" in capsys.readouterr().err
+        assert config.orthanc_modalities() == (modality,)
+    finally:
+        main(["orthanc", "stop"])
+
+
+@pytest.mark.parametrize(
+    ("modality", "message"),
+    [
+        (",", "modality ',' is not of the form NAME=AET@HOST:PORT"),
+        ("ct=SCANNER@10.0.0.5", "is not of the form NAME=AET@HOST:PORT"),
+        ("ct=SCANNER@10.0.0.5:70000", "port 70000 is not between 1 and 65535"),
+        ("ct=A-TITLE-LONGER-THAN-16@10.0.0.5:104", "must be 1-16 printable ASCII characters"),
+    ],
+)
+def test_a_malformed_modality_is_one_line(
+    modality: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["orthanc", "start", "--dicom-port", str(free_port()), "--modality", modality]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("workbench: error: ") and err.count("\n") == 1 and message in err, err
+    assert not (config.data_dir() / "orthanc" / "server.json").exists()
+
+
+def test_config_storage_and_index_are_private_from_the_start(tmp_path: Path) -> None:
+    import stat
+
+    with LocalOrthanc(tmp_path / "orthanc", dicom_port=free_port()) as server:
+        server.client().upload([_ct_small()], progress=False)
+        folder = server.data_dir
+        assert folder.stat().st_mode & 0o777 == 0o700
+        for path in [folder, *folder.rglob("*")]:
+            want = 0o700 if path.is_dir() else 0o600
+            assert stat.S_IMODE(path.stat().st_mode) == want, path
+        assert any((folder / "storage").rglob("*")) and any((folder / "index").iterdir())
+
+
+def test_orthanc_config_is_private_from_creation_not_by_a_later_chmod(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old code wrote orthanc.json (it holds the password) with the umask's 0644 and chmod-ed it after."""
+    chmodded: list[str] = []
+    monkeypatch.setattr(os, "chmod", lambda path, *_a, **_k: chmodded.append(str(path)))
+    old_mask = os.umask(0o022)
+    try:
+        with LocalOrthanc(tmp_path / "orthanc") as server:
+            assert server.client().system()
+            assert server.config_file.stat().st_mode & 0o777 == 0o600
+            assert server.log_file.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old_mask)
+    assert str(tmp_path / "orthanc" / "orthanc.json") not in chmodded
+
+
+def _ct_small() -> str:
+    from pydicom.data import get_testdata_file
+
+    return str(get_testdata_file("CT_small.dcm", download=False))

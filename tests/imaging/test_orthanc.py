@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from pydicom.uid import RLELossless
 
+from tests.conftest import DCMTK_AET
 from tests.imaging.stored import StoredSeries
 from workbench.errors import ArchiveError, AuthenticationError, ConfigError, NotFoundError
 from workbench.imaging import QueryError, connect
@@ -150,6 +151,8 @@ def test_files_sent_with_storescu_are_found(
             "-R",
             "-xr",
             "-nh",
+            "-aet",
+            DCMTK_AET,
             "-aec",
             "ORTHANC",
             "127.0.0.1",
@@ -169,6 +172,44 @@ def test_files_sent_with_storescu_are_found(
     assert series.n_instances.tolist() == [3]
     volume = archive.load_series(series.series_uid[0], progress=False)
     assert volume.array.shape == (3, 8, 8) and volume.metadata["patient_id"] == "IMG-DCMTK"
+
+
+@pytest.mark.parametrize(
+    ("calling", "called", "refusal"),
+    [
+        ("INTRUDER", "ORTHANC", "Store Failed"),  # an AET nobody registered
+        (DCMTK_AET, "NOT-ORTHANC", "Called AE Title Not Recognized"),  # the wrong called AET
+    ],
+)
+def test_storescu_from_an_unregistered_peer_is_refused(
+    orthanc: LocalOrthanc, archive: OrthancArchive, tmp_path: Path, calling: str, called: str, refusal: str
+) -> None:
+    assert shutil.which("storescu"), "dcmtk is not installed: apt-get install dcmtk (make test does)"
+    patient_id = f"IMG-INTRUDER-{calling}"
+    path = tmp_path / "intruder.dcm"
+    ct_series(1, 8, 8, patient_id=patient_id)[0].save_as(path, enforce_file_format=True)
+    before = orthanc.client().get_json("/statistics")["CountInstances"]
+    result = subprocess.run(
+        [
+            "storescu",
+            "-R",
+            "-nh",
+            "-aet",
+            calling,
+            "-aec",
+            called,
+            "127.0.0.1",
+            str(orthanc.state.dicom_port),
+            path,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0 and refusal in result.stderr, result.stderr
+    assert orthanc.client().get_json("/statistics")["CountInstances"] == before
+    assert archive.series(patient_id=patient_id).empty
 
 
 def test_explorer_url(archive: OrthancArchive, synthetic_ct: StoredSeries) -> None:
@@ -217,3 +258,13 @@ def test_series_parents_found_by_query_when_many(
     monkeypatch.setattr("workbench.imaging.orthanc.UID_LIST_MAX", 0)  # modalities by repeating the filters
     archive._modalities.clear()
     assert archive.studies(patient_id="IMG-CT-0*").modalities.tolist() == ["CT", "CT"]
+
+
+def test_credentials_inside_the_url_log_in_and_are_never_shown(orthanc: LocalOrthanc) -> None:
+    host = orthanc.url.removeprefix("http://")
+    archive = connect(f"http://{orthanc.username}:{orthanc.password}@{host}")
+    assert isinstance(archive, OrthancArchive) and archive.client.system()["Name"] == "workbench"
+    assert orthanc.password not in repr(archive) + repr(archive.client) + archive.url
+    with pytest.raises(AuthenticationError) as caught:
+        connect(f"http://{orthanc.username}:wrong-s3cret@{host}")
+    assert "wrong-s3cret" not in str(caught.value)

@@ -157,3 +157,18 @@ def test_bytes_io_not_needed_for_memoryview() -> None:
     datasets = ct_series(2, 4, 4)
     views = [(uid, memoryview(io.BytesIO(data).getvalue())) for uid, data in files(datasets)]
     assert volume_from_files(views).array.shape == (2, 4, 4)
+
+
+@pytest.mark.parametrize("name", ["ct.npz", "ct.nii.gz", "ct.nii"])
+def test_a_full_disk_never_destroys_the_previous_output(tmp_path: Path, name: str, full_disk) -> None:
+    from workbench.errors import DiskFullError
+
+    old = volume_from_files(files(ct_series(3, 6, 7)))
+    path = old.save(tmp_path / name)
+    before = path.read_bytes()
+    new = Volume(np.ones((40, 64, 64), np.int16), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    full_disk(len(before) // 2)
+    with pytest.raises(DiskFullError, match=rf"cannot write .*{re.escape(name)}: the disk is full"):
+        new.save(path)
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
+    np.testing.assert_array_equal(Volume.load(path).array, old.array)

@@ -111,3 +111,23 @@ def test_a_generation_saves_as_private_json(tmp_path: Path) -> None:
     path = generation.save(tmp_path / "generation.json")
     assert json.loads(path.read_text(encoding="utf-8")) == generation.to_dict()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_history_and_response_cache_are_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from workbench.summary.cache import open_cache
+
+    old = os.umask(0o022)
+    try:
+        open_history(tmp_path / "data" / "history.sqlite")
+        open_cache(tmp_path / "cache" / "responses.sqlite")
+    finally:
+        os.umask(old)
+    for folder, name in (("data", "history.sqlite"), ("cache", "responses.sqlite")):
+        assert stat.S_IMODE((tmp_path / folder).stat().st_mode) == 0o700
+        files = list((tmp_path / folder).iterdir())
+        assert tmp_path / folder / name in files and len(files) >= 2  # with its -wal/-shm
+        for path in files:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

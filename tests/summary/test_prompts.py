@@ -158,3 +158,14 @@ def test_literal_braces_cannot_be_exported(registry: PromptRegistry) -> None:
     registry.create("{{x}} $(karte)", version="braces")
     with pytest.raises(PromptError, match="literal"):
         registry.to_bedrock("braces")
+
+
+def test_create_on_a_full_disk_leaves_no_partial_version(registry: PromptRegistry, full_disk) -> None:
+    from workbench.errors import DiskFullError
+
+    versions = registry.versions()
+    full_disk(40)
+    with pytest.raises(DiskFullError, match="the disk is full"):
+        registry.create("本文 $(karte)\n" * 200, version="v9", description="too big for the disk")
+    assert registry.versions() == versions and not list(registry.root.glob(".*"))
+    assert registry.get(versions[-1]).version == versions[-1]  # listing and reading still work

@@ -24,6 +24,7 @@ from workbench.errors import NotFoundError, WorkbenchError
 from workbench.evaluation.judge import CRITERIA
 from workbench.evaluation.score import reference_row
 from workbench.evaluation.stats import icc2_1
+from workbench.files import atomic_write, make_folder
 from workbench.summary.cases import Case
 
 logger = logging.getLogger(__name__)
@@ -104,17 +105,18 @@ def export_sheet(
     frame = frame.sample(frac=1.0, random_state=np.random.RandomState(seed)).reset_index(drop=True)
     frame.insert(0, "item_id", [f"item-{i + 1:04d}" for i in range(len(frame))])
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     sheet = frame[list(SHEET_FIXED)].copy()
     for criterion in CRITERIA:
         sheet[criterion] = pd.NA
     sheet[COMMENT_COLUMN] = pd.NA
     paths = RatingSheet(out / f"{name}_sheet.csv", out / f"{name}_sheet.xlsx", out / f"{name}_key.csv")
-    sheet.to_csv(paths.csv, index=False, encoding="utf-8-sig")  # BOM: Excel opens Japanese CSV correctly
+    # BOM: Excel opens Japanese CSV correctly
+    atomic_write(paths.csv, sheet.to_csv(index=False).encode("utf-8-sig"))
     _write_xlsx(sheet, paths.xlsx)
     key = frame[list(KEY_COLUMNS)].copy()
     key["summary_sha256"] = [hashlib.sha256(str(s).encode("utf-8")).hexdigest() for s in frame["summary"]]
-    key.to_csv(paths.key, index=False, encoding="utf-8")
+    atomic_write(paths.key, key.to_csv(index=False).encode("utf-8"))
     logger.info("wrote a rating sheet of %d items to %s", len(frame), out)
     return paths
 
@@ -158,7 +160,7 @@ def _write_xlsx(sheet: pd.DataFrame, path: Path) -> None:
     for key, text in CRITERIA.items():
         guide.append([key, text])
     guide.column_dimensions["B"].width = 110
-    book.save(path)
+    atomic_write(path, book.save)
 
 
 def read_sheet(path: Path, *, sheet_name: str = "ratings") -> pd.DataFrame:

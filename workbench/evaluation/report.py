@@ -27,6 +27,7 @@ from workbench.evaluation.plots import config_label, plot_cost_quality, plot_met
 from workbench.evaluation.score import REFERENCE_SYSTEM
 from workbench.evaluation.tables import wide_table
 from workbench.evaluation.tokenize import MecabTokenizer, get_tokenizer
+from workbench.files import atomic_write, make_folder
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -183,7 +184,7 @@ def write_csvs(evaluation: RunEvaluation, out_dir: Path) -> dict[str, Path]:
         if frame is None:
             continue
         path = out_dir / CSV_FILES[name]
-        frame.to_csv(path, index=False, encoding="utf-8")
+        atomic_write(path, frame.to_csv(index=False).encode("utf-8"))
         written[name] = path
     return written
 
@@ -225,9 +226,9 @@ def write_report(
     """
     import jinja2
 
-    evaluation = evaluation or evaluate_run(run_dir, judge=judge, progress=progress)
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)  # an unwritable folder fails before the evaluation, not after it
+    evaluation = evaluation or evaluate_run(run_dir, judge=judge, progress=progress)
     write_csvs(evaluation, out)
     manifest = evaluation.manifest
     results = evaluation.results
@@ -265,6 +266,6 @@ def write_report(
         **_judge_context(evaluation),
     )
     path = out / REPORT_FILE
-    path.write_text(page, encoding="utf-8")
+    atomic_write(path, page.encode("utf-8"))
     logger.info("wrote %s", path)
     return path

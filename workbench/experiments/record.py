@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.config import EnvVar
-from workbench.files import atomic_write
+from workbench.files import atomic_write, make_folder
 from workbench.optional import optional_import
 
 logger = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def _display(payload: dict[str, Any], text: str) -> bool:
 def _merge_sidecar(path: Path, name: str, value: Any) -> None:
     records = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     records[name] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     atomic_write(path, json.dumps(records, ensure_ascii=False, indent=1).encode("utf-8"))
 
 

@@ -14,6 +14,7 @@ always sees recent spending. A failing call becomes a row with an ``error`` mess
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -25,12 +26,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from workbench.errors import BudgetError, SpecError, ThrottledError, WorkbenchError
+from workbench.errors import BudgetError, DiskFullError, SpecError, ThrottledError, WorkbenchError
 from workbench.experiments.manifest import build_manifest
 from workbench.experiments.plan import Call, Plan, build_plan
 from workbench.experiments.ratelimit import Backoff, RateLimiter
 from workbench.experiments.spec import ExperimentSpec
-from workbench.records.layout import create_run_dir, default_runs_dir
+from workbench.files import check_can_create
+from workbench.records.layout import create_run_dir, default_runs_dir, lock_run
 from workbench.records.manifest import latest_run_dir, read_manifest, write_manifest
 from workbench.records.results import ResultsWriter, done_keys, open_results, read_results
 from workbench.records.schema import result_row
@@ -138,6 +140,22 @@ def run_experiment(
     spec = plan.spec
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     run_dir = _resume_dir(runs_dir, plan, resume) if resume else None
+    if run_dir is None:
+        check_can_create(runs_dir)  # an unwritable runs folder fails before the history is opened
+    with contextlib.ExitStack() as locks:
+        if run_dir is not None:  # a second --resume of this run refuses instead of repeating its calls
+            locks.enter_context(lock_run(run_dir))
+        return _run_locked(plan, runs_dir, run_dir, resume, locks, history=history, cache=cache,
+                           backoff=backoff, progress=progress, batch=batch)
+
+
+def _run_locked(
+    plan: Plan, runs_dir: Path, run_dir: Path | None, resume: bool | str | Path, locks: contextlib.ExitStack,
+    *, history: History | None, cache: ResponseCache | None, backoff: Backoff | None, progress: bool,
+    batch: bool | None,
+) -> RunResult:
+    """:func:`run_experiment` once the run to resume (if any) is locked; a new run is locked when created."""
+    spec = plan.spec
     rows = read_results(run_dir) if run_dir else []
     done = done_keys(rows)
     spent = sum(float(row.get("cost_usd") or 0) for row in rows)
@@ -157,6 +175,7 @@ def run_experiment(
 
     if run_dir is None or manifest is None:
         run_dir = create_run_dir(runs_dir, spec.design_hash())
+        locks.enter_context(lock_run(run_dir))
         manifest = build_manifest(run_dir, plan)
     session: dict[str, Any] = {"started": _now(), "to_make": len(todo), "resumed": bool(resume),
                                "budget_usd": spec.budget_usd, "concurrency": spec.concurrency,
@@ -166,6 +185,7 @@ def run_experiment(
     logger.info("run %s: %d of %d calls to make", run_dir.name, len(todo), len(plan.calls))
 
     execution = _Execution(plan, run_dir, spent, cached, backoff or Backoff(), history, cache)
+    completed = False
     try:
         execution.run(todo, progress=progress)
         if batching is not None and batching.n_calls:
@@ -174,9 +194,16 @@ def run_experiment(
             with open_results(run_dir) as writer:
                 BatchRunner(batching, run_dir, manifest, execution.recorder(writer), history=history,
                             cache=cache, progress=progress).run()
+        completed = True
     finally:
         session.update(execution.counts(), finished=_now(), interrupted=execution.interrupted)
-        write_manifest(run_dir, manifest)
+        try:
+            write_manifest(run_dir, manifest)
+        except DiskFullError:
+            if completed:
+                raise
+            # the run already failed (a full disk, most likely): its error is the one to show
+            logger.warning("the disk is full: the manifest of %s keeps its earlier sessions", run_dir.name)
     n_todo = len(todo) + (batching.n_calls if batching else 0)
     return RunResult(
         run_dir=run_dir,
@@ -348,6 +375,8 @@ class _Execution:
                     repeat=call.repeat, params=dict(self.plan.spec.params) or None, history=self.history,
                     cache=self.cache, archive=self.plan.archive, registry=self.plan.registry,
                 )
+            except DiskFullError:  # not the call's fault: stop the run, it resumes once there is space
+                raise
             except ThrottledError as exc:
                 delay = next(delays, None)
                 if delay is None:

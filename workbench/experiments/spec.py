@@ -33,7 +33,9 @@ from typing import Any
 
 from workbench.errors import SpecError
 from workbench.experiments.batch_settings import BatchSettings
+from workbench.files import read_utf8
 from workbench.optional import optional_import
+from workbench.summary.backends.base import param_problem
 from workbench.summary.cases import Source
 
 yaml = optional_import("yaml", what="reading experiment specs")
@@ -46,6 +48,8 @@ SPEC_KEYS = frozenset(
 )
 REQUIRED_KEYS = ("prompts", "models", "sources", "cases")
 PARAM_KEYS = frozenset({"max_tokens", "temperature", "top_p", "stop_sequences"})
+MAX_REPEATS = 1000
+"""The most ``repeats`` a spec may ask for (a typo like ``2000000`` is refused before planning)."""
 """Inference parameters a spec may override (the fields of ``workbench.summary.backends.ModelRequest``)."""
 
 DESIGN_KEYS = ("prompts", "models", "sources", "cases", "repeats", "params")
@@ -164,7 +168,7 @@ def load_spec(path: str | Path, **overrides: Any) -> ExperimentSpec:
     if not spec_path.is_file():
         raise SpecError(f"experiment spec {path} does not exist")
     try:
-        data = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_utf8(spec_path, SpecError))
     except yaml.YAMLError as exc:
         raise SpecError(f"{spec_path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -217,6 +221,9 @@ def spec_from_dict(
         raise SpecError(f"{origin}: unknown inference parameter(s) {bad_params}; known: {sorted(PARAM_KEYS)}")
     if "temperature" in params and "top_p" in params:
         raise SpecError(f"{origin}: params give both temperature and top_p; Claude 4.5 models take only one")
+    problem = param_problem(params)
+    if problem:
+        raise SpecError(f"{origin}: params: {problem}")
     judge = data.get("judge")
     if judge is not None and not isinstance(judge, dict):
         raise SpecError(f"{origin}: judge must be a mapping of settings (e.g. model, repeats), got {judge!r}")
@@ -227,7 +234,9 @@ def spec_from_dict(
         models=_unique(_str_list(data["models"], "models", origin), "models", origin),
         sources=_unique(sources, "sources", origin),
         cases=_case_paths(data["cases"], base_dir, origin),
-        repeats=_number(data.get("repeats", 1), "repeats", origin, integer=True, minimum=1),
+        repeats=_number(
+            data.get("repeats", 1), "repeats", origin, integer=True, minimum=1, maximum=MAX_REPEATS
+        ),
         concurrency=_number(data.get("concurrency", 4), "concurrency", origin, integer=True, minimum=1),
         budget_usd=_optional_number(data.get("budget_usd"), "budget_usd", origin, minimum=0),
         rate_limit=_optional_number(data.get("rate_limit"), "rate_limit", origin, minimum=0, positive=True),
@@ -283,11 +292,23 @@ def _case_paths(value: Any, base_dir: Path, origin: str) -> tuple[Path, ...]:
     return _unique(paths, "cases", origin)
 
 
-def _number(value: Any, key: str, origin: str, *, integer: bool = False, minimum: float = 0) -> Any:
+def _number(
+    value: Any,
+    key: str,
+    origin: str,
+    *,
+    integer: bool = False,
+    minimum: float = 0,
+    maximum: float | None = None,
+) -> Any:
     ok = isinstance(value, int) if integer else isinstance(value, int | float)
     if isinstance(value, bool) or not ok or not math.isfinite(value) or value < minimum:
         kind = "an integer" if integer else "a number"
         raise SpecError(f"{origin}: {key} must be {kind} >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise SpecError(
+            f"{origin}: {key} {value} is more than {maximum}; split the experiment into smaller runs"
+        )
     return value
 
 

@@ -15,6 +15,7 @@ import importlib.util
 import itertools
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from workbench.errors import SpecError
+from workbench.files import atomic_write, make_folder
 from workbench.optional import optional_import
 
 yaml = optional_import("yaml", what="running sweeps")
@@ -122,22 +124,21 @@ def sweep(
         raise SpecError(f"jobs must be >= 1, got {jobs}")
     if importlib.util.find_spec("papermill") is None:
         raise SpecError("papermill is not installed: pip install 'workbench[notebooks]'")
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(Path(out_dir).resolve())
     workdir = Path(cwd).resolve() if cwd else source.parent
 
     def execute(index: int, parameters: Mapping[str, Any]) -> dict[str, Any]:
         digest = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:6]
         output = out / f"{source.stem}-{index:03d}-{digest}.ipynb"
         params_file = output.with_suffix(".params.yaml")
-        params_file.write_text(yaml.safe_dump(dict(parameters), allow_unicode=True), encoding="utf-8")
+        atomic_write(params_file, yaml.safe_dump(dict(parameters), allow_unicode=True).encode("utf-8"))
         log = output.with_suffix(".log")
         command = [sys.executable, "-m", "papermill", str(source), str(output), "--kernel", kernel,
                    "--parameters_file", str(params_file), "--cwd", str(workdir), "--no-progress-bar"]
         if timeout is not None:
             command += ["--execution-timeout", str(int(timeout))]
         started = time.monotonic()
-        with open(log, "w", encoding="utf-8") as log_file:
+        with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as log_file:
             completed = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT, check=False)
         seconds = time.monotonic() - started
         error = None if completed.returncode == 0 else _last_error(log)
@@ -159,7 +160,7 @@ def sweep(
     index = {"notebook": str(source), "kernel": kernel, "cwd": str(workdir),
              "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "runs": results}
     text = json.dumps(index, ensure_ascii=False, indent=2, default=str)
-    (out / INDEX_FILE).write_text(text, encoding="utf-8")
+    atomic_write(out / INDEX_FILE, text.encode("utf-8"))
     frame = pd.DataFrame([{k: v for k, v in r.items() if k != "parameters"} for r in results])
     parameters = pd.DataFrame([r["parameters"] for r in results]).add_prefix("param_")
     return pd.concat([frame, parameters], axis=1)

@@ -9,6 +9,7 @@ one ``salt``), and PatientIdentityRemoved set.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import NotFoundError
+from workbench.files import atomic_write
 from workbench.imaging.archive import Archive
 
 logger = logging.getLogger(__name__)
@@ -106,7 +108,7 @@ def anonymize_study(
                 pydicom.dcmread(path), patient_id=patient_id, patient_name=patient_name, salt=salt
             )
             target = folder / f"{ds.SOPInstanceUID}.dcm"
-            ds.save_as(target, enforce_file_format=True)
+            atomic_write(target, functools.partial(ds.save_as, enforce_file_format=True))
             path.unlink()
             paths.append(target)
     (folder / ".original").rmdir()
@@ -132,7 +134,7 @@ def _orthanc(archive: Any, study_uid: str, folder: Path, patient_id: str, patien
                     continue
                 payload = zipped.read(name)
                 target = folder / f"{sop_instance_uid_of(payload)}.dcm"
-                target.write_bytes(payload)
+                atomic_write(target, payload)
                 paths.append(target)
     finally:
         archive.client.request("DELETE", f"/studies/{copy['ID']}")

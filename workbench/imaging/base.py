@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import ArchiveError
+from workbench.files import atomic_write
 from workbench.imaging.cache import JANITOR, InstanceCache, VolumeCache, image_cache_limit, server_key
 from workbench.imaging.volume import Volume, volume_from_files
 from workbench.imaging.wire import sop_instance_uid_from_dataset
@@ -185,7 +186,7 @@ class BaseArchive:
         paths = []
         for uid, data in self._iter_files(series, progress=False, workers=8, on_fetched=self._cache_instance):
             path = folder / f"{uid}.dcm"
-            path.write_bytes(data)
+            atomic_write(path, data)
             paths.append(path)
         self._keep_cache_in_limit()
         return paths

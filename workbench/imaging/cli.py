@@ -87,8 +87,11 @@ def _query(args: argparse.Namespace, *names: str) -> dict[str, object]:
         value = getattr(args, name, None)
         if value is not None:
             filters[name] = value
-    if args.modality:
-        filters["modality"] = [m for m in args.modality.split(",") if m]
+    if args.modality is not None:
+        modalities = [m.strip() for m in args.modality.split(",") if m.strip()]
+        if not modalities:
+            raise WorkbenchError(f"--modality {args.modality!r} names no modality; give e.g. CT or CT,MR")
+        filters["modality"] = modalities
     return filters
 
 
@@ -109,7 +112,8 @@ def _print(frame: pd.DataFrame, fmt: str) -> None:
 
 
 def _studies(args: argparse.Namespace) -> int:
-    frame = _archive(args).studies(**_query(args, "accession_number"))
+    query = _query(args, "accession_number")  # a bad filter fails before connecting
+    frame = _archive(args).studies(**query)
     columns = (
         frame.columns
         if args.format != "table"
@@ -128,7 +132,8 @@ def _studies(args: argparse.Namespace) -> int:
 
 
 def _series(args: argparse.Namespace) -> int:
-    frame = _archive(args).series(**_query(args, "study_uid"))
+    query = _query(args, "study_uid")
+    frame = _archive(args).series(**query)
     _print(frame, args.format)
     return 0
 
@@ -137,6 +142,7 @@ def _fetch(args: argparse.Namespace) -> int:
     name = args.output.name.lower()
     if not name.endswith((".npz", ".nii", ".nii.gz")):
         raise WorkbenchError(f"output {args.output} must end in .npz, .nii or .nii.gz")
+    _check_writable(args.output)  # before the download, not after it
     volume = _archive(args).load_series(
         args.series_uid, progress=not args.no_progress, skip_bad=args.skip_bad
     )
@@ -150,6 +156,18 @@ def _fetch(args: argparse.Namespace) -> int:
         f"spacing {sx:.3g} x {sy:.3g} x {sz:.3g} mm, {volume.array.dtype}"
     )
     return 0
+
+
+def _check_writable(path: Path) -> None:
+    """Fail now, before the download, if ``path`` cannot be written."""
+    from workbench.files import check_can_create
+
+    if path.is_dir():
+        raise WorkbenchError(f"cannot write -o {path}: it is a folder; name a file")
+    try:
+        check_can_create(path.parent)
+    except WorkbenchError as exc:
+        raise WorkbenchError(f"-o {path}: {exc}") from None
 
 
 def _cache(args: argparse.Namespace) -> int:

@@ -64,13 +64,13 @@ def connect(
     if kind is not ArchiveKind.DICOMWEB:
         client = OrthancClient(url, username, password, timeout=timeout, retries=retries)
         try:  # one authenticated request: unreachable servers and wrong passwords fail here, clearly
-            system = client.get_json("/system", what=f"Orthanc's /system at {url}")
+            system = client.get_json("/system", what=f"Orthanc's /system at {client.url}")
         except (NotFoundError, ValueError):  # 404 or not JSON: not Orthanc's REST API
             system = None
         if isinstance(system, dict) and "ApiVersion" in system:
             return OrthancArchive(client, cache=cache)
         if kind is ArchiveKind.ORTHANC:
-            raise ArchiveError(f"{url} does not answer /system as Orthanc does; use kind='dicomweb'")
+            raise ArchiveError(f"{client.url} does not answer /system as Orthanc does; use kind='dicomweb'")
         client.close()
     archive = DicomWebArchive(url, username, password, timeout=timeout, retries=retries, cache=cache)
     archive.ping()

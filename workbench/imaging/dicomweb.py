@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import requests
 
-from workbench.errors import ArchiveError, AuthenticationError, NotFoundError
+from workbench.errors import ArchiveError, AuthenticationError, ConfigError, NotFoundError
 from workbench.imaging.archive import StoredInstance
 from workbench.imaging.base import BaseArchive, InstanceRef, SeriesRef
 from workbench.imaging.names import looks_garbled, orthanc_garbled_form, repair_names
@@ -32,6 +32,7 @@ from workbench.imaging.query import Level, QueryError, build_query, matches
 from workbench.imaging.rest import DEFAULT_RETRIES, DEFAULT_TIMEOUT, make_session
 from workbench.imaging.tables import make_frame, paused_gc, rows_to_columns
 from workbench.imaging.wire import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
+from workbench.urls import split_url
 
 logger = logging.getLogger(__name__)
 
@@ -115,10 +116,14 @@ class DicomWebArchive(BaseArchive):
     ) -> None:
         from dicomweb_client import DICOMwebClient
 
-        if not url or not url.startswith(("http://", "https://")):
-            raise ArchiveError(f"DICOMweb URL {url!r} is not an http(s) URL")
+        try:
+            url, url_user, url_password = split_url(url, what="DICOMweb URL")
+        except ConfigError as exc:
+            raise ArchiveError(str(exc)) from None
+        if username is None:  # credentials inside the URL are used, never kept in it
+            username, password = url_user, url_password if password is None else password
         super().__init__(url, username, cache=cache)
-        self.url = url.rstrip("/")
+        self.url = url
         self.username = username
         self.session = make_session(username, password, retries=retries)
         self.timeout = timeout

@@ -4,7 +4,11 @@
 a temporary folder and free ports) are the same code. The server always has authentication on with a
 generated password (kept in a 0600 file), UTF-8 as default encoding (without it Orthanc's DICOMweb JSON drops
 every non-Latin-1 character), the DICOMweb and GDCM plugins, and the DICOM listener off unless a DICOM port is
-asked for.
+asked for. When it is on, only the registered modalities (:class:`Modality`) may store: the called AET and the
+calling host are checked and an unknown AET's C-STORE is refused. Orthanc 1.10.1 still binds 0.0.0.0 (no
+bind-address option): keep the listener off unless needed, or block the port with a firewall rule.
+
+The config, storage and index are private: folders 0700, files 0600 (Orthanc runs with umask 077).
 """
 
 from __future__ import annotations
@@ -13,18 +17,21 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from workbench import config
-from workbench.errors import ServerError, WorkbenchError
+from workbench.errors import ConfigError, ServerError, WorkbenchError
+from workbench.files import atomic_write, make_folder
 from workbench.imaging.rest import OrthancClient
 
 logger = logging.getLogger(__name__)
@@ -37,6 +44,54 @@ INSTALL_HINT = (
     "or use a remote server: set WORKBENCH_ORTHANC_URL, WORKBENCH_ORTHANC_USER and WORKBENCH_ORTHANC_PASSWORD"
 )
 STATE_FILE = "server.json"
+_AET = re.compile(r"[\x21-\x5b\x5d-\x7e][\x20-\x5b\x5d-\x7e]{0,15}")
+"""A DICOM application entity title: 1-16 printable ASCII characters without backslash, no leading space."""
+
+
+@dataclass(frozen=True)
+class Modality:
+    """A DICOM peer allowed to send (C-STORE) to the local Orthanc.
+
+    Attributes
+    ----------
+    name : str
+        The name Orthanc knows it by (``DicomModalities`` key).
+    aet : str
+        Its application entity title (the calling AET it must present).
+    host : str
+        The host it connects from (checked: ``DicomCheckModalityHost``).
+    port : int
+        Its own DICOM port (for C-MOVE/C-ECHO back to it).
+    """
+
+    name: str
+    aet: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Modality:
+        """Read ``NAME=AET@HOST:PORT`` (the form of ``--modality``).
+
+        Raises
+        ------
+        ConfigError
+            If ``text`` is not of that form, the AET is not 1-16 printable ASCII characters, or the port
+            is not 1-65535.
+        """
+        form = f"modality {text!r} is not of the form NAME=AET@HOST:PORT (e.g. CT1=CTSCANNER@10.0.0.5:104)"
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)=([^@]+)@([^:@\s]+):(\d+)", text.strip())
+        if match is None:
+            raise ConfigError(form)
+        name, aet, host, port = match.group(1), match.group(2), match.group(3), int(match.group(4))
+        if not _AET.fullmatch(aet):
+            raise ConfigError(f"{form}: AET {aet!r} must be 1-16 printable ASCII characters without '\\'")
+        if not 0 < port < 65536:
+            raise ConfigError(f"{form}: port {port} is not between 1 and 65535")
+        return cls(name, aet, host, port)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.aet}@{self.host}:{self.port}"
 
 
 def find_binary() -> Path:
@@ -115,6 +170,8 @@ class LocalOrthanc:
         default is Orthanc's SQLite index in ``data_dir``.
     aet : str
         The server's DICOM application entity title.
+    modalities : sequence of Modality
+        The DICOM peers allowed to store; with none, the listener (if on) accepts no C-STORE at all.
 
     Examples
     --------
@@ -132,6 +189,7 @@ class LocalOrthanc:
         password_file: str | Path | None = None,
         postgres: dict[str, Any] | None = None,
         aet: str = "ORTHANC",
+        modalities: Sequence[Modality] = (),
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir else config.data_dir() / "orthanc"
         self.http_port = http_port
@@ -140,6 +198,7 @@ class LocalOrthanc:
         self.password_file = Path(password_file) if password_file else self.data_dir / "orthanc-password"
         self.postgres = postgres
         self.aet = aet
+        self.modalities = tuple(modalities)
         self._process: subprocess.Popen[bytes] | None = None
         self._state: ServerState | None = None
 
@@ -194,7 +253,7 @@ class LocalOrthanc:
         """Read ``server.json``; a stale one (process gone, or another program under that PID) is removed."""
         try:
             state = ServerState(**json.loads(self.state_file.read_text(encoding="utf-8")))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except (ValueError, TypeError):
             logger.warning("removing unreadable state file %s", self.state_file)
@@ -246,19 +305,22 @@ class LocalOrthanc:
             return self
         binary = find_binary()
         plugins = self._plugins()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if not self.password_file.exists():
-            config.write_secret(self.password_file, secrets.token_urlsafe(18))
-        http_port = self._port(self.http_port, "HTTP", "--http-port")
+        http_port = self._port(self.http_port, "HTTP", "--http-port")  # checked before anything is written
         dicom_port = (
             self._port(self.dicom_port, "DICOM", "--dicom-port") if self.dicom_port is not None else None
         )
+        for folder in (self.data_dir, self.data_dir / "storage", self.data_dir / "index"):
+            make_folder(folder, private=True)  # patient data: private from the start
+        if not self.password_file.exists():
+            config.write_secret(self.password_file, secrets.token_urlsafe(18))
         url = f"http://127.0.0.1:{http_port}"
-        self.config_file.write_text(
-            json.dumps(self._orthanc_config(http_port, dicom_port, plugins), indent=2), encoding="utf-8"
+        atomic_write(  # it holds the password: 0600 before the first byte
+            self.config_file,
+            json.dumps(self._orthanc_config(http_port, dicom_port, plugins), indent=2).encode("utf-8"),
+            mode=0o600,
         )
-        os.chmod(self.config_file, 0o600)  # it holds the password
-        log = self.log_file.open("ab")
+        log_fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log = os.fdopen(log_fd, "ab")
         try:
             process = subprocess.Popen(
                 [str(binary), str(self.config_file)],
@@ -267,6 +329,7 @@ class LocalOrthanc:
                 stdin=subprocess.DEVNULL,
                 cwd=self.data_dir,
                 start_new_session=True,
+                umask=0o077,  # Orthanc's storage files and SQLite index: 0600
             )
         finally:
             log.close()
@@ -284,7 +347,7 @@ class LocalOrthanc:
             started_at=time.time(),
         )
         self._wait_ready(state, timeout)
-        self.state_file.write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
+        atomic_write(self.state_file, json.dumps(asdict(state), indent=2).encode("utf-8"), mode=0o600)
         self._state = state
         logger.info("Orthanc started at %s (PID %d)", url, process.pid)
         return self
@@ -335,6 +398,8 @@ class LocalOrthanc:
     def _port(self, port: int | None, kind: str, option: str) -> int:
         if port is None:
             return free_port()
+        if not 0 < port < 65536:
+            raise ServerError(f"{option} {port} is not a TCP port; choose one between 1 and 65535")
         if port_in_use(port):
             raise ServerError(
                 f"{kind} port {port} is already in use; choose another with {option}, "
@@ -356,8 +421,11 @@ class LocalOrthanc:
             "DicomServerEnabled": dicom_port is not None,
             "DicomAet": self.aet,
             "DicomPort": dicom_port or 4242,
-            "DicomCheckCalledAet": False,
-            "DicomAlwaysAllowStore": True,
+            # closed by default: only registered modalities, presenting their AET from their host, may store
+            "DicomCheckCalledAet": True,
+            "DicomAlwaysAllowStore": False,
+            "DicomCheckModalityHost": True,
+            "DicomModalities": {m.name: [m.aet, m.host, m.port] for m in self.modalities},
             "Plugins": plugins,
             "DicomWeb": {
                 "Enable": True,
@@ -455,14 +523,25 @@ def postgres_settings(dsn: str) -> dict[str, Any]:
     """
     from urllib.parse import unquote, urlparse
 
-    parsed = urlparse(dsn)
-    if parsed.scheme not in ("postgresql", "postgres") or not parsed.hostname or not parsed.path.strip("/"):
+    from workbench.urls import hide_password
+
+    try:
+        parsed = urlparse(dsn)
+        port = parsed.port
+    except ValueError:
+        parsed, port = None, None
+    if (
+        parsed is None
+        or parsed.scheme not in ("postgresql", "postgres")
+        or not parsed.hostname
+        or not parsed.path.strip("/")
+    ):
         raise ServerError(
-            f"--postgres {dsn!r} is not of the form postgresql://user:password@host:port/database"
+            f"--postgres {hide_password(dsn)!r} is not of the form postgresql://user:password@host:port/database"
         )
     return {
         "Host": parsed.hostname,
-        "Port": parsed.port or 5432,
+        "Port": port or 5432,
         "Database": parsed.path.strip("/"),
         "Username": unquote(parsed.username or ""),
         "Password": unquote(parsed.password or ""),

@@ -25,6 +25,7 @@ from urllib3.util.retry import Retry
 
 from workbench import config
 from workbench.errors import ArchiveError, AuthenticationError, ConfigError, NotFoundError
+from workbench.urls import split_url
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +70,12 @@ class OrthancClient:
         retries: int = DEFAULT_RETRIES,
         pool_size: int = 16,
     ) -> None:
-        if not url or not url.startswith(("http://", "https://")):
-            raise ArchiveError(f"Orthanc URL {url!r} is not an http(s) URL; set WORKBENCH_ORTHANC_URL")
-        self.url = url.rstrip("/")
+        try:
+            self.url, url_user, url_password = split_url(url, what="Orthanc URL")
+        except ConfigError as exc:
+            raise ArchiveError(f"{exc}; set WORKBENCH_ORTHANC_URL") from None
+        if username is None:  # credentials inside the URL are used, never kept in it
+            username, password = url_user, url_password if password is None else password
         self.username = username
         self.timeout = timeout
         self.session = make_session(username, password, retries=retries, pool_size=pool_size)

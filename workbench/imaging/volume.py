@@ -18,6 +18,7 @@ stacks (gantry tilt) are warnings, recorded in ``metadata``.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import logging
@@ -26,11 +27,12 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from workbench.errors import DicomDataError
+from workbench.files import atomic_write, make_folder
 
 logger = logging.getLogger(__name__)
 
@@ -120,21 +122,26 @@ class Volume:
         ------
         ValueError
             For another suffix.
+        FileWriteError
+            The file cannot be written (a full disk: :class:`~workbench.errors.DiskFullError`); an existing
+            file of that name is left as it was.
         """
         path = Path(path)
         name = path.name.lower()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not name.endswith((".npz", ".nii", ".nii.gz")):
+            raise ValueError(f"cannot save a volume as {path.name!r}: use a .npz, .nii or .nii.gz file name")
+        make_folder(path.parent)
         if name.endswith(".npz"):
-            np.savez(
-                path,
-                array=self.array,
-                spacing=np.asarray(self.spacing),
-                origin=np.asarray(self.origin),
-                direction=np.asarray(self.direction),
-                affine=self.affine,
-                metadata=np.asarray(json.dumps(self.metadata, ensure_ascii=False, default=str)),
-            )
-        elif name.endswith((".nii", ".nii.gz")):
+            arrays: dict[str, Any] = {
+                "array": self.array,
+                "spacing": np.asarray(self.spacing),
+                "origin": np.asarray(self.origin),
+                "direction": np.asarray(self.direction),
+                "affine": self.affine,
+                "metadata": np.asarray(json.dumps(self.metadata, ensure_ascii=False, default=str)),
+            }
+            atomic_write(path, lambda fh: np.savez(fh, **arrays))  # the old file stays until this is whole
+        else:
             import nibabel as nib
 
             data = np.moveaxis(self.array, (0, 1, 2), (2, 1, 0))
@@ -142,9 +149,7 @@ class Volume:
             image.header.set_xyzt_units("mm")
             image.set_qform(self.affine_ras, code=1)
             image.set_sform(self.affine_ras, code=1)
-            nib.save(image, path)
-        else:
-            raise ValueError(f"cannot save a volume as {path.name!r}: use a .npz, .nii or .nii.gz file name")
+            atomic_write(path, lambda fh: _write_nifti(image, fh, compressed=name.endswith(".gz")))
         logger.info("saved %s to %s", self, path)
         return path
 
@@ -714,3 +719,12 @@ def _series_metadata(ds: Any) -> dict[str, Any]:
         "window_center": number("WindowCenter"),
         "window_width": number("WindowWidth"),
     }
+
+
+def _write_nifti(image: Any, fh: BinaryIO, *, compressed: bool) -> None:
+    """Write a NIfTI image to an open binary file, gzip-compressed as nibabel writes ``.nii.gz``."""
+    if not compressed:
+        image.to_stream(fh)
+        return
+    with gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=1, mtime=0) as gz:
+        image.to_stream(gz)

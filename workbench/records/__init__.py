@@ -5,7 +5,7 @@ This package imports neither :mod:`workbench.experiments` nor :mod:`workbench.ev
 :mod:`workbench.records.schema`
     The fields of a ``results.jsonl`` row, defined once, and :func:`~workbench.records.schema.result_row`.
 :mod:`workbench.records.layout`
-    Run ids, run folders (local or in shared storage), listing and locating runs.
+    Run ids, run folders (local or in shared storage, 0700), listing and locating runs, the run lock.
 :mod:`workbench.records.results`
     Reading ``results.jsonl`` and writing it (:func:`~workbench.records.results.open_results`).
 :mod:`workbench.records.manifest`

@@ -17,17 +17,25 @@ runner writes the manifest there (published to the store when the results writer
 written there. The functions below take that folder and read or write the store transparently, so the
 runner, the CLI and the evaluation work on either storage unchanged. The run id is claimed with a
 create-only write, so two runs started in the same second get different ids.
+
+Only one process works on a run at a time (:func:`lock_run`). Run folders are 0700 (their rows hold
+patient text).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import logging
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from workbench.config import EnvVar, env_value
 from workbench.errors import WorkbenchError
+from workbench.files import make_folder
 from workbench.storage import configured_store
 
 logger = logging.getLogger(__name__)
@@ -39,6 +47,8 @@ RUNS_PREFIX = "runs"
 """Where runs live in a store: ``<uri>/runs/<run_id>/``."""
 CLAIM_FILE = "claim.json"
 RESULTS_PREFIX = "results"
+LOCK_FILE = ".lock"
+"""Held (``fcntl.flock``) by the process running or resuming the run."""
 
 
 def default_runs_dir() -> Path:
@@ -66,7 +76,7 @@ def create_run_dir(runs_dir: str | Path, design_hash: str, *, now: dt.datetime |
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S")
     base = f"{stamp}-{design_hash}"
     store = configured_store()
-    Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    make_folder(runs_dir, private=True)
     for n in range(1, 1000):
         run_id = base if n == 1 else f"{base}-{n}"
         path = Path(runs_dir) / run_id
@@ -74,10 +84,10 @@ def create_run_dir(runs_dir: str | Path, design_hash: str, *, now: dt.datetime |
             claim = json.dumps({"run_id": run_id, "claimed": dt.datetime.now(dt.UTC).isoformat()})
             if not store.put(store_key(run_id, CLAIM_FILE), claim.encode("utf-8"), if_absent=True):
                 continue
-            path.mkdir(exist_ok=True)  # the local working folder of the stored run
+            path.mkdir(mode=0o700, exist_ok=True)  # the local working folder of the stored run
             return path.resolve()
         try:
-            path.mkdir()
+            path.mkdir(mode=0o700)
         except FileExistsError:
             continue
         return path.resolve()
@@ -121,3 +131,29 @@ def runs_location(runs_dir: str | Path) -> str:
     """Where runs are kept, for messages: the store's ``runs/`` (shared storage), else ``runs_dir``."""
     store = configured_store()
     return store.location(RUNS_PREFIX) if store is not None else str(Path(runs_dir).resolve())
+
+
+@contextlib.contextmanager
+def lock_run(run_dir: str | Path) -> Iterator[None]:
+    """Hold the run's lock file (``fcntl.flock``) while running or resuming it.
+
+    The lock goes with the process: a killed run leaves no stale lock.
+
+    Raises
+    ------
+    WorkbenchError
+        If another process holds it (a second ``--resume`` of the same run).
+    """
+    path = Path(run_dir) / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkbenchError(
+                f"run {Path(run_dir).name} is being run by another process (it holds {path}); wait for it to "
+                "finish, then --resume again"
+            ) from None
+        yield
+    finally:
+        os.close(fd)

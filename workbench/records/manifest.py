@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import NotFoundError
+from workbench.errors import NotFoundError, WorkbenchError
 from workbench.files import atomic_write
 from workbench.records.layout import MANIFEST_FILE, run_dirs, runs_location, store_key
 from workbench.storage import configured_store
@@ -35,6 +35,8 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
     ------
     NotFoundError
         If ``run_dir`` is not a run folder.
+    WorkbenchError
+        If the manifest is damaged (not a JSON object).
     """
     path = Path(run_dir) / MANIFEST_FILE
     store = configured_store()
@@ -47,7 +49,15 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
         return json.loads(data)
     if not path.is_file():
         raise NotFoundError(f"{run_dir} is not a run folder (no {MANIFEST_FILE})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (ValueError, OSError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise WorkbenchError(
+            f"{path} is damaged ({exc}); restore it from a backup or remove the run"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise WorkbenchError(f"{path} is not a JSON object; restore it from a backup or remove the run")
+    return manifest
 
 
 def latest_run_dir(runs_dir: str | Path, design_hash: str, *, name: str = "") -> Path:
@@ -68,7 +78,12 @@ def latest_run_dir(runs_dir: str | Path, design_hash: str, *, name: str = "") ->
         If there is none.
     """
     for path in reversed(run_dirs(runs_dir)):
-        if read_manifest(path).get("spec_hash") == design_hash:
+        try:
+            manifest = read_manifest(path)
+        except WorkbenchError as exc:  # another run's damaged manifest must not block this resume
+            logger.warning("skipping run %s: %s", path.name, exc)
+            continue
+        if manifest.get("spec_hash") == design_hash:
             return path
     raise NotFoundError(
         f"no earlier run of spec {name!r} (design {design_hash}) in {runs_location(runs_dir)} to resume; "

@@ -4,10 +4,16 @@ A call that failed has a row whose ``error`` is a message; resuming makes it aga
 the last row of a key is the one that counts (:func:`latest_rows`). :func:`open_results` opens the writer
 for the configured storage: a :class:`FileResultsWriter` appending to the local file, or a
 :class:`StoredResultsWriter` writing one object per row.
+
+Reading goes line by line in bytes: a torn last line (even one cut inside a multi-byte UTF-8 character) is
+dropped with a warning, a damaged line before it is an error naming its line number. A full disk while
+appending cuts the partial row off again and raises :class:`~workbench.errors.DiskFullError`; the run then
+resumes cleanly once space is freed. ``results.jsonl`` is 0600 (rows hold patient text).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,7 +25,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from workbench.errors import ConfigError, WorkbenchError
+from workbench.errors import ConfigError, DiskFullError, WorkbenchError, is_disk_full
 from workbench.records.layout import RESULTS_FILE, RESULTS_PREFIX, run_dirs, store_key
 from workbench.records.manifest import read_manifest
 from workbench.storage import Store, configured_store, read_objects, unique_suffix
@@ -41,21 +47,28 @@ def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / RESULTS_FILE
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").split("\n")
     rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):  # no newline after it: the writer was killed mid-line
-                logger.warning("%s:%d is truncated (run killed while writing); ignored", path, number)
+    with open(path, "rb") as fh:  # bytes: a line cut inside a UTF-8 character must not sink the file
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            except ValueError:
+                row = None
+            if isinstance(row, dict):
+                rows.append(row)
+                continue
+            if not line.endswith(b"\n"):  # the last line, without its newline: the writer was cut off
+                logger.warning(
+                    "%s:%d is a torn last line (%d bytes; the run was killed or the disk filled while "
+                    "writing); dropped: --resume makes that call again", path, number, len(line),
+                )
                 continue
             raise WorkbenchError(
-                f"{path}:{number} is not a JSON object; the results file is damaged"
-            ) from None
-        rows.append(row)
+                f"{path}:{number} is not a JSON object: the results file is damaged; restore it from a "
+                f"backup, or delete line {number} to make --resume repeat that call"
+            )
     return rows
 
 
@@ -157,7 +170,8 @@ class FileResultsWriter(_Closing):
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / RESULTS_FILE
         self._lock = threading.Lock()
-        self._file = open(self.path, "a+b")  # noqa: SIM115 - closed by close()/__exit__
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)  # private from the start
+        self._file = os.fdopen(fd, "a+b")
         self._repair_tail()
 
     def _repair_tail(self) -> None:
@@ -177,9 +191,29 @@ class FileResultsWriter(_Closing):
         """Append one row and force it to disk before returning."""
         line = json.dumps(row, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
         with self._lock:
-            self._file.write(line)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            end = self._file.seek(0, os.SEEK_END)
+            try:
+                self._file.write(line)
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except OSError as exc:
+                self._discard_from(end)  # never leave half a row for the next row to be glued to
+                if not is_disk_full(exc):
+                    raise
+                raise DiskFullError(
+                    f"cannot append to {self.path}: the disk is full ({exc.strerror or exc}); the rows "
+                    "written so far are kept: free space and continue with 'workbench experiment run SPEC "
+                    "--resume'"
+                ) from None
+
+    def _discard_from(self, end: int) -> None:
+        """Drop the unwritten bytes and cut the file back to ``end`` bytes (best effort: the disk failed)."""
+        with contextlib.suppress(OSError, ValueError):
+            self._file.close()  # flushes the rest again and fails; the file is closed all the same
+        with contextlib.suppress(OSError):
+            os.truncate(self.path, end)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file = os.fdopen(fd, "a+b")
 
     def close(self) -> None:
         """Close the file."""
@@ -223,8 +257,12 @@ def list_runs(runs_dir: str | Path | None = None) -> pd.DataFrame:
     """
     records = []
     for path in run_dirs(runs_dir):
-        manifest = read_manifest(path)
-        rows = latest_rows(read_results(path))
+        try:
+            manifest = read_manifest(path)
+            rows = latest_rows(read_results(path))
+        except WorkbenchError as exc:  # one damaged run must not hide the others
+            logger.warning("skipping run %s: %s", path.name, exc)
+            continue
         records.append({
             "run_id": manifest.get("run_id", path.name),
             "name": manifest.get("spec", {}).get("name"),

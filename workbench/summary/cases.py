@@ -26,8 +26,10 @@ is rejected with ``file:line``: a malformed date tag, a day closed that is not o
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
+import io
 import json
 import logging
 import re
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import CaseFormatError, NotFoundError
+from workbench.files import read_utf8
 
 logger = logging.getLogger(__name__)
 
@@ -270,8 +273,10 @@ def parse_notes(text: str, author: Author | str, *, filename: str = "<notes>") -
     tag_line = 0  # line of the open entry's tag
     position = 0  # where the text not yet consumed starts
 
+    newlines = [match.start() for match in re.finditer("\n", text)]  # once: line numbers by bisection
+
     def line_of(offset: int) -> int:
-        return text.count("\n", 0, offset) + 1
+        return bisect.bisect_left(newlines, offset) + 1
 
     def emit(end: int) -> None:
         """Close the open entry (or the untagged text before ``end``) as an entry."""
@@ -323,10 +328,7 @@ _META_REQUIRED = ("patient_id", "admission_date", "discharge_date", "department"
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CaseFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return read_utf8(path, CaseFormatError)
 
 
 def _parse_date(value: Any, where: str) -> dt.date:
@@ -495,7 +497,7 @@ def load_csv(path: str | Path, *, department: str = "unknown") -> list[Case]:
     if not path.is_file():
         raise NotFoundError(f"CSV export {path} does not exist")
     grouped: dict[str, dict[str, Any]] = {}
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    with io.StringIO(read_utf8(path, CaseFormatError), newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in _CSV_COLUMNS if c not in (reader.fieldnames or ())]
         if missing:
@@ -506,6 +508,13 @@ def load_csv(path: str | Path, *, department: str = "unknown") -> list[Case]:
         for row in reader:
             line, row_line = row_line, reader.line_num + 1
             where = f"{path}:{line}"
+            if None in row or any(row[c] is None for c in _CSV_COLUMNS):  # too many or too few fields
+                extra = row.get(None) or []
+                fields = sum(v is not None for k, v in row.items() if k is not None) + len(extra)
+                raise CaseFormatError(
+                    f"{where}: {fields} field(s) where the header has {len(reader.fieldnames or ())}; "
+                    "fix the row (quote text that holds commas or line breaks)"
+                )
             key = (row.get("case_id") or row["patient_id"] or "").strip()
             if not key:
                 raise CaseFormatError(f"{where}: empty patient_id")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench import config
-from workbench.errors import BackendError
+from workbench.errors import BackendError, CaseFormatError
 from workbench.summary.backends import Backend, ModelRequest, ModelResponse, estimate_cost, get_backend
 from workbench.summary.backends.base import CaseInput
 from workbench.summary.cache import ResponseCache, cache_key, open_cache
@@ -171,6 +171,7 @@ def prepare(
         One clear message for the first problem found.
     """
     source = Source.parse(source)
+    _check_notes(case, source)
     prompt = (registry or PromptRegistry()).get(prompt_version)
     backend = get_backend(model) if isinstance(model, str) else model
     estimate_cost(backend.name, 0, 0)  # an unpriced cloud model fails here, before any call
@@ -210,6 +211,21 @@ def prepare(
     context = CaseInput(case, source, cite=prompt.citations).cache_context() if backend.reads_case else None
     key = cache_key(backend.name, request.params(), request.system, request.prompt, repeat, context=context)
     return PreparedCall(case, prompt, backend, source, request, key, int(repeat), redactor)
+
+
+def _check_notes(case: Case, source: Source) -> None:
+    """Refuse to summarise no notes at all; warn when ``both`` has notes of one author only."""
+    wanted = [s for s in (Source.DOCTOR, Source.NURSING) if source in (s, Source.BOTH)]
+    empty = [s.value for s in wanted if not case.entries(s)]
+    where = f" in {case.path}" if case.path else ""
+    if len(empty) == len(wanted):
+        raise CaseFormatError(
+            f"case {case.case_id} has no {' or '.join(empty)} notes{where}: nothing to summarise; add the "
+            "notes or choose another --source"
+        )
+    if empty:
+        logger.warning("case %s has no %s notes%s: summarising the %s notes only", case.case_id, empty[0],
+                       where, "nursing" if empty[0] == "doctor" else "doctor")
 
 
 def finish(

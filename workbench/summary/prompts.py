@@ -37,7 +37,9 @@ import pandas as pd
 
 from workbench import config
 from workbench.errors import NotFoundError, PromptError
+from workbench.files import atomic_write, make_folder, read_utf8
 from workbench.optional import optional_import
+from workbench.summary.backends.base import param_problem
 
 yaml = optional_import("yaml", what="reading prompt files")
 
@@ -202,6 +204,9 @@ def _validate_parameters(parameters: Any, where: str) -> dict[str, Any]:
         )
     if parameters.get("temperature") is not None and parameters.get("top_p") is not None:
         raise PromptError(f"{where}: give temperature or top_p, not both (Claude 4.5 models reject both)")
+    problem = param_problem(parameters)
+    if problem:
+        raise PromptError(f"{where}: parameters: {problem}")
     return dict(parameters)
 
 
@@ -213,7 +218,7 @@ def parse_prompt_file(path: Path) -> Prompt:
     PromptError
         If the front matter is missing or malformed, or its version does not match the file name.
     """
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path, PromptError, bom=False)
     match = re.match(r"---\n(.*?)\n---\n?(.*)\Z", text, re.DOTALL)
     if not match:
         raise PromptError(f"{path}:1: expected YAML front matter between '---' lines")
@@ -425,17 +430,15 @@ class PromptRegistry:
             body,
             citations,
         )
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_folder(self.root)
         path = self._path(name)
-        try:
-            # "x": fails if the file exists, even when two people create the same version at once.
-            with path.open("x", encoding="utf-8") as fh:
-                fh.write(text)
-        except FileExistsError:
+        # whole or not at all (a full disk leaves no partial version behind), and create-only: fails if the
+        # file exists, even when two people create the same version at once
+        if not atomic_write(path, text.encode("utf-8"), exclusive=True):
             raise PromptError(
                 f"prompt version {name} already exists ({path}); versions are never overwritten: "
                 f"choose another name, e.g. {self.next_version()}"
-            ) from None
+            )
         logger.info("created prompt %s at %s", name, path)
         return parse_prompt_file(path)
 

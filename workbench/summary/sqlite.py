@@ -4,11 +4,16 @@ WAL lets readers proceed while one process writes; ``busy_timeout`` makes a seco
 instead of failing, so two notebooks, or an experiment and the assistant, can record at the same time.
 Writes use ``BEGIN IMMEDIATE`` so that a transaction takes the write lock up front. Within one process a
 lock serialises threads sharing the connection (the experiment runner calls from a thread pool).
+
+The file is created 0600 in a 0700 folder (SQLite gives its ``-wal`` and ``-shm`` files the database's mode).
+A full disk during a write rolls the transaction back and raises one :class:`~workbench.errors.DiskFullError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -16,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, DiskFullError, is_disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +48,8 @@ class Database:
         self.path = path
         self._lock = threading.Lock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # private from the start
             self._connection = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
@@ -61,13 +67,25 @@ class Database:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT``, ``ROLLBACK`` on error."""
         with self._lock:
-            self._connection.execute("BEGIN IMMEDIATE")
             try:
-                yield self._connection
-            except BaseException:
-                self._connection.execute("ROLLBACK")
-                raise
-            self._connection.execute("COMMIT")
+                self._connection.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._connection
+                except BaseException:
+                    if self._connection.in_transaction:
+                        self._connection.execute("ROLLBACK")
+                    raise
+                self._connection.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if not is_disk_full(exc):
+                    raise
+                if self._connection.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._connection.execute("ROLLBACK")
+                raise DiskFullError(
+                    f"cannot write to {self.path}: the disk is full ({exc}); nothing of this write was kept: "
+                    "free space and run the command again (an experiment: with --resume)"
+                ) from None
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query; rows support access by column name."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from workbench.errors import BackendError
 
@@ -42,16 +43,13 @@ class ModelRequest:
     stop_sequences: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_tokens, int) or self.max_tokens <= 0:
-            raise BackendError(f"max_tokens must be a positive integer, got {self.max_tokens!r}")
+        problem = param_problem(self.params())
+        if problem:
+            raise BackendError(problem)
         if self.temperature is not None and self.top_p is not None:
             raise BackendError(
                 "give temperature or top_p, not both (Claude 4.5 models reject a request with both)"
             )
-        if self.temperature is not None and not 0 <= self.temperature <= 2:
-            raise BackendError(f"temperature must be between 0 and 2, got {self.temperature}")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise BackendError(f"top_p must be in (0, 1], got {self.top_p}")
         if not self.prompt.strip():
             raise BackendError("the prompt is empty")
 
@@ -117,6 +115,40 @@ class CaseInput:
         """What the answer depends on besides the prompt, for the response-cache key."""
         context = f"{self.case.case_id}/{self.case.patient_id}/{self.source.value}"
         return f"{context}/cite" if self.cite else context
+
+
+MAX_TOKENS_LIMIT = 1_000_000
+"""The most output tokens a request may ask for (no model offers more; a larger value is a typo)."""
+
+
+def param_problem(params: Mapping[str, Any]) -> str | None:
+    """Say what is wrong with inference parameters, or ``None`` when they are valid.
+
+    Checked: ``max_tokens`` an integer from 1 to :data:`MAX_TOKENS_LIMIT`, ``temperature`` a number from 0 to
+    2, ``top_p`` a number in (0, 1], ``stop_sequences`` a list of strings. Spec files, prompt front matter,
+    command options and requests share this check, so a bad value is refused where it is written, not on
+    every call.
+    """
+
+    def number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+    max_tokens = params.get("max_tokens")
+    whole = isinstance(max_tokens, int) and not isinstance(max_tokens, bool)
+    if max_tokens is not None and not (whole and 0 < max_tokens <= MAX_TOKENS_LIMIT):
+        return f"max_tokens must be a positive integer (at most {MAX_TOKENS_LIMIT}), got {max_tokens!r}"
+    temperature = params.get("temperature")
+    if temperature is not None and not (number(temperature) and 0 <= temperature <= 2):
+        return f"temperature must be between 0 and 2, got {temperature!r}"
+    top_p = params.get("top_p")
+    if top_p is not None and not (number(top_p) and 0 < top_p <= 1):
+        return f"top_p must be in (0, 1], got {top_p!r}"
+    stops = params.get("stop_sequences")
+    if stops is not None and (
+        not isinstance(stops, list | tuple) or not all(isinstance(x, str) and x for x in stops)
+    ):
+        return f"stop_sequences must be a list of non-empty strings, got {stops!r}"
+    return None
 
 
 @runtime_checkable
