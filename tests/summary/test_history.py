@@ -101,3 +101,17 @@ def test_threads_sharing_one_history(tmp_path: Path) -> None:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _i: history.record(make_generation()), range(80)))
     assert history.count() == 80
+
+
+@pytest.mark.parametrize("wildcard", ["_", "%"])
+def test_underscore_and_percent_in_a_patient_id_prefix_are_literal(tmp_path: Path, wildcard: str) -> None:
+    history = History(tmp_path / "h.sqlite")
+    other = make_generation(patient_id="A660EFEB01")
+    mine = make_generation(patient_id=f"{wildcard}660EFEB02")
+    backslash = make_generation(patient_id="B\\660")
+    for generation in (other, mine, backslash):
+        history.record(generation)
+    assert history.search(patient_id=f"{wildcard}660EFEB*")["id"].tolist() == [mine.id]
+    assert history.count(patient_id=f"{wildcard}660*") == 1
+    assert history.search(patient_id="B\\6*")["id"].tolist() == [backslash.id]
+    assert history.search(patient_id="A660*")["id"].tolist() == [other.id]

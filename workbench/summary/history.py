@@ -113,6 +113,11 @@ _SCHEMA = (
 _FILTERS = ("patient_id", "case_id", "model", "prompt_version")
 
 
+def _like_literal(text: str) -> str:
+    """``text`` with the SQL LIKE wildcards ``%`` and ``_`` (and the escape ``\\``) escaped."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 class History:
     """The generation history.
 
@@ -158,8 +163,9 @@ class History:
             if value:
                 # patient IDs are hex: match regardless of case, and allow a prefix search ("E9738*").
                 if name == "patient_id" and value.endswith("*"):
-                    clauses.append("UPPER(patient_id) LIKE ?")
-                    params.append(value[:-1].upper() + "%")
+                    # "_" and "%" in an ID are characters, not LIKE wildcards: only the final "*" is one.
+                    clauses.append("UPPER(patient_id) LIKE ? ESCAPE '\\'")
+                    params.append(_like_literal(value[:-1].upper()) + "%")
                 elif name == "patient_id":
                     clauses.append("UPPER(patient_id) = ?")
                     params.append(value.upper())
