@@ -9,7 +9,6 @@ from botocore.stub import ANY, Stubber
 from workbench.errors import (
     BackendError,
     CaseFormatError,
-    ConfigError,
     NotFoundError,
     PromptError,
     ThrottledError,
@@ -171,6 +170,27 @@ def test_imaging_placeholder_is_filled_from_the_archive(tiny_case, registry, sto
         registry=registry,
     )
     assert "<imaging>\n2022-10-08 CT 胸部CT (2 series)\n</imaging>" in recorder.requests[0].prompt
+    assert stores[0].search()["imaging"].tolist() == ["studies"]
+
+
+def test_imaging_says_which_kind_of_none_in_the_prompt_and_the_record(
+    tiny_case, registry, stores, recorder
+) -> None:
+    from workbench.summary.imaging_context import STATUS_TEXT, ImagingStatus
+
+    pid = tiny_case.patient_id
+    archives = {
+        ImagingStatus.NO_STUDIES: FakeArchive(studies_frame([(pid, "2021-01-05", "CT", "外来CT", 1)])),
+        ImagingStatus.PATIENT_NOT_IN_ARCHIVE: FakeArchive(
+            studies_frame([("OTHER", "2022-10-08", "CT", "CT", 1)])
+        ),
+    }
+    for repeat, (status, archive) in enumerate(archives.items()):
+        generation = summarize(tiny_case, "v4", "recorder:a", "doctor", archive=archive, repeat=repeat,
+                               history=stores[0], cache=stores[1], registry=registry)
+        assert f"<imaging>\n{STATUS_TEXT[status]}\n</imaging>" in recorder.requests[-1].prompt
+        assert generation.imaging == status.value
+        assert stores[0].get(generation.id).imaging == status.value
 
 
 def test_bedrock_usage_and_stop_reason_reach_the_history(tiny_case, registry, stores) -> None:
@@ -254,9 +274,11 @@ def test_a_missing_placeholder_value_is_an_error_before_any_call(
     (registry.root / "v2.md").write_text(
         prompt.text.replace("</karte>", "</karte>\n$(imaging)"), encoding="utf-8"
     )
-    with pytest.raises(ConfigError, match="no archive is configured"):
-        summarize(tiny_case, "v2", "recorder:a", "both", history=stores[0], cache=stores[1], registry=broken)
-    assert recorder.requests == [] and _nothing_written(stores)
+    # No archive configured is not an error: the prompt says imaging is unknown, and the record says why.
+    generation = summarize(
+        tiny_case, "v2", "recorder:a", "both", history=stores[0], cache=stores[1], registry=broken
+    )
+    assert "画像アーカイブ未設定" in recorder.requests[0].prompt and generation.imaging == "no_archive"
 
 
 def test_throttling_writes_nothing(tiny_case, registry, stores) -> None:

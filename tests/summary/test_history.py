@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import multiprocessing
 import uuid
 from pathlib import Path
@@ -115,3 +116,20 @@ def test_underscore_and_percent_in_a_patient_id_prefix_are_literal(tmp_path: Pat
     assert history.count(patient_id=f"{wildcard}660*") == 1
     assert history.search(patient_id="B\\6*")["id"].tolist() == [backslash.id]
     assert history.search(patient_id="A660*")["id"].tolist() == [other.id]
+
+
+def test_a_history_written_before_a_field_existed_gains_its_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old = make_generation(timestamp="2024-01-01T00:00:00+09:00").to_dict()
+    del old["imaging"]
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"CREATE TABLE generations ({', '.join(repr(n) for n in old)})")
+        connection.execute(
+            f"INSERT INTO generations VALUES ({', '.join('?' * len(old))})",
+            [v if isinstance(v, str | int | float) else json.dumps(v) for v in old.values()],
+        )
+    history = History(path)
+    history.record(make_generation(imaging="no_archive"))
+    assert history.search()["imaging"].tolist() == ["no_archive", ""]

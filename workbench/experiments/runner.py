@@ -398,6 +398,7 @@ class _Execution:
             "stop_reason": g.get("stop_reason"),
             "truncated": g.get("truncated"),
             "cache_hit": bool(g.get("cache_hit", False)),
+            "imaging": g.get("imaging"),
             "error": error,
             "attempts": attempts,
             "timestamp": g.get("timestamp") or _now(),

@@ -27,7 +27,7 @@ from workbench.summary.backends import Backend, ModelRequest, ModelResponse, est
 from workbench.summary.cache import ResponseCache, cache_key
 from workbench.summary.cases import Case, Source
 from workbench.summary.history import Generation, History
-from workbench.summary.imaging_context import connect_archive, imaging_lines, patient_names
+from workbench.summary.imaging_context import configured_archive, imaging_context, patient_names
 from workbench.summary.prompts import Prompt, PromptRegistry
 from workbench.summary.redaction import Redactor
 from workbench.summary.sections import parse_sections
@@ -56,6 +56,9 @@ class PreparedCall:
         The response-cache key.
     repeat : int
     redactor : Redactor or None
+    imaging : str
+        What ``$(imaging)`` rested on (an :class:`~workbench.summary.imaging_context.ImagingStatus` value;
+        empty when the prompt does not use it).
     """
 
     case: Case
@@ -66,6 +69,7 @@ class PreparedCall:
     key: str
     repeat: int
     redactor: Redactor | None
+    imaging: str = ""
 
     @property
     def model(self) -> str:
@@ -150,7 +154,9 @@ def prepare(
         Replace identifiers before sending (default: ``[summary] redact`` / ``WORKBENCH_REDACT``, off).
         Not applied to backends that read the case locally (``baseline:``).
     archive : workbench.imaging.Archive, optional
-        For ``$(imaging)`` (and names to redact); default ``workbench.imaging.connect()`` when needed.
+        For ``$(imaging)`` (and names to redact); default ``workbench.imaging.connect()`` when needed and an
+        archive is configured. With none configured, ``$(imaging)`` says imaging is unknown (see
+        :class:`~workbench.summary.imaging_context.ImagingStatus`), and the call records it.
     registry : PromptRegistry, optional
 
     Returns
@@ -170,11 +176,12 @@ def prepare(
     needed = set(prompt.placeholders)
     redacting = _redact_setting(redact) and not getattr(backend, "reads_case", False)
     if archive is None and "imaging" in needed:
-        archive = connect_archive()
+        archive = configured_archive()
+    imaging = imaging_context(case, archive) if "imaging" in needed else None
     values: dict[str, str] = {
         "ichigo": case.ichigo.strip(),
         "karte": case.karte(source) if "karte" in needed else "",
-        "imaging": imaging_lines(case, archive) if "imaging" in needed else "",
+        "imaging": imaging.text if imaging is not None else "",
         "admission_date": case.admission_date.isoformat(),
         "discharge_date": case.discharge_date.isoformat(),
         "department": case.department,
@@ -204,7 +211,10 @@ def prepare(
         f"{case.case_id}/{case.patient_id}/{source.value}" if getattr(backend, "reads_case", False) else None
     )
     key = cache_key(backend.name, request.params(), request.system, request.prompt, repeat, context=context)
-    return PreparedCall(case, prompt, backend, source, request, key, int(repeat), redactor)
+    return PreparedCall(
+        case, prompt, backend, source, request, key, int(repeat), redactor,
+        imaging=imaging.status.value if imaging is not None else "",
+    )
 
 
 def finish(
@@ -260,6 +270,7 @@ def finish(
         truncated=response.truncated,
         cache_hit=cache_hit,
         redacted=call.redactor is not None,
+        imaging=call.imaging,
     )
     history.record(generation)
     if generation.truncated:

@@ -58,6 +58,9 @@ class Generation:
         0.0 on a cache hit.
     stop_reason : str
     truncated, cache_hit, redacted : bool
+    imaging : str
+        What ``$(imaging)`` rested on: ``no_archive``, ``patient_not_in_archive``, ``no_studies_during_stay``
+        or ``studies`` (empty when the prompt does not use it).
     """
 
     id: str
@@ -83,6 +86,7 @@ class Generation:
     truncated: bool = False
     cache_hit: bool = False
     redacted: bool = False
+    imaging: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -137,6 +141,19 @@ class History:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else config.data_dir() / "history.sqlite"
         self._db = Database(self.path, _SCHEMA)
+        self._add_new_columns()
+
+    def _add_new_columns(self) -> None:
+        """Add the columns of fields newer than the file (a history written by an older version)."""
+        present = {row["name"] for row in self._db.query("PRAGMA table_info(generations)")}
+        missing = [name for name in _FIELDS if name not in present]
+        if missing:
+            with self._db.write() as connection:
+                for name in missing:
+                    connection.execute(
+                        f'ALTER TABLE generations ADD COLUMN "{name}" {_SQL_TYPES.get(name, "TEXT")}'
+                    )
+            logger.info("history %s: added columns %s", self.path, ", ".join(missing))
 
     def record(self, generation: Generation) -> None:
         """Write one generation (in its own transaction; committed when this returns)."""
@@ -240,6 +257,8 @@ class History:
             row[name] = json.loads(row[name]) if row[name] is not None else None
         for name in _BOOL_FIELDS:
             row[name] = bool(row[name])
+        if row.get("imaging") is None:
+            row["imaging"] = ""
         return row
 
 
