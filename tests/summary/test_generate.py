@@ -317,18 +317,31 @@ def test_load_then_summarize_a_corpus_case(stores) -> None:
     assert generation.missing_sections == [] and generation.patient_id == case.patient_id
 
 
-def test_the_user_is_configured_or_the_callers_identity_or_the_os_user(monkeypatch) -> None:
-    import getpass
+def test_the_person_and_the_aws_identity_are_recorded_apart(tiny_case, registry, stores, monkeypatch) -> None:
+    from workbench.summary.identity import aws_caller_arn, forget_aws_identity
 
-    from workbench.summary.generate import current_user
-
-    class WithIdentity:
-        name = "x:y"
-
-        def caller_identity(self) -> str:
-            return "arn:aws:sts::1:assumed-role/R/taro"
-
-    assert current_user() == getpass.getuser()
-    assert current_user(WithIdentity()) == "arn:aws:sts::1:assumed-role/R/taro"
-    monkeypatch.setenv("WORKBENCH_USER", "dr.sato")
-    assert current_user(WithIdentity()) == "dr.sato"
+    monkeypatch.setenv("LOGNAME", "anyone")
+    monkeypatch.setenv("USER", "anyone")
+    monkeypatch.setenv("JUPYTERHUB_USER", "dr.sato")
+    client = boto3.client(
+        "bedrock-runtime", region_name="ap-northeast-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    sts = boto3.client("sts", region_name="ap-northeast-1", aws_access_key_id="t", aws_secret_access_key="t")
+    arn = "arn:aws:sts::123456789012:assumed-role/Researcher/sato"
+    forget_aws_identity()
+    with Stubber(client) as stub, Stubber(sts) as sts_stub:
+        sts_stub.add_response(
+            "get_caller_identity", {"UserId": "AROA:sato", "Account": "123456789012", "Arn": arn}
+        )
+        assert aws_caller_arn(sts) == arn  # the process's identity, asked once
+        for repeat in range(2):
+            stub.add_response("converse", converse_response())
+            backend = BedrockBackend(MODEL, client=client)
+            generation = summarize(tiny_case, "v2", backend, "doctor", repeat=repeat,
+                                   history=stores[0], cache=stores[1], registry=registry)
+            assert (generation.user, generation.user_source, generation.aws_identity) == (
+                "dr.sato", "jupyterhub", arn
+            )
+    forget_aws_identity()
+    rows = stores[0].search()
+    assert rows["user"].tolist() == ["dr.sato", "dr.sato"] and set(rows["aws_identity"]) == {arn}

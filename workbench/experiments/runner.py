@@ -399,6 +399,8 @@ class _Execution:
             "truncated": g.get("truncated"),
             "cache_hit": bool(g.get("cache_hit", False)),
             "imaging": g.get("imaging"),
+            "user": g.get("user"),
+            "aws_identity": g.get("aws_identity"),
             "error": error,
             "attempts": attempts,
             "timestamp": g.get("timestamp") or _now(),

@@ -15,7 +15,6 @@ for callers that obtain responses another way (Bedrock batch inference ingests i
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import logging
 import uuid
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from workbench.summary.backends import Backend, ModelRequest, ModelResponse, est
 from workbench.summary.cache import ResponseCache, cache_key
 from workbench.summary.cases import Case, Source
 from workbench.summary.history import Generation, History
+from workbench.summary.identity import local_user
 from workbench.summary.imaging_context import configured_archive, imaging_context, patient_names
 from workbench.summary.prompts import Prompt, PromptRegistry
 from workbench.summary.redaction import Redactor
@@ -111,16 +111,18 @@ def _redact_setting(redact: bool | None) -> bool:
 
 
 def current_user(backend: Backend | None = None) -> str:
-    """The ``user`` recorded with a generation.
+    """The ``user`` recorded with a generation: the person (:func:`workbench.summary.identity.local_user`).
 
-    ``$WORKBENCH_USER`` / ``[summary] user`` when set; else the backend's caller identity when it knows one
-    (Bedrock with ``[bedrock] record_caller_identity = true``: the AWS ARN); else the OS user.
+    The AWS identity of a Bedrock call is recorded apart, as ``aws_identity`` (``backend`` is accepted for
+    callers of the older signature and not used).
     """
-    configured = config.setting("summary", "user", env="WORKBENCH_USER")
-    if configured:
-        return str(configured)
+    return local_user().name
+
+
+def aws_identity(backend: Backend) -> str:
+    """The backend's caller identity (Bedrock: the AWS ARN), or ``""`` when it has none."""
     identity = getattr(backend, "caller_identity", None)
-    return (identity() if callable(identity) else None) or getpass.getuser()
+    return (identity() if callable(identity) else None) or ""
 
 
 def prepare(
@@ -244,10 +246,13 @@ def finish(
         cache.put(call.key, call.model, response)
     output = call.redactor.restore(response.text) if call.redactor else response.text
     parsed = parse_sections(output)
+    person = local_user()
     generation = Generation(
         id=str(uuid.uuid4()),
         timestamp=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        user=current_user(call.backend),
+        user=person.name,
+        user_source=person.source,
+        aws_identity=aws_identity(call.backend),
         model=call.model,
         prompt_version=call.prompt.version,
         prompt_hash=call.prompt.sha256,

@@ -43,7 +43,10 @@ class Generation:
     timestamp : str
         ISO 8601 with the local UTC offset.
     user : str
-        OS user, or the AWS caller identity when known.
+        The person (:func:`workbench.summary.identity.local_user`): JupyterHub user, SageMaker user profile,
+        configured name or OS login; ``user_source`` says which.
+    user_source : str
+        ``jupyterhub``, ``sagemaker``, ``configured`` or ``os`` (empty in records older than the field).
     model, prompt_version, prompt_hash, source, patient_id, case_id : str
     repeat : int
     params : dict
@@ -58,6 +61,8 @@ class Generation:
         0.0 on a cache hit.
     stop_reason : str
     truncated, cache_hit, redacted : bool
+    aws_identity : str
+        The ARN of the AWS caller identity of a Bedrock call (empty for other backends or when unknown).
     imaging : str
         What ``$(imaging)`` rested on: ``no_archive``, ``patient_not_in_archive``, ``no_studies_during_stay``
         or ``studies`` (empty when the prompt does not use it).
@@ -87,6 +92,8 @@ class Generation:
     cache_hit: bool = False
     redacted: bool = False
     imaging: str = ""
+    user_source: str = ""
+    aws_identity: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -257,8 +264,9 @@ class History:
             row[name] = json.loads(row[name]) if row[name] is not None else None
         for name in _BOOL_FIELDS:
             row[name] = bool(row[name])
-        if row.get("imaging") is None:
-            row["imaging"] = ""
+        for name in ("imaging", "user_source", "aws_identity"):  # columns added later: NULL in old rows
+            if row.get(name) is None:
+                row[name] = ""
         return row
 
 
