@@ -542,12 +542,11 @@ class NotesChecker:
             ):
                 return True
         evidence = [self._days.get(day, ""), *self._named.get(day, [])]
-        if any(self._mentions(text, event) for text in evidence if text):
-            return True
-        # History before admission, and the admission day itself, are told by the admission record.
+        # The admission record tells the admission day; history before it only where it names the day.
         admitted = min(d for d in (self._first_day, _iso(self.anchor)) if d) if self._first_day else None
-        before_stay = admitted is not None and day <= admitted
-        return before_stay and named and self._mentions(self._admission, event)
+        if day == admitted:
+            evidence.append(self._admission)
+        return any(self._mentions(text, event) for text in evidence if text)
 
     def check(self, summary: str) -> Grounding:
         """The distinct numbers, dates and drugs of ``summary``, each marked supported or not."""
@@ -555,7 +554,13 @@ class NotesChecker:
         found = self._find(text)
         items: list[tuple[int, Claim]] = []
         for start, end, day in found.dates:
-            events = _attached_events(text, start, end, found)
+            # A content word stands for an event only when the notes use it somewhere (a paraphrase,
+            # "胃腸炎症状" for "嘔吐と下痢", cannot be placed on a day).
+            events = [
+                e for e in _attached_events(text, start, end, found)
+                if e.key != e.spelling or e.kind != "word" or e.spelling in self._squeezed
+                or not _CONTENT_WORD_RE.fullmatch(e.spelling)
+            ]
             label = f"{day} {events[0].spelling}" if events else day
             supported = (
                 any(self._date_supported(day, event) for event in events)
@@ -633,8 +638,15 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 
 
 def _attached_events(text: str, start: int, end: int, found: _Found) -> list[_Event]:
-    """The events a date at ``text[start:end]`` is attached to: those after it in its clause (up to the next
-    date, or a closing parenthesis), else the nearest before it (after the last 、)."""
+    """The events a date at ``text[start:end]`` is attached to, looked for in order:
+
+    1. after the date, up to the first 、 (``1月17日にCTを施行、…``);
+    2. before it, after the last 、 (``ダパグリフロジンを1月17日に開始``, ``PSLは12月8日、…``): the nearest;
+    3. after it, up to the end of its clause or the next date;
+
+    and within parentheses that hold the date, not beyond them. Without a known drug or event, the content
+    words of the same spans stand for the event (``6月27日に抜鉤``).
+    """
     low = _clause_start(text, start)
     high_match = _BOUNDARY_RE.search(text, end)
     high = high_match.start() if high_match else len(text)
@@ -644,13 +656,47 @@ def _attached_events(text: str, start: int, end: int, found: _Found) -> list[_Ev
         elif other_start >= end:
             high = min(high, other_start)
             break
-    close = min((i for i in (text.find("）", end, high), text.find(")", end, high)) if i >= 0), default=high)
-    after = [event for s, _, event in found.events if end <= s < close]
-    if after:
-        return after
-    comma = max(text.rfind("、", low, start), text.rfind("，", low, start))
-    before = [event for s, e, event in found.events if max(low, comma + 1) <= s and e <= start]
-    return before[-1:]
+    opened = max(text.rfind("(", low, start), text.rfind("（", low, start))
+    if opened >= 0 and max(text.rfind(")", opened, start), text.rfind("）", opened, start)) < 0:
+        low = opened + 1  # the date is inside parentheses: so is its event
+        closes = [i for i in (text.find(")", end, high), text.find("）", end, high)) if i >= 0]
+        high = min(closes, default=high)
+    commas = [i for i in (text.find("、", end, high), text.find(",", end, high)) if i >= 0]
+    comma_after = min(commas, default=high)
+    comma_before = max(text.rfind("、", low, start), text.rfind(",", low, start))
+    spans = [(end, comma_after, False), (max(low, comma_before + 1), start, True), (comma_after, high, False)]
+    for span_start, span_end, nearest_last in spans:
+        events = [event for s, e, event in found.events if span_start <= s and e <= span_end]
+        if events:
+            return events[-1:] if nearest_last else events
+    for span_start, span_end, nearest_last in spans:
+        words = [
+            _Event("word", m.group(0), m.group(0))
+            for m in _CONTENT_WORD_RE.finditer(text, span_start, span_end)
+            if m.group(0) not in GENERIC_WORDS
+            and not any(m.group(0) in generic for generic in GENERIC_WORDS if len(generic) > 2)
+        ]
+        if words:
+            return words[-1:] if nearest_last else words
+    return []
+
+
+_CONTENT_WORD_RE = re.compile(r"[一-龥々]{2,}|[ァ-ヺー]{3,}")
+GENERIC_WORDS = frozenset(
+    (
+        "入院", "退院", "転院", "当院", "同日", "翌日", "前日", "当日", "本日", "翌朝", "以降", "以後",
+        "時点", "午前", "午後", "夕方", "夜間", "経過", "状態", "症状", "治療", "加療", "管理", "方針",
+        "予定", "開始", "終了", "中止", "継続", "施行", "実施", "確認", "改善", "増悪", "軽快", "出現",
+        "投与", "導入", "変更", "再開", "増量", "減量", "離脱", "評価", "観察", "指導", "検討", "判断",
+        "診断", "自宅", "病院", "当科", "外来", "近医", "受診", "紹介", "搬送", "救急", "緊急", "全身",
+        "良好", "不良", "低下", "上昇", "持続", "消失", "陰性", "陽性", "所見", "結果", "今回", "最終",
+        "最大", "最低", "最高", "初回", "計画", "必要", "可能", "目的", "場合", "程度", "以上", "以下",
+        "前後", "同様", "再度", "連日", "毎日", "予約", "調整", "追加", "切替", "切り替", "併用",
+        "合併", "発症", "病日", "時間", "入院時", "退院時", "入院後", "入院中", "術後", "術前", "手術",
+        "処方", "内服", "点滴", "静注", "検査", "再検", "実施後", "施行後", "後日",
+    )
+)
+"""Words that say when or how, not what: not an event for a date (``1月17日に改善``)."""
 
 
 def grounding(
