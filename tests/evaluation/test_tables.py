@@ -36,6 +36,7 @@ def test_metric_table(run: tuple[pd.DataFrame, pd.DataFrame]) -> None:
         "metric",
         "label",
         "n",
+        "n_cases",
         "mean",
         "low",
         "high",
@@ -54,9 +55,13 @@ def test_paired_table(run: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     assert set(zip(paired["baseline"], paired["candidate"], strict=True)) == {("v1", "v2")}
     assert (paired["n"] == 4).all()
     rouge_rows = paired[paired["metric"] == "rougeL"]
-    assert (rouge_rows["wins"] == 4).all() and rouge_rows["better"].all() and (rouge_rows["low"] > 0).all()
+    # Four wins out of four: the interval excludes 0, but Wilcoxon's exact p is 0.125: not "better".
+    assert (rouge_rows["wins"] == 4).all() and (rouge_rows["low"] > 0).all()
+    assert (rouge_rows["p_value"] == 0.125).all() and not rouge_rows["better"].any()
+    assert (paired["p_adjusted"] >= paired["p_value"]).all()
+    assert paired.attrs == {"correction": "Benjamini-Hochberg", "comparisons": len(paired)}
     unsupported = paired[paired["metric"] == "unsupported_rate"]
-    assert (unsupported["mean_diff"] < 0).all() and unsupported["better"].all()  # lower is better
+    assert (unsupported["mean_diff"] < 0).all()  # lower is better
     assert paired_table(rows, ["rougeL"], baseline="v2")["candidate"].eq("v1").all()
 
 
