@@ -141,3 +141,31 @@ def test_the_rubric_is_pdsqi9_with_all_nine_attributes() -> None:
     assert all(f'"{key}": {{"score": 1-5' in prompt for key in CRITERIA)
     row = Judge("judgefake:good", repeats=1).judge("summary", "notes").row()
     assert all(f"judge_{key}" in row and row[f"judge_{key}"] >= 1 for key in CRITERIA)
+
+
+def test_the_report_shows_judge_physician_agreement_per_attribute(sample_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from workbench.evaluation.ratings import save_ratings
+
+    run = tmp_path / "rated"
+    shutil.copytree(sample_run, run)
+    first = evaluate_run(run, judge="judgefake:good", progress=False)
+    assert first.agreement is None  # no ratings yet
+    keys = first.scores.rows["key"].tolist()
+    ratings = pd.DataFrame(
+        [
+            {"key": key, "rater": "dr_a", "criterion": criterion,
+             "score": 2 if "model-b" in key and criterion == "accurate" else 4 + i % 2}
+            for i, key in enumerate(keys)
+            for criterion in CRITERIA
+        ]
+    )
+    save_ratings(ratings, run)
+    evaluation = evaluate_run(run, judge="judgefake:good", progress=False)
+    agreement = evaluation.agreement.set_index("criterion")
+    assert list(agreement.index) == list(CRITERIA) and (agreement["n"] == len(keys)).all()
+    assert agreement.loc["accurate", "spearman_rho"] > 0.5
+    page = write_report(run, tmp_path / "out", evaluation=evaluation).read_text(encoding="utf-8")
+    assert "Judge and physicians, per PDSQI-9 attribute" in page and "stigmatizing" in page
+    assert (tmp_path / "out" / "agreement.csv").is_file()

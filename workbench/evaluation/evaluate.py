@@ -48,6 +48,9 @@ class Evaluation:
     judged : pandas.DataFrame or None
         The judge's rows (``key``, ``judge_*``, ``judging_*``), when a judge ran.
     judge_model : str or None
+    agreement : pandas.DataFrame or None
+        Judge-physician agreement per PDSQI-9 attribute
+        (:func:`workbench.evaluation.ratings.judge_agreement`), when a judge ran and physician ratings exist.
     """
 
     run_dir: Path
@@ -60,6 +63,7 @@ class Evaluation:
     costs: pd.DataFrame
     judged: pd.DataFrame | None = None
     judge_model: str | None = None
+    agreement: pd.DataFrame | None = None
 
 
 def resolve_judge(judge: Judge | str | bool | None, manifest: dict[str, Any]) -> Judge | None:
@@ -94,6 +98,7 @@ def evaluate_run(
     judge: Judge | str | bool | None = None,
     cases: dict[str, Case] | None = None,
     progress: bool = True,
+    ratings: pd.DataFrame | None = None,
 ) -> Evaluation:
     """Load, score, judge (optionally) and tabulate a run.
 
@@ -107,6 +112,10 @@ def evaluate_run(
         The run's cases; default: loaded from the folders the manifest names.
     progress
         Progress bars.
+    ratings
+        Physician ratings of the run (:func:`workbench.evaluation.ratings.import_ratings`); default: the
+        run's ``ratings.csv`` when there is one (:func:`workbench.evaluation.ratings.save_ratings`). With a
+        judge, the report shows judge-physician agreement per attribute.
 
     Returns
     -------
@@ -135,6 +144,13 @@ def evaluate_run(
         ]
         judged = chosen.judge_frame(items, cases, progress=progress)
         scores.rows = scores.rows.merge(judged, on="key", how="left")
+    agreement = None
+    if judged is not None:
+        from workbench.evaluation.ratings import judge_agreement, load_ratings
+
+        ratings = ratings if ratings is not None else load_ratings(run_dir)
+        if ratings is not None and not ratings.empty:
+            agreement = judge_agreement(ratings, judged)
     return Evaluation(
         run_dir=Path(run_dir),
         manifest=manifest,
@@ -146,4 +162,5 @@ def evaluate_run(
         costs=cost_table(results),
         judged=judged,
         judge_model=chosen.model if chosen is not None else None,
+        agreement=agreement,
     )

@@ -542,9 +542,10 @@ class NotesChecker:
             ):
                 return True
         evidence = [self._days.get(day, ""), *self._named.get(day, [])]
-        # The admission record tells the admission day; history before it only where it names the day.
+        # History before admission, and the admission day itself, are told by the admission record: the day
+        # must be one the notes name, and the admission record must mention the event.
         admitted = min(d for d in (self._first_day, _iso(self.anchor)) if d) if self._first_day else None
-        if day == admitted:
+        if admitted is not None and day <= admitted and named:
             evidence.append(self._admission)
         return any(self._mentions(text, event) for text in evidence if text)
 

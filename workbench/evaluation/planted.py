@@ -117,6 +117,7 @@ class _Notes:
         self.case = case
         self.text = f"{case.ichigo}\n{case.karte(SOURCE, annotate_dates=True)}"
         self.lower = unicodedata.normalize("NFKC", self.text).lower()
+        self.ichigo = unicodedata.normalize("NFKC", case.ichigo).lower()
         by_day: dict[dt.date, list[str]] = defaultdict(list)
         by_day[case.admission_date].append(unicodedata.normalize("NFKC", case.ichigo))  # tells that day
         for entry in case.entries(SOURCE):
@@ -125,10 +126,17 @@ class _Notes:
         self.days = {day: "\n".join(parts).lower() for day, parts in by_day.items()}
 
     def day_mentions(self, day: dt.date, spellings: Iterable[str]) -> bool:
-        """Whether the notes of ``day``, or any line naming ``day``, hold one of ``spellings``."""
+        """Whether the notes of ``day``, or any line naming ``day``, hold one of ``spellings``.
+
+        For a day up to the admission that the notes name, the admission record counts too (history is told
+        there), as in the grounding check's definition.
+        """
         texts = [self.days.get(day, "")]
         names = (day.isoformat(), _md(day), f"{day.month}/{day.day}")
-        texts += [line for line in self.lower.splitlines() if any(n in line for n in names)]
+        named = [line for line in self.lower.splitlines() if any(n in line for n in names)]
+        texts += named
+        if day <= self.case.admission_date and (named or day in self.days):
+            texts.append(self.ichigo)
         return any(s.lower() in text for s in spellings for text in texts)
 
     def holds(self, spellings: Iterable[str]) -> bool:
