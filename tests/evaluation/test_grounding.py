@@ -142,3 +142,28 @@ def test_a_summary_without_checkable_claims_reports_zero_claims() -> None:
     summary = "・ 現病歴\n経過良好。1月16日よりダパグリフロジン開始。\n退院後は外来で経過観察。"
     mixed = grounding(summary, ISSUE_NOTES)
     assert (mixed.n_sentences, mixed.n_uncheckable_sentences) == (3, 2)
+
+
+def test_a_start_or_stop_date_needs_the_notes_to_say_so_that_day() -> None:
+    notes = (
+        "<day-2023-07-27>\n<P>SBT/ABPC 3g×4/日 継続</P>\n</day-2023-07-27>\n"
+        "<day-2023-07-28>\n<P>本日よりTAZ/PIPC 4.5g×3/日へ変更</P>\n</day-2023-07-28>\n"
+        "<day-2023-07-29>\n<O>CRP 8.1</O>\n<P>TAZ/PIPC継続 酸素off</P>\n</day-2023-07-29>\n"
+        "<day-2023-07-30>\n<O>CRP 3.2</O>\n<P>TAZ/PIPC継続</P>\n</day-2023-07-30>"
+    )
+    anchor = dt.date(2023, 7, 25)
+    assert _flagged("7月28日にTAZ/PIPCへ変更した。", notes, anchor) == set()
+    # continued on the 29th, not changed to: a start shifted by a day is caught although the drug is named
+    assert _flagged("7月29日にTAZ/PIPCへ変更した。", notes, anchor) == {"2023-07-29 taz/pipc"}
+    assert _flagged("7月29日に酸素投与を終了した。", notes, anchor) == set()
+    assert _flagged("7月29日もTAZ/PIPCを継続した。", notes, anchor) == set()
+    # a test's value belongs to its day
+    assert _flagged("7月30日のCRPは3.2mg/dLであった。", notes, anchor) == set()
+    assert _flagged("7月29日のCRPは3.2mg/dLであった。", notes, anchor) == {"2023-07-29 crp"}
+
+
+def test_abbreviated_era_and_kanji_dates_are_read() -> None:
+    for written in ("R6.1.16", "令和6年1月16日", "2024/1/16", "一月十六日", "１月１６日"):
+        assert _flagged(f"{written}よりダパグリフロジンを開始") == set(), written
+        claims = grounding(f"{written}よりダパグリフロジンを開始", ISSUE_NOTES, anchor=ISSUE_ANCHOR).claims
+        assert claims[0].text == "2024-01-16 ダパグリフロジン", written

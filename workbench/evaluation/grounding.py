@@ -404,6 +404,8 @@ class NotesChecker:
         self._numbers: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for number in found.numbers:
             self._numbers[number.value].append((number.label, number.unit))
+        self._numbers_by_day: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        self._dose_days_cache: dict[tuple[str, str], list[str]] = {}
         # Dates the notes name: their day blocks, and every date written in them, with its sentence.
         self._named: dict[str, list[str]] = defaultdict(list)
         for part in (self._admission, *self._days.values()):
@@ -517,8 +519,10 @@ class NotesChecker:
             group is not None and (group in self._groups or self.lexicon.mentions(self._squeezed, group))
         )
 
-    def _number_supported(self, number: _Number) -> bool:
-        for label, unit in self._numbers.get(number.value, ()):
+    def _number_supported(
+        self, number: _Number, index: dict[str, list[tuple[str, str]]] | None = None
+    ) -> bool:
+        for label, unit in (self._numbers if index is None else index).get(number.value, ()):
             if number.label and label:
                 if _same_label(number.label, label) and (
                     number.unit == unit or not number.unit or not unit
@@ -531,7 +535,38 @@ class NotesChecker:
                 return True
         return False
 
-    def _date_supported(self, day: str, event: _Event | None) -> bool:
+    def _evidence(self, day: str) -> list[str]:
+        """The notes that tell ``day``: its entries, sentences naming it, and (up to the admission day, when
+        the notes name it) the admission record."""
+        evidence = [self._days.get(day, ""), *self._named.get(day, [])]
+        admitted = min(d for d in (self._first_day, _iso(self.anchor)) if d) if self._first_day else None
+        if admitted is not None and day <= admitted and (day in self._named or day in self._days):
+            evidence.append(self._admission)
+        return [text for text in evidence if text]
+
+    def _day_numbers(self, day: str) -> dict[str, list[tuple[str, str]]]:
+        if day not in self._numbers_by_day:
+            index: dict[str, list[tuple[str, str]]] = defaultdict(list)
+            for text in self._evidence(day):
+                for number in self._find(text).numbers:
+                    index[number.value].append((number.label, number.unit))
+            self._numbers_by_day[day] = index
+        return self._numbers_by_day[day]
+
+    def _dose_days(self, event: _Event) -> list[str]:
+        """Days whose notes mention ``event`` on a line with a dose or amount, in order."""
+        key = (event.kind, str(event.key))
+        if key not in self._dose_days_cache:
+            self._dose_days_cache[key] = [
+                day for day, text in sorted(self._days.items())
+                if any(self._mentions(line, event) and _DOSE_RE.search(line) for line in _lines(text))
+            ]
+        return self._dose_days_cache[key]
+
+    def _date_supported(
+        self, day: str, event: _Event | None, action: str | None = None, values: Sequence[_Number] = ()
+    ) -> bool:
+        """Whether the notes of ``day`` tell ``event`` (with the same kind of ``action``, and ``values``)."""
         named = day in self._named or day in self._days
         if event is None:
             return named
@@ -541,13 +576,30 @@ class NotesChecker:
                 name == "退院" and day == self._last_day
             ):
                 return True
-        evidence = [self._days.get(day, ""), *self._named.get(day, [])]
-        # History before admission, and the admission day itself, are told by the admission record: the day
-        # must be one the notes name, and the admission record must mention the event.
-        admitted = min(d for d in (self._first_day, _iso(self.anchor)) if d) if self._first_day else None
-        if admitted is not None and day <= admitted and named:
-            evidence.append(self._admission)
-        return any(self._mentions(text, event) for text in evidence if text)
+        evidence = self._evidence(day)
+        if not any(self._mentions(text, event) for text in evidence):
+            return False
+        if values and not all(self._number_supported(value, self._day_numbers(day)) for value in values):
+            return False  # the day's notes hold the event, not this value of it
+        if action is None:
+            return True
+        # "started / stopped on day D" needs D's notes to say so on the event's line, or D to be the first
+        # (last) day the notes give the event with a dose: a drug merely continued that day does not count.
+        if any(
+            self._mentions(line, event) and _action_of(line) & {action}
+            for text in evidence
+            for line in _lines(text)
+        ):
+            return True
+        doses = self._dose_days(event)
+        if not doses:
+            return True  # nothing to place it by: the mention is all there is
+        if action == "start":
+            return day == doses[0]
+        if action == "stop":
+            last = dt.date.fromisoformat(doses[-1])
+            return day in (doses[-1], (last + dt.timedelta(days=1)).isoformat())
+        return False
 
     def check(self, summary: str) -> Grounding:
         """The distinct numbers, dates and drugs of ``summary``, each marked supported or not."""
@@ -557,17 +609,37 @@ class NotesChecker:
         for start, end, day in found.dates:
             # A content word stands for an event only when the notes use it somewhere (a paraphrase,
             # "胃腸炎症状" for "嘔吐と下痢", cannot be placed on a day).
-            events = [
-                e for e in _attached_events(text, start, end, found)
-                if e.key != e.spelling or e.kind != "word" or e.spelling in self._squeezed
-                or not _CONTENT_WORD_RE.fullmatch(e.spelling)
+            attached = [
+                (s_, e_, ev) for s_, e_, ev in _attached_events(text, start, end, found)
+                if ev.kind != "word"
+                or ev.spelling in self._squeezed
+                or not _CONTENT_WORD_RE.fullmatch(ev.spelling)
             ]
-            label = f"{day} {events[0].spelling}" if events else day
-            supported = (
-                any(self._date_supported(day, event) for event in events)
-                if events
-                else self._date_supported(day, None)
-            )
+            label = f"{day} {attached[0][2].spelling}" if attached else day
+            window_end = _window_end(text, end, found)
+            if attached:
+                # What happened to the event: the first action word after it (and after the date), before
+                # the next event; and, for a test or measurement, the values given for it.
+                supported = any(
+                    self._date_supported(
+                        day,
+                        event,
+                        _action_after(
+                            text,
+                            max(event_end, end),
+                            _next_event_start(found, max(event_end, end), window_end),
+                        ),
+                        [  # a value the notes hold on some day, said of this one (an unsupported value
+                            # is a claim of its own, not counted twice)
+                            n for n in found.numbers
+                            if event_end <= n.start < window_end and n.label == f"{event.kind}:{event.key}"
+                            and self._number_supported(n)
+                        ],
+                    )
+                    for _, event_end, event in attached
+                )
+            else:
+                supported = self._date_supported(day, None)
             items.append((start, Claim(ClaimKind.DATE, label, supported)))
         for start, _, group, spelling, known in found.drugs:
             supported = self._drug_supported(group, spelling)
@@ -638,7 +710,7 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _attached_events(text: str, start: int, end: int, found: _Found) -> list[_Event]:
+def _attached_events(text: str, start: int, end: int, found: _Found) -> list[tuple[int, int, _Event]]:
     """The events a date at ``text[start:end]`` is attached to, looked for in order:
 
     1. after the date, up to the first 、 (``1月17日にCTを施行、…``);
@@ -667,12 +739,12 @@ def _attached_events(text: str, start: int, end: int, found: _Found) -> list[_Ev
     comma_before = max(text.rfind("、", low, start), text.rfind(",", low, start))
     spans = [(end, comma_after, False), (max(low, comma_before + 1), start, True), (comma_after, high, False)]
     for span_start, span_end, nearest_last in spans:
-        events = [event for s, e, event in found.events if span_start <= s and e <= span_end]
+        events = [(s, e, event) for s, e, event in found.events if span_start <= s and e <= span_end]
         if events:
             return events[-1:] if nearest_last else events
     for span_start, span_end, nearest_last in spans:
         words = [
-            _Event("word", m.group(0), m.group(0))
+            (m.start(), m.end(), _Event("word", m.group(0), m.group(0)))
             for m in _CONTENT_WORD_RE.finditer(text, span_start, span_end)
             if m.group(0) not in GENERIC_WORDS
             and not any(m.group(0) in generic for generic in GENERIC_WORDS if len(generic) > 2)
@@ -680,6 +752,42 @@ def _attached_events(text: str, start: int, end: int, found: _Found) -> list[_Ev
         if words:
             return words[-1:] if nearest_last else words
     return []
+
+
+ACTIONS = {
+    "start": ("開始", "導入", "変更", "切り替", "切替", "再開", "追加", "始め", "start"),
+    "stop": ("中止", "終了", "休薬", "離脱", "中断", "抜去", "off", "オフ", "stop"),
+    "dose": ("増量", "減量"),
+}
+"""What a summary can say happened to an event on a day; the notes of that day must say the same kind."""
+_ACTION_RE = re.compile("|".join(re.escape(w) for words in ACTIONS.values() for w in words))
+_ACTION_CLASS = {w: kind for kind, words in ACTIONS.items() for w in words}
+_DOSE_RE = re.compile(r"\d+(?:\.\d+)?\s*(?:mg|g|μg|ml|l|u|錠|包|単位|l/分|mg/日|a|v)(?![a-z])")
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in re.split(r"[。\n]", text) if line.strip()]
+
+
+def _action_of(text: str) -> set[str]:
+    return {_ACTION_CLASS[m.group(0)] for m in _ACTION_RE.finditer(text)}
+
+
+def _action_after(text: str, start: int, end: int) -> str | None:
+    """The kind of the first action word in ``text[start:end]`` (what the summary says happened)."""
+    match = _ACTION_RE.search(text, start, end)
+    return _ACTION_CLASS[match.group(0)] if match else None
+
+
+def _window_end(text: str, end: int, found: _Found) -> int:
+    high_match = _BOUNDARY_RE.search(text, end)
+    high = high_match.start() if high_match else len(text)
+    later = [s for s, _, _ in found.dates if s >= end]
+    return min([high, *later])
+
+
+def _next_event_start(found: _Found, after: int, default: int) -> int:
+    return min([s for s, _, _ in found.events if s >= after and s < default], default=default)
 
 
 _CONTENT_WORD_RE = re.compile(r"[一-龥々]{2,}|[ァ-ヺー]{3,}")

@@ -10,9 +10,10 @@ brought to one form, so that ``１０ｍｇ``, ``10 mg`` and ``10ミリグラム
   before 日/時/分, where ``一時``, ``十分`` are words);
 - units written after a number take one spelling (``ml``, ``cc``, ``ミリリットル`` -> ``mL``;
   ``mg/dl`` -> ``mg/dL``);
-- dates become ISO ``YYYY-MM-DD``. A date without a year (``7月25日``, ``7/25``) takes the year that puts
-  it nearest to the ``anchor`` date (the case's admission), so December notes of a stay into January
-  work; without an anchor such dates are left as written.
+- dates become ISO ``YYYY-MM-DD`` (also ``R5.7.25``, ``H30/1/2`` and kanji ``七月二十五日``). A date
+  without a year (``7月25日``, ``7/25``) takes the year that puts it nearest to the ``anchor`` date (the
+  case's admission), so December notes of a stay into January work; without an anchor such dates are left
+  as written.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ _UNIT_RE = re.compile(
 )
 _THOUSANDS_RE = re.compile(r"(?<![\d.])(\d{1,3})((?:,\d{3})+)(?![\d,])")
 _ERA_RE = re.compile(r"(令和|平成|昭和)(元|\d{1,2})年(\d{1,2})月(\d{1,2})日")
+_ERA_SHORT_RE = re.compile(r"(?<![A-Za-z\d])([RHS])(\d{1,2})[./](\d{1,2})[./](\d{1,2})(?![\d./])")
+_ERA_LETTERS = {"R": "令和", "H": "平成", "S": "昭和"}
+_KANJI_DATE_RE = re.compile(r"([一二三四五六七八九十]{1,3})月([一二三四五六七八九十]{1,3})日")
 _YMD_KANJI_RE = re.compile(r"(?<!\d)(\d{4})年(\d{1,2})月(\d{1,2})日")
 _YMD_SEP_RE = re.compile(r"(?<!\d)(\d{4})([/.-])(\d{1,2})\2(\d{1,2})(?!\d)")
 _MD_KANJI_RE = re.compile(r"(?<![\d年])(\d{1,2})月(\d{1,2})日")
@@ -102,7 +106,14 @@ def normalize_dates(text: str, anchor: dt.date | None = None) -> str:
     def full(match: re.Match[str], year: int, month: str, day: str) -> str:
         return _iso(year, int(month), int(day)) or match.group(0)
 
+    text = _KANJI_DATE_RE.sub(
+        lambda m: f"{kanji_number(m[1])}月{kanji_number(m[2])}日"
+        if kanji_number(m[1]) and kanji_number(m[2])
+        else m.group(0),
+        text,
+    )
     text = _ERA_RE.sub(lambda m: full(m, ERAS[m[1]] + (1 if m[2] == "元" else int(m[2])), m[3], m[4]), text)
+    text = _ERA_SHORT_RE.sub(lambda m: full(m, ERAS[_ERA_LETTERS[m[1]]] + int(m[2]), m[3], m[4]), text)
     text = _YMD_KANJI_RE.sub(lambda m: full(m, int(m[1]), m[2], m[3]), text)
     text = _YMD_SEP_RE.sub(lambda m: full(m, int(m[1]), m[3], m[4]), text)
     if anchor is not None:

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from workbench.evaluation.grounding import DrugLexicon, NotesChecker, default_events
+from workbench.evaluation.grounding import ACTIONS, DrugLexicon, NotesChecker, default_events
 from workbench.evaluation.normalize import ERAS
 from workbench.summary.cases import Case, load_case, resolve_relative_dates
 
@@ -139,6 +139,38 @@ class _Notes:
             texts.append(self.ichigo)
         return any(s.lower() in text for s in spellings for text in texts)
 
+    def day_texts(self, day: dt.date) -> str:
+        """The notes of ``day`` and the lines naming it (the admission record too, up to admission)."""
+        names = (day.isoformat(), _md(day), f"{day.month}/{day.day}")
+        named = [line for line in self.lower.splitlines() if any(n in line for n in names)]
+        texts = [self.days.get(day, ""), *named]
+        if day <= self.case.admission_date and (named or day in self.days):
+            texts.append(self.ichigo)
+        return "\n".join(texts)
+
+    def action_moved(self, day: dt.date, spellings: Sequence[str], action: str) -> bool:
+        """Whether saying ``action`` (start/stop) happened to the event on ``day`` is wrong by the notes.
+
+        Wrong when no line of that day holds the event with a word of that kind, and the event was already
+        given with a dose before that day (start), or is still given with a dose after it (stop).
+        """
+        words = ACTIONS[action]
+        for line in re.split(r"[。\n]", self.day_texts(day)):
+            if any(s.lower() in line for s in spellings) and any(w in line for w in words):
+                return False
+        dosed = [
+            d for d, text in self.days.items()
+            if any(any(s.lower() in line for s in spellings) and _DOSE_RE.search(line)
+                   for line in re.split(r"[。\n]", text))
+        ]
+        if not dosed:
+            return False
+        if action == "start":
+            return min(dosed) < day
+        if action == "stop":
+            return max(dosed) > day
+        return False
+
     def holds(self, spellings: Iterable[str]) -> bool:
         return any(s.lower() in self.lower for s in spellings)
 
@@ -152,6 +184,16 @@ def _spellings(lexicon: DrugLexicon, text: str) -> list[tuple[int, str]]:
         if index >= 0:
             found.append((group, text[index : index + len(spelling)]))
     return found
+
+
+_DOSE_RE = re.compile(r"\d+(?:\.\d+)?\s*(?:mg|g|μg|ml|l|単位|錠|包|l/分)(?![a-z])")
+
+
+def _action_class(text: str) -> str | None:
+    """The kind of the first start or stop word in ``text`` (up to the end of its sentence)."""
+    sentence = re.split(r"[。、]", text, maxsplit=1)[0]
+    found = [(sentence.find(w), kind) for kind in ("start", "stop") for w in ACTIONS[kind] if w in sentence]
+    return min(found)[1] if found else None
 
 
 def _fullwidth(text: str) -> str:
@@ -238,15 +280,20 @@ class _Generator:
         after = [(p, s) for p, s in positions if p >= date.end()]
         attached = after[0][1] if after else positions[-1][1]
         group_spellings = [self._group(spelling) for _, spelling in terms]
+        action = _action_class(base[date.end() :])
         for shift in (1, -1):
             new = day + dt.timedelta(days=shift)
-            if any(notes.day_mentions(new, spellings) for spellings in group_spellings):
-                continue
             if new < anchor - dt.timedelta(days=60):
+                continue
+            # Mentioned that day, e.g. a drug continued: still wrong when the sentence says it started
+            # (stopped) then and the notes of that day do not, while it was already (still) going.
+            mentioned = any(notes.day_mentions(new, spellings) for spellings in group_spellings)
+            if mentioned and (action is None or not notes.action_moved(new, self._group(attached), action)):
                 continue
             sentence = base[: date.start()] + _md(new) + base[date.end() :]
             self.add(case, "error", "date_shift", sentence, base)
             break
+        self.value_on_wrong_day(case, notes, base, date, day)
         # an event of another day put on this one
         spelling = attached
         others = [
@@ -257,7 +304,31 @@ class _Generator:
         ]
         if others:
             _, other = self.rng.choice(sorted(others))
-            self.add(case, "error", "wrong_day", base.replace(spelling, other, 1), base)
+            at = lowered.find(spelling.lower(), date.end()) if after else lowered.rfind(spelling.lower(), 0)
+            sentence = base[:at] + other + base[at + len(spelling) :]
+            self.add(case, "error", "wrong_day", sentence, base)
+
+    def value_on_wrong_day(
+        self, case: Case, notes: _Notes, base: str, date: re.Match[str], day: dt.date
+    ) -> None:
+        """A day's value of a test put on another day when the test was done with another value."""
+        labelled = [m for m in _labelled(base) if m.start() > date.end()]
+        if not labelled:
+            return
+        target = labelled[0]
+        spellings = self._group(target["label"].lower())
+        value = re.escape(target["value"])
+        pattern = "|".join(re.escape(s.lower()) for s in spellings)
+        for other in sorted(notes.days):
+            if other == day or abs((other - day).days) > 3:
+                continue
+            text = notes.day_texts(other)
+            if re.search(rf"(?<![a-z])(?:{pattern})", text) and not re.search(
+                rf"(?:{pattern})[^。\n]{{0,12}}(?<![\d.]){value}(?![\d.])", text
+            ):
+                sentence = base[: date.start()] + _md(other) + base[date.end() :]
+                self.add(case, "error", "wrong_day", sentence, base)
+                return
 
     def _group(self, spelling: str) -> tuple[str, ...]:
         for lexicon in (self.drugs, self.events):
