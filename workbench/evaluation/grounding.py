@@ -287,6 +287,8 @@ def _canonical(text: str, anchor: dt.date | None) -> str:
 
 
 _BOUNDARY_RE = re.compile(r"[。\n;；]")
+_UNIT_SYNONYMS = {"度": "°c", "ヶ月": "か月", "カ月": "か月", "日間": "日", "週間": "週"}
+"""Counters written two ways ("38.5度" = "38.5℃" when the names agree; "3日間" = "3日")."""
 _PHRASE_RE = re.compile(r"[\d０-９ぁ-ゖ]")
 _NOT_A_QUANTITY_RE = re.compile(r"型|号|群|系|類|誘導|枝|肢|相|期|度[^/]|次|世代|価")
 """What a number before which is a name, not a quantity ("2型糖尿病", "COVID-19", "第3世代")."""
@@ -523,15 +525,16 @@ class NotesChecker:
         self, number: _Number, index: dict[str, list[tuple[str, str]]] | None = None
     ) -> bool:
         for label, unit in (self._numbers if index is None else index).get(number.value, ()):
+            unit = _UNIT_SYNONYMS.get(unit, unit)
             if number.label and label:
                 if _same_label(number.label, label) and (
-                    number.unit == unit or not number.unit or not unit
+                    _UNIT_SYNONYMS.get(number.unit, number.unit) == unit or not number.unit or not unit
                 ):
                     return True
             elif number.label:  # the notes' number has no name: the unit must say it is the same thing
-                if number.unit and number.unit == unit:
+                if number.unit and _UNIT_SYNONYMS.get(number.unit, number.unit) == unit:
                     return True
-            elif number.unit == unit or not number.unit:
+            elif _UNIT_SYNONYMS.get(number.unit, number.unit) == unit or not number.unit:
                 return True
         return False
 
