@@ -392,28 +392,31 @@ class _Generator:
             self.add(case, "variant", "unit_spelling", spelled, base)
 
     def next_day(self, case: Case, notes: _Notes) -> None:
-        """Notes that say 翌日/翌朝 about a drug or event; the summary gives the resolved date."""
+        """Notes of a day saying 翌日/翌朝 about a drug or event; the summary gives the resolved date.
+
+        The word is resolved as ``case.karte(annotate_dates=True)`` does; the next day's own notes are left
+        out, so only the resolved word can support the date.
+        """
         days = sorted(notes.days)
-        if len(days) < 3:
+        if len(days) < 4:
             return
-        day = days[len(days) // 2]
-        terms = _spellings(self.drugs, notes.days[day]) + _spellings(self.drugs, notes.lower)
-        if not terms:
-            return
-        _, term = self.rng.choice(sorted(terms))
-        word = self.rng.choice(["翌日", "翌朝"])
-        next_day = day + dt.timedelta(days=1)
-        note = resolve_relative_dates(f"{word}より{term}を開始予定", day)
-        karte = "\n".join(
-            f"<day-{d.isoformat()}>\n<P>{note if d == day else notes.days[d]}</P>\n</day-{d.isoformat()}>"
-            for d in days
-            if d != next_day
-        )
-        text = f"{case.ichigo}\n{karte}"
-        if re.search(re.escape(term.lower()), notes.days.get(next_day, "")):
-            pass
-        sentence = f"{_md(next_day)}より{term}を開始した。"
-        self.add(case, "variant", "next_day", sentence, f"{word}より{term}を開始予定", notes=text)
+        for day in self.rng.sample(days[1:-1], min(3, len(days) - 2)):
+            terms = _spellings(self.drugs, notes.lower) + _spellings(self.events, notes.days[day])
+            if not terms:
+                continue
+            _, term = self.rng.choice(sorted(terms))
+            word = self.rng.choice(["翌日", "翌朝"])
+            verb = self.rng.choice(["開始", "再開", "施行"])
+            next_day = day + dt.timedelta(days=1)
+            note = resolve_relative_dates(f"{word}より{term}を{verb}予定", day)
+            karte = "\n".join(
+                f"<day-{d.isoformat()}>\n<P>{note if d == day else notes.days[d]}</P>\n</day-{d.isoformat()}>"
+                for d in days
+                if d != next_day
+            )
+            sentence = f"{_md(next_day)}より{term}を{verb}した。"
+            self.add(case, "variant", "next_day", sentence, f"{word}より{term}を{verb}予定",
+                     notes=f"{case.ichigo}\n{karte}")
 
 
 def generate(case_dirs: Iterable[str | Path]) -> list[Item]:
