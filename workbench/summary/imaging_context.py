@@ -74,6 +74,9 @@ def connect_archive() -> Any:
     return connect()
 
 
+_warned = False
+
+
 def configured_archive() -> Any:
     """The configured archive, or ``None`` when none is configured (``$(imaging)`` then says so).
 
@@ -84,8 +87,11 @@ def configured_archive() -> Any:
     """
     from workbench import config
 
+    global _warned
     if not config.orthanc_settings().url:
-        logger.warning("no DICOM archive is configured: $(imaging) says imaging is unknown")
+        if not _warned:  # once per process, not once per call of a run
+            logger.warning("no DICOM archive is configured: $(imaging) says imaging is unknown")
+            _warned = True
         return None
     return connect_archive()
 
