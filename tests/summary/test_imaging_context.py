@@ -107,3 +107,31 @@ def test_imaging_from_the_demo_hospital(demo_hospital, orthanc_env) -> None:
         case.admission_date.isoformat() <= line[:10] <= case.discharge_date.isoformat() for line in lines
     )
     assert any(" CT" in line for line in lines)
+
+
+@pytest.mark.orthanc
+def test_the_three_kinds_of_none_against_the_real_archive(demo_hospital, orthanc_env) -> None:
+    from dataclasses import replace
+
+    from workbench.imaging import connect
+    from workbench.summary.imaging_context import configured_archive
+
+    archive = configured_archive()  # configured here: the test Orthanc
+    assert archive is not None
+    case = load_case(CORPUS / "case-001")
+    assert imaging_context(case, archive).status is ImagingStatus.STUDIES
+    years_later = replace(
+        case,
+        admission_date=case.admission_date.replace(year=case.admission_date.year + 5),
+        discharge_date=case.discharge_date.replace(year=case.discharge_date.year + 5),
+    )
+    assert imaging_context(years_later, connect()).status is ImagingStatus.NO_STUDIES
+    stranger = replace(case, patient_id="NOT-IN-THE-ARCHIVE-0000")
+    assert imaging_context(stranger, connect()).status is ImagingStatus.PATIENT_NOT_IN_ARCHIVE
+
+
+def test_no_archive_configured_is_none(monkeypatch) -> None:
+    from workbench.summary.imaging_context import configured_archive
+
+    monkeypatch.delenv("WORKBENCH_ORTHANC_URL", raising=False)
+    assert configured_archive() is None
