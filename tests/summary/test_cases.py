@@ -222,3 +222,22 @@ def test_warehouse_csv_export_equals_the_case_folders() -> None:
         assert case.ichigo.strip() == folder.ichigo.strip()
         assert case.karte(Source.BOTH) == folder.karte(Source.BOTH)
         assert (case.admission_date, case.discharge_date) == (folder.admission_date, folder.discharge_date)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("翌日より食事再開", "翌日(2023-10-10)より食事再開"),
+        ("翌朝に採血", "翌朝(2023-10-10)に採血"),
+        ("前日夜から発熱", "前日(2023-10-08)夜から発熱"),
+        ("同日CT施行", "同日(2023-10-09)CT施行"),
+        ("当日は安静", "当日(2023-10-09)は安静"),
+        # After a noun the word counts from that event, not from the entry's day.
+        ("術翌日より離床", "術翌日より離床"),
+        ("入院当日", "入院当日"),
+    ],
+)
+def test_next_day_and_same_day_words_are_resolved(text: str, expected: str) -> None:
+    assert resolve_relative_dates(text, dt.date(2023, 10, 9)) == expected
+    if expected != text:
+        assert "月" in resolve_relative_dates(text, dt.date(2023, 10, 9), replace=True)

@@ -52,6 +52,9 @@ class RunEvaluation:
     tokenizer : dict
         The tokenizer the Japanese metrics used, with its package and dictionary versions
         (:func:`workbench.evaluation.tokenize.tokenizer_info`); the report records it.
+    agreement : pandas.DataFrame or None
+        Judge-physician agreement per PDSQI-9 attribute
+        (:func:`workbench.evaluation.ratings.judge_agreement`), when a judge ran and physician ratings exist.
     """
 
     run_dir: Path
@@ -65,6 +68,7 @@ class RunEvaluation:
     judged: pd.DataFrame | None = None
     judge_model: str | None = None
     tokenizer: dict[str, Any] = field(default_factory=dict)
+    agreement: pd.DataFrame | None = None
 
 
 def resolve_judge(judge: Judge | str | bool | None, manifest: dict[str, Any]) -> Judge | None:
@@ -99,6 +103,7 @@ def evaluate_run(
     judge: Judge | str | bool | None = None,
     cases: dict[str, Case] | None = None,
     progress: bool = True,
+    ratings: pd.DataFrame | None = None,
 ) -> RunEvaluation:
     """Load, score, judge (optionally) and tabulate a run.
 
@@ -112,6 +117,10 @@ def evaluate_run(
         The run's cases; default: loaded from the folders the manifest names.
     progress
         Progress bars.
+    ratings
+        Physician ratings of the run (:func:`workbench.evaluation.ratings.import_ratings`); default: the
+        run's ``ratings.csv`` when there is one (:func:`workbench.evaluation.ratings.save_ratings`). With a
+        judge, the report shows judge-physician agreement per attribute.
 
     Returns
     -------
@@ -140,6 +149,13 @@ def evaluate_run(
         ]
         judged = chosen.judge_frame(items, cases, progress=progress)
         scores.rows = scores.rows.merge(judged, on="key", how="left")
+    agreement = None
+    if judged is not None:
+        from workbench.evaluation.ratings import judge_agreement, load_ratings
+
+        ratings = ratings if ratings is not None else load_ratings(run_dir)
+        if ratings is not None and not ratings.empty:
+            agreement = judge_agreement(ratings, judged)
     return RunEvaluation(
         run_dir=Path(run_dir),
         manifest=manifest,
@@ -152,4 +168,5 @@ def evaluate_run(
         judged=judged,
         judge_model=chosen.model if chosen is not None else None,
         tokenizer=tokenizer_info(),
+        agreement=agreement,
     )

@@ -15,7 +15,6 @@ for callers that obtain responses another way (Bedrock batch inference ingests i
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import logging
 import uuid
 from dataclasses import dataclass
@@ -28,7 +27,8 @@ from workbench.summary.backends.base import CaseInput
 from workbench.summary.cache import ResponseCache, cache_key, open_cache
 from workbench.summary.cases import Case, Source
 from workbench.summary.history import Generation, History, open_history
-from workbench.summary.imaging_context import connect_archive, imaging_lines, patient_names
+from workbench.summary.identity import local_user
+from workbench.summary.imaging_context import configured_archive, imaging_context, patient_names
 from workbench.summary.prompts import Prompt, PromptRegistry
 from workbench.summary.redaction import Redactor
 from workbench.summary.sections import parse_sections
@@ -57,6 +57,9 @@ class PreparedCall:
         The response-cache key.
     repeat : int
     redactor : Redactor or None
+    imaging : str
+        What ``$(imaging)`` rested on (an :class:`~workbench.summary.imaging_context.ImagingStatus` value;
+        empty when the prompt does not use it).
     """
 
     case: Case
@@ -67,6 +70,7 @@ class PreparedCall:
     key: str
     repeat: int
     redactor: Redactor | None
+    imaging: str = ""
 
     @property
     def model(self) -> str:
@@ -113,15 +117,17 @@ def _redact_setting(redact: bool | None) -> bool:
 
 
 def current_user(backend: Backend | None = None) -> str:
-    """The ``user`` recorded with a generation.
+    """The ``user`` recorded with a generation: the person (:func:`workbench.summary.identity.local_user`).
 
-    ``$WORKBENCH_USER`` / ``[summary] user`` when set; else the backend's caller identity when it knows one
-    (Bedrock with ``[bedrock] record_caller_identity = true``: the AWS ARN); else the OS user.
+    The AWS identity of a Bedrock call is recorded apart, as ``aws_identity`` (``backend`` is accepted for
+    callers of the older signature and not used).
     """
-    configured = config.summary_settings().user
-    if configured:
-        return configured
-    return (backend.caller_identity() if backend is not None else None) or getpass.getuser()
+    return local_user().name
+
+
+def aws_identity(backend: Backend) -> str:
+    """The backend's caller identity (Bedrock: the AWS ARN), or ``""`` when it has none."""
+    return backend.caller_identity() or ""
 
 
 def prepare(
@@ -155,7 +161,9 @@ def prepare(
         Replace identifiers before sending (default: ``[summary] redact`` / ``WORKBENCH_REDACT``, off).
         Not applied to backends that read the case locally (``baseline:``).
     archive : workbench.imaging.Archive, optional
-        For ``$(imaging)`` (and names to redact); default ``workbench.imaging.connect()`` when needed.
+        For ``$(imaging)`` (and names to redact); default ``workbench.imaging.connect()`` when needed and an
+        archive is configured. With none configured, ``$(imaging)`` says imaging is unknown (see
+        :class:`~workbench.summary.imaging_context.ImagingStatus`), and the call records it.
     registry : PromptRegistry, optional
 
     Returns
@@ -175,11 +183,12 @@ def prepare(
     needed = set(prompt.placeholders)
     redacting = _redact_setting(redact) and not backend.reads_case
     if archive is None and "imaging" in needed:
-        archive = connect_archive()
+        archive = configured_archive()
+    imaging = imaging_context(case, archive) if "imaging" in needed else None
     values: dict[str, str] = {
         "ichigo": case.ichigo.strip(),
         "karte": case.karte(source) if "karte" in needed else "",
-        "imaging": imaging_lines(case, archive) if "imaging" in needed else "",
+        "imaging": imaging.text if imaging is not None else "",
         "admission_date": case.admission_date.isoformat(),
         "discharge_date": case.discharge_date.isoformat(),
         "department": case.department,
@@ -205,7 +214,10 @@ def prepare(
     )
     context = CaseInput(case, source).cache_context() if backend.reads_case else None
     key = cache_key(backend.name, request.params(), request.system, request.prompt, repeat, context=context)
-    return PreparedCall(case, prompt, backend, source, request, key, int(repeat), redactor)
+    return PreparedCall(
+        case, prompt, backend, source, request, key, int(repeat), redactor,
+        imaging=imaging.status.value if imaging is not None else "",
+    )
 
 
 def finish(
@@ -235,10 +247,13 @@ def finish(
         cache.put(call.key, call.model, response)
     output = call.redactor.restore(response.text) if call.redactor else response.text
     parsed = parse_sections(output)
+    person = local_user()
     generation = Generation(
         id=str(uuid.uuid4()),
         timestamp=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        user=current_user(call.backend),
+        user=person.name,
+        user_source=person.source,
+        aws_identity=aws_identity(call.backend),
         model=call.model,
         prompt_version=call.prompt.version,
         prompt_hash=call.prompt.sha256,
@@ -261,6 +276,7 @@ def finish(
         truncated=response.truncated,
         cache_hit=cache_hit,
         redacted=call.redactor is not None,
+        imaging=call.imaging,
     )
     history.record(generation)
     if generation.truncated:

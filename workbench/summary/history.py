@@ -45,7 +45,10 @@ class Generation:
     timestamp : str
         ISO 8601 with the local UTC offset.
     user : str
-        OS user, or the AWS caller identity when known.
+        The person (:func:`workbench.summary.identity.local_user`): JupyterHub user, SageMaker user profile,
+        configured name or OS login; ``user_source`` says which.
+    user_source : str
+        ``jupyterhub``, ``sagemaker``, ``configured`` or ``os`` (empty in records older than the field).
     model, prompt_version, prompt_hash, source, patient_id, case_id : str
     repeat : int
     params : dict
@@ -60,6 +63,11 @@ class Generation:
         0.0 on a cache hit.
     stop_reason : str
     truncated, cache_hit, redacted : bool
+    aws_identity : str
+        The ARN of the AWS caller identity of a Bedrock call (empty for other backends or when unknown).
+    imaging : str
+        What ``$(imaging)`` rested on: ``no_archive``, ``patient_not_in_archive``, ``no_studies_during_stay``
+        or ``studies`` (empty when the prompt does not use it).
     """
 
     id: str
@@ -85,6 +93,9 @@ class Generation:
     truncated: bool = False
     cache_hit: bool = False
     redacted: bool = False
+    imaging: str = ""
+    user_source: str = ""
+    aws_identity: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -101,6 +112,8 @@ class Generation:
 _FIELDS = [f.name for f in dataclasses.fields(Generation)]
 _JSON_FIELDS = {"params", "sections", "missing_sections", "extra_sections"}
 _BOOL_FIELDS = {"truncated", "cache_hit", "redacted"}
+_TEXT_FIELDS_ADDED = ("imaging", "user_source", "aws_identity")
+"""Text fields newer than the first histories: empty, not missing, in older records."""
 _SQL_TYPES = {
     "repeat": "INTEGER",
     "input_tokens": "INTEGER",
@@ -120,6 +133,11 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS generations_time ON generations (timestamp)"
 )
 _FILTERS = ("patient_id", "case_id", "model", "prompt_version")
+
+
+def _like_literal(text: str) -> str:
+    """``text`` with the SQL LIKE wildcards ``%`` and ``_`` (and the escape ``\\``) escaped."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _filters(
@@ -196,6 +214,19 @@ class SqliteHistory:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else config.data_dir() / "history.sqlite"
         self._db = Database(self.path, _SCHEMA)
+        self._add_new_columns()
+
+    def _add_new_columns(self) -> None:
+        """Add the columns of fields newer than the file (a history written by an older version)."""
+        present = {row["name"] for row in self._db.query("PRAGMA table_info(generations)")}
+        missing = [name for name in _FIELDS if name not in present]
+        if missing:
+            with self._db.write() as connection:
+                for name in missing:
+                    connection.execute(
+                        f'ALTER TABLE generations ADD COLUMN "{name}" {_SQL_TYPES.get(name, "TEXT")}'
+                    )
+            logger.info("history %s: added columns %s", self.path, ", ".join(missing))
 
     def record(self, generation: Generation) -> None:
         """Write one generation (in its own transaction; committed when this returns)."""
@@ -222,8 +253,9 @@ class SqliteHistory:
             if value:
                 # patient IDs are hex: match regardless of case, and allow a prefix search ("E9738*").
                 if name == "patient_id" and value.endswith("*"):
-                    clauses.append("UPPER(patient_id) LIKE ?")
-                    params.append(value[:-1].upper() + "%")
+                    # "_" and "%" in an ID are characters, not LIKE wildcards: only the final "*" is one.
+                    clauses.append("UPPER(patient_id) LIKE ? ESCAPE '\\'")
+                    params.append(_like_literal(value[:-1].upper()) + "%")
                 elif name == "patient_id":
                     clauses.append("UPPER(patient_id) = ?")
                     params.append(value.upper())
@@ -294,6 +326,9 @@ class SqliteHistory:
             row[name] = json.loads(row[name]) if row[name] is not None else None
         for name in _BOOL_FIELDS:
             row[name] = bool(row[name])
+        for name in _TEXT_FIELDS_ADDED:  # columns added later: NULL in old rows
+            if row.get(name) is None:
+                row[name] = ""
         return row
 
 
@@ -345,6 +380,9 @@ class StoredHistory:
         if not others:  # the listing alone decides: read only the page asked for
             keys = keys[offset:] if limit is None else keys[offset:offset + int(limit)]
         rows = [json.loads(data) for data in read_objects(self.store, keys) if data is not None]
+        for row in rows:  # objects written before these fields: empty, as in SqliteHistory
+            for name in _TEXT_FIELDS_ADDED:
+                row.setdefault(name, "")
         if others:
             rows = [row for row in rows if all(row.get(name) == value for name, value in others.items())]
             rows = rows[offset:] if limit is None else rows[offset:offset + int(limit)]

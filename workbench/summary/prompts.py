@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import getpass
 import hashlib
 import json
 import logging
@@ -37,6 +36,7 @@ import pandas as pd
 from workbench import config
 from workbench.errors import NotFoundError, PromptError
 from workbench.optional import optional_import
+from workbench.summary.identity import local_user
 
 yaml = optional_import("yaml", what="reading prompt files")
 
@@ -402,7 +402,7 @@ class PromptRegistry:
         text = _file_text(
             name,
             created or dt.date.today().isoformat(),
-            author or getpass.getuser(),
+            author or local_user().name,  # JupyterHub / SageMaker user, else the OS login
             description,
             params,
             system,
