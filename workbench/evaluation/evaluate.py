@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.evaluation.judge import Judge
+from workbench.evaluation.ratings import judge_agreement, load_ratings
 from workbench.evaluation.runs import load_run
 from workbench.evaluation.score import REFERENCE_SYSTEM, Scores, load_run_cases, score_run
 from workbench.evaluation.tables import cost_table, metric_table, paired_table
@@ -151,8 +152,6 @@ def evaluate_run(
         scores.rows = scores.rows.merge(judged, on="key", how="left")
     agreement = None
     if judged is not None:
-        from workbench.evaluation.ratings import judge_agreement, load_ratings
-
         ratings = ratings if ratings is not None else load_ratings(run_dir)
         if ratings is not None and not ratings.empty:
             agreement = judge_agreement(ratings, judged)
