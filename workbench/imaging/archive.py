@@ -346,6 +346,18 @@ class BaseArchive:
         raise NotImplementedError
 
     # -- shared ----------------------------------------------------------------------------------------
+    def slides(self, **filters: Any) -> pd.DataFrame:
+        """Whole-slide images matching ``filters``; see :func:`workbench.imaging.slides.slides_table`."""
+        from workbench.imaging.slides import slides_table
+
+        return slides_table(self, **filters)
+
+    def open_slide(self, series_uid: str) -> Any:
+        """A whole-slide image, read region by region; see :func:`workbench.imaging.slides.open_slide`."""
+        from workbench.imaging.slides import open_slide
+
+        return open_slide(self, series_uid)
+
     def load_series(
         self, series_uid: str, *, progress: bool = True, skip_bad: bool = False, workers: int = 8
     ) -> Volume:

@@ -194,7 +194,7 @@ class VolumeCache:
 
 
 # -- size limit ----------------------------------------------------------------------------------------------
-IMAGE_FOLDERS = {"dicom": "instance", "volumes": "volume"}
+IMAGE_FOLDERS = {"dicom": "instance", "volumes": "volume", "frames": "frame"}
 """The image caches inside the cache folder, and what one entry of each is."""
 DISK_SHARE = 0.5
 """Default limit: this share of the size of the disk holding the cache folder."""
