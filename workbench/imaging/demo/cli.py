@@ -33,6 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     labels = actions.add_parser("labels", help="print the screening cohort's labels as CSV (for MONAI)")
     _cohort_option(labels)
+    labels.add_argument("--slides", action="store_true", help="the pathology slides' labels instead")
+    labels.add_argument(
+        "--masks-dir", metavar="DIR", help="with --slides: also write each tumour mask as DIR/<series UID>.png"
+    )
     labels.set_defaults(func=_labels)
 
 
@@ -132,5 +136,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _labels(args: argparse.Namespace) -> int:
+    if args.slides:
+        from workbench.imaging.demo.slides import slide_labels, write_masks
+
+        table = write_masks(args.masks_dir) if args.masks_dir else slide_labels()
+        table.to_csv(sys.stdout, index=False)
+        return 0
     hospital.cohort_labels(args.cohort_size).to_csv(sys.stdout, index=False)
     return 0
