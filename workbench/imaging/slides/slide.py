@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ WORKERS = 4
 """Frame-list requests in flight at once."""
 OUTSIDE = 255
 """Value of pixels outside the slide or of tiles the slide lacks."""
+MEMORY_TILES = 256
+"""Decoded tiles a slide keeps in memory (about 50 MB of 256-pixel RGB tiles), most recently used first:
+neighbouring patches and pans re-read the same tiles."""
 
 SLIDE_COLUMNS = {
     "series_uid": "str",
@@ -79,6 +83,7 @@ class ReadStats:
     requests: int = 0
     frames_fetched: int = 0
     frames_cached: int = 0
+    tiles_in_memory: int = 0
 
 
 class Slide:
@@ -117,6 +122,7 @@ class Slide:
         self.stats = ReadStats()
         self._after_fetch = after_fetch
         self._lock = threading.Lock()
+        self._memory: OrderedDict[FrameRef, np.ndarray] = OrderedDict()
 
     def __repr__(self) -> str:
         width, height = self.dimensions
@@ -272,6 +278,12 @@ class Slide:
         result: dict[FrameRef, np.ndarray] = {}
         missing: dict[str, list[int]] = {}
         for ref in refs:
+            with self._lock:
+                if ref in self._memory:
+                    self._memory.move_to_end(ref)
+                    result[ref] = self._memory[ref]
+                    self.stats.tiles_in_memory += 1
+                    continue
             data = self.cache.get(ref.sop_instance_uid, ref.frame) if self.cache is not None else None
             if data is None:
                 missing.setdefault(ref.sop_instance_uid, []).append(ref.frame)
@@ -285,6 +297,7 @@ class Slide:
             for start in range(0, len(numbers), FRAMES_PER_REQUEST)
         ]
         if not batches:
+            self._remember(result)
             return result
 
         def fetch(batch: tuple[str, list[int]]) -> dict[FrameRef, np.ndarray]:
@@ -309,7 +322,16 @@ class Slide:
                     result.update(tiles)
         if self._after_fetch is not None:
             self._after_fetch()
+        self._remember(result)
         return result
+
+    def _remember(self, tiles: dict[FrameRef, np.ndarray]) -> None:
+        with self._lock:
+            for ref, tile in tiles.items():
+                self._memory[ref] = tile
+                self._memory.move_to_end(ref)
+            while len(self._memory) > MEMORY_TILES:
+                self._memory.popitem(last=False)
 
     def _decode(self, lvl: Level, ref: FrameRef, data: bytes) -> np.ndarray:
         return decode_frame(
