@@ -102,6 +102,8 @@ class Slide:
         Patient, specimen and stain.
     stats
         Requests and frames fetched so far.
+    metadata
+        The instances' metadata (pydicom datasets without pixel data).
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class Slide:
         *,
         cache: FrameCache | None = None,
         after_fetch: Any = None,
+        metadata: list[Any] | None = None,
     ) -> None:
         self.source = source
         self.description = description
@@ -119,6 +122,7 @@ class Slide:
         self.study_uid = description.study_uid
         self.levels = levels
         self.cache = cache
+        self.metadata = metadata or []
         self.stats = ReadStats()
         self._after_fetch = after_fetch
         self._lock = threading.Lock()
@@ -233,6 +237,15 @@ class Slide:
             return array
         target = (max(1, round(chosen.width * scale)), max(1, round(chosen.height * scale)))
         return np.asarray(Image.fromarray(array).resize(target, Image.Resampling.LANCZOS))
+
+    def base_dataset(self) -> Any:
+        """Metadata of the first instance of level 0 (what results on the slide reference)."""
+        tiles = self.levels[0].tiles
+        first = tiles.get((0, 0)) or next(iter(tiles.values()))
+        for ds in self.metadata:
+            if str(ds.SOPInstanceUID) == first.sop_instance_uid:
+                return ds
+        raise DicomDataError(f"slide {self.series_uid}: no metadata for instance {first.sop_instance_uid}")
 
     def viewer_url(self) -> str | None:
         """The slide in the server's own WSI viewer, or ``None`` (see :meth:`viewer_note`)."""
@@ -376,7 +389,9 @@ def open_slide(archive: Any, series_uid: str) -> Slide:
 
         cache = FrameCache(archive.instance_cache.root, server_key(archive.url, _username(archive)))
     after = getattr(archive, "_keep_cache_in_limit", None)
-    return Slide(source, describe(datasets, series_uid), levels, cache=cache, after_fetch=after)
+    return Slide(
+        source, describe(datasets, series_uid), levels, cache=cache, after_fetch=after, metadata=datasets
+    )
 
 
 def _username(archive: Any) -> str | None:
