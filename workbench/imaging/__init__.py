@@ -41,8 +41,15 @@ __all__ = [
 ]
 
 
-def show(volume: Volume, **kwargs: Any) -> Any:
-    """Show a volume with a window/level preset; see :func:`workbench.imaging.view.show`."""
+def show(volume: Any, **kwargs: Any) -> Any:
+    """Show a volume with a window/level preset (:func:`workbench.imaging.view.show`), or a whole-slide
+    image with thumbnail, zoom and pan (:func:`workbench.imaging.slides.view.show`)."""
+    from workbench.imaging.slides.slide import Slide
+
+    if isinstance(volume, Slide):
+        from workbench.imaging.slides.view import show as _show_slide
+
+        return _show_slide(volume, **kwargs)
     from workbench.imaging.view import show as _show
 
     return _show(volume, **kwargs)
