@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
-APT_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm orthanc-postgresql dcmtk postgresql
+APT_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm orthanc-wsi orthanc-postgresql dcmtk postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
@@ -18,7 +18,8 @@ help:
 	@echo "make lab    JupyterLab with the 'workbench' kernel"
 	@echo "make lint   ruff"
 
-# Debian packages: the Orthanc server and plugins, dcmtk (a real DICOM peer for tests), PostgreSQL.
+# Debian packages: the Orthanc server and plugins (orthanc-wsi: whole-slide tiles and viewer, OrthancWSIDicomizer),
+# dcmtk (a real DICOM peer for tests), PostgreSQL.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -31,7 +32,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[notebooks,ml,dev]"
+	$(BIN)/pip install -q -e ".[notebooks,ml,pathology,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)" >/dev/null
 	touch $(STAMP)
 

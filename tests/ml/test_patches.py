@@ -39,9 +39,7 @@ class PatchSlide:
 def patch_slide(orthanc: LocalOrthanc) -> PatchSlide:
     """A 1024x768 H&E-like slide (lossless tiles) with one tumour region."""
     tissue = render(21, 1024, 768, 1)
-    info = SlideInfo(
-        "ML-WSI-01", "Mori^Aoi=森^葵=もり^あおい", generate_uid(), generate_uid(), "SP-ML-1"
-    )
+    info = SlideInfo("ML-WSI-01", "Mori^Aoi=森^葵=もり^あおい", generate_uid(), generate_uid(), "SP-ML-1")
     orthanc.client().upload(slide_datasets(tissue.image, info, levels=3, compression="none"), progress=False)
     return PatchSlide(info.series_uid, info.study_uid, tissue)
 
@@ -69,7 +67,9 @@ def test_grid_patches_on_tissue_with_labels_from_the_mask(archive, patch_slide: 
     tumour = patch_slide.tissue.tumour
     for item in items[:40]:
         x, y = item["location"]
-        share = tumour[y // MASK_CELL : (y + 128) // MASK_CELL, x // MASK_CELL : (x + 128) // MASK_CELL].mean()
+        share = tumour[
+            y // MASK_CELL : (y + 128) // MASK_CELL, x // MASK_CELL : (x + 128) // MASK_CELL
+        ].mean()
         assert item["mask_fraction"] == pytest.approx(share, abs=1e-3)
         assert item["label"] == int(share >= 0.5)
     background = patch_items([slide], level=1, size=64, min_tissue=0.0)
@@ -130,7 +130,10 @@ def test_annotations_reference_the_slide_and_read_back(archive, patch_slide: Pat
     assert reopened.StudyInstanceUID == patch_slide.study_uid and reopened.PatientID == "ML-WSI-01"
     (referenced,) = reopened.ReferencedSeriesSequence
     assert referenced.SeriesInstanceUID == patch_slide.series_uid
-    assert referenced.ReferencedInstanceSequence[0].ReferencedSOPInstanceUID == slide.base_dataset().SOPInstanceUID
+    assert (
+        referenced.ReferencedInstanceSequence[0].ReferencedSOPInstanceUID
+        == slide.base_dataset().SOPInstanceUID
+    )
     series_uid = write_patch_annotations(archive, slide, items, scores)
     assert archive.series(study_uid=patch_slide.study_uid, modality="ANN").series_uid.tolist() == [series_uid]
     back = read_patch_annotations(archive, patch_slide.series_uid)

@@ -20,7 +20,13 @@ from workbench.ml.slide_writeback import read_patch_annotations
 def test_06_pathology(run_notebook: Any, demo_hospital: Any, orthanc: Any, tmp_path: Path) -> None:
     output_dir = tmp_path / "pathology"
     executed = run_notebook(
-        "06_pathology", level=1, patch_size=256, input_size=32, epochs=2, batch_size=16, output_dir=str(output_dir)
+        "06_pathology",
+        level=1,
+        patch_size=256,
+        input_size=32,
+        epochs=2,
+        batch_size=16,
+        output_dir=str(output_dir),
     )
     metrics = json.loads((output_dir / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["parameters"]["patch_size"] == 256 and metrics["parameters"]["epochs"] == 2

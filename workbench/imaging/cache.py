@@ -238,7 +238,8 @@ class CachedEntry:
     """One deletable unit of the image caches."""
 
     kind: str
-    """``instance``, ``volume`` (array and geometry together) or ``partial`` (a crash's leftover)."""
+    """``instance``, ``volume`` (array and geometry together), ``frame`` (one tile of a whole-slide image) or
+    ``partial`` (a crash's leftover)."""
     server: str
     """The server's key (:func:`server_key`)."""
     paths: tuple[Path, ...]

@@ -4,8 +4,8 @@
 a temporary folder and free ports) are the same code. The server always has authentication on with a
 generated password (kept in a 0600 file), UTF-8 as default encoding (without it Orthanc's DICOMweb JSON drops
 every non-Latin-1 character), the DICOMweb and GDCM plugins (plus the whole-slide-image plugin of Debian's
-``orthanc-wsi`` when installed: its tile route and slide viewer), and the DICOM listener off unless a DICOM port
-is asked for.
+``orthanc-wsi`` when installed: its tile route and slide viewer), and the DICOM listener off unless a DICOM
+port is asked for.
 """
 
 from __future__ import annotations

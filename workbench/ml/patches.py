@@ -127,7 +127,8 @@ def patch_items(
     Returns
     -------
     list of dict
-        ``image`` (the series UID, read by :class:`ReadPatchd`), ``series_uid``, ``patient_id``, ``study_uid``,
+        ``image`` (the series UID, read by :class:`ReadPatchd`), ``series_uid``, ``patient_id``,
+        ``study_uid``,
         ``location`` (level-0 ``(x, y)``), ``level``, ``size``, ``tissue``, and with masks ``mask_fraction``,
         ``label`` and ``class``.
 
@@ -148,7 +149,7 @@ def patch_items(
         tissue, tissue_ds = tissue_mask(slide)
         mask = masks(slide.series_uid) if callable(masks) else (masks or {}).get(slide.series_uid)
         mask_ds = slide.dimensions[0] / mask.shape[1] if mask is not None else 1.0
-        extent = int(round(size * lvl.downsample))  # the patch in level-0 pixels
+        extent = round(size * lvl.downsample)  # the patch in level-0 pixels
         if mode == "grid":
             xs = range(0, lvl.width - size + 1, stride)
             ys = range(0, lvl.height - size + 1, stride)
@@ -280,7 +281,7 @@ def heatmap(items: Sequence[Mapping[str, Any]], probabilities: Sequence[float], 
     if not items:
         return np.full((1, 1), np.nan)
     first = items[0]
-    extent = int(round(int(first["size"]) * slide.level(int(first["level"])).downsample))
+    extent = round(int(first["size"]) * slide.level(int(first["level"])).downsample)
     width, height = slide.dimensions
     grid = np.full((int(np.ceil(height / extent)), int(np.ceil(width / extent))), np.nan)
     for item, probability in zip(items, probabilities, strict=True):

@@ -119,7 +119,11 @@ def patch_annotations(
 
 
 def write_patch_annotations(
-    archive: Any, slide: Any, items: Sequence[Mapping[str, Any]], probabilities: Sequence[float], **kwargs: Any
+    archive: Any,
+    slide: Any,
+    items: Sequence[Mapping[str, Any]],
+    probabilities: Sequence[float],
+    **kwargs: Any,
 ) -> str:
     """Build :func:`patch_annotations` and store it in ``archive``; returns the new series UID.
 
@@ -162,7 +166,16 @@ def read_patch_annotations(archive: Any, slide_series_uid: str, study_uid: str |
     if study_uid is None:
         found = archive.series(series_uid=slide_series_uid)
         study_uid = str(found.study_uid.iloc[0]) if not found.empty else None
-    columns = ["annotation_series_uid", "sop_instance_uid", "label", "x", "y", "width", "height", "probability"]
+    columns = [
+        "annotation_series_uid",
+        "sop_instance_uid",
+        "label",
+        "x",
+        "y",
+        "width",
+        "height",
+        "probability",
+    ]
     if study_uid is None:
         return pd.DataFrame(columns=columns)
     rows = []
@@ -199,5 +212,6 @@ def read_patch_annotations(archive: Any, slide_series_uid: str, study_uid: str |
 
 def _references(ds: pydicom.Dataset, series_uid: str) -> bool:
     return any(
-        str(item.get("SeriesInstanceUID", "")) == series_uid for item in ds.get("ReferencedSeriesSequence") or []
+        str(item.get("SeriesInstanceUID", "")) == series_uid
+        for item in ds.get("ReferencedSeriesSequence") or []
     )

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.orthanc
 
 
 def test_a_ct_series_is_not_a_slide(any_archive, synthetic_ct: StoredSeries) -> None:
-    with pytest.raises(NotASlideError, match=rf"series {synthetic_ct.series_uid} is not a whole-slide image: "
-                       r"it holds CT \(CT Image Storage\)"):
+    with pytest.raises(
+        NotASlideError,
+        match=rf"series {synthetic_ct.series_uid} is not a whole-slide image: "
+        r"it holds CT \(CT Image Storage\)",
+    ):
         any_archive.open_slide(synthetic_ct.series_uid)
 
 
@@ -79,7 +82,11 @@ def test_with_the_wsi_plugin_the_viewer_link_opens(orthanc: LocalOrthanc, coded_
     archive = connect(orthanc.url, orthanc.username, orthanc.password)
     slide = archive.open_slide(coded_slide.series_uid)
     url = slide.viewer_url()
-    assert url is not None and url.startswith(f"{orthanc.url}/wsi/app/viewer.html?series=") and not slide.viewer_note()
+    assert (
+        url is not None
+        and url.startswith(f"{orthanc.url}/wsi/app/viewer.html?series=")
+        and not slide.viewer_note()
+    )
     orthanc_id = url.rsplit("=", 1)[1]
     pyramid = orthanc.client().get_json(f"/wsi/pyramids/{orthanc_id}")
     assert pyramid["Sizes"] == [[1100, 900], [550, 450], [275, 225]]

@@ -34,7 +34,11 @@ def test_archive_reads_what_wsidicom_reads(any_archive, jpeg_slide: StoredSlide,
     folder = write_files(jpeg_slide.datasets, tmp_path / "slide")
     slide = any_archive.open_slide(jpeg_slide.series_uid)
     with WsiDicom.open(folder) as wsi:
-        for level, (x, y), size in [(0, (100, 200), (700, 500)), (1, (800, 600), (300, 180)), (2, (0, 0), (384, 256))]:
+        for level, (x, y), size in [
+            (0, (100, 200), (700, 500)),
+            (1, (800, 600), (300, 180)),
+            (2, (0, 0), (384, 256)),
+        ]:
             scale = 2**level
             reference = np.asarray(wsi.read_region((x // scale, y // scale), level, size).convert("RGB"))
             ours = slide.read_region((x, y), level, size)
@@ -45,7 +49,9 @@ def test_levels_halve_and_tiles_are_256(tmp_path: Path) -> None:
     image = np.random.default_rng(0).integers(0, 256, (600, 1000, 3), dtype=np.uint8)
     datasets = slide_datasets(image, SlideInfo("P", "A^B", "1.2.3", "1.2.3.4", "S"), levels=3)
     assert [(ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows) for ds in datasets] == [
-        (1000, 600), (500, 300), (250, 150)
+        (1000, 600),
+        (500, 300),
+        (250, 150),
     ]
     assert [ds.NumberOfFrames for ds in datasets] == [12, 4, 1]
     assert {(ds.Rows, ds.Columns) for ds in datasets} == {(256, 256)}

@@ -16,7 +16,9 @@ from workbench.imaging.local_server import LocalOrthanc
 pytestmark = pytest.mark.orthanc
 
 
-def test_slides_formats(orthanc_env: LocalOrthanc, coded_slide: StoredSlide, capsys: pytest.CaptureFixture[str]) -> None:
+def test_slides_formats(
+    orthanc_env: LocalOrthanc, coded_slide: StoredSlide, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["slides", "--patient-id", "IMG-WSI-01", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["series_uid"], r["levels"], r["width"], r["height"]) for r in rows] == [

@@ -12,7 +12,9 @@ from workbench.imaging.slides.slide import SLIDE_COLUMNS
 pytestmark = pytest.mark.orthanc
 
 
-def test_slides_table(any_archive, coded_slide: StoredSlide, jpeg_slide: StoredSlide, synthetic_ct: StoredSeries) -> None:
+def test_slides_table(
+    any_archive, coded_slide: StoredSlide, jpeg_slide: StoredSlide, synthetic_ct: StoredSeries
+) -> None:
     table = any_archive.slides(patient_id="IMG-WSI-0*")
     assert list(table.columns) == list(SLIDE_COLUMNS)
     rows = table.set_index("series_uid")

@@ -120,7 +120,9 @@ def test_thumbnail_fits_and_comes_from_a_small_level(any_archive, jpeg_slide: St
 
 def test_dicomizer_output_opens_and_is_exact(any_archive, dicomized_slide: StoredSlide) -> None:
     assert all("ImageType" not in ds for ds in dicomized_slide.datasets)
-    sizes = [(int(ds.TotalPixelMatrixColumns), int(ds.TotalPixelMatrixRows)) for ds in dicomized_slide.datasets]
+    sizes = [
+        (int(ds.TotalPixelMatrixColumns), int(ds.TotalPixelMatrixRows)) for ds in dicomized_slide.datasets
+    ]
     assert sizes.count((1000, 700)) > 1  # level 0 spread over several instances
     slide = any_archive.open_slide(dicomized_slide.series_uid)
     assert [level.size for level in slide.levels] == [(1000, 700), (500, 350), (250, 175)]
@@ -143,7 +145,9 @@ def test_dicomizer_output_opens_and_is_exact(any_archive, dicomized_slide: Store
         ((0, 0), 3, (5, 5), "levels 0..2, not 3"),
     ],
 )
-def test_bad_regions_are_refused(any_archive, coded_slide: StoredSlide, location, level, size, message) -> None:
+def test_bad_regions_are_refused(
+    any_archive, coded_slide: StoredSlide, location, level, size, message
+) -> None:
     slide = any_archive.open_slide(coded_slide.series_uid)
     with pytest.raises(RegionError, match=message):
         slide.read_region(location, level, size)

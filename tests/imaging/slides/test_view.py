@@ -30,7 +30,9 @@ def test_show_reads_the_viewport_on_demand(orthanc, coded_slide: StoredSlide) ->
     fetched = slide.stats.frames_fetched
     level.value, x.value, y.value = 0, 512, 256
     np.testing.assert_array_equal(_pixels(view.value), coded_slide.levels[0][256:456, 512:712])
-    assert slide.stats.frames_fetched == fetched + 3  # one level-0 tile per slider move: (0, 0), (2, 0), (2, 1)
+    assert (
+        slide.stats.frames_fetched == fetched + 3
+    )  # one level-0 tile per slider move: (0, 0), (2, 0), (2, 1)
     assert "level 0: 1100x900 px" in status.value
     assert "/wsi/app/viewer.html?series=" in link.value
     assert _pixels(thumb.value).shape[1] == 384

@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _cohort_option(labels)
     labels.add_argument("--slides", action="store_true", help="the pathology slides' labels instead")
     labels.add_argument(
-        "--masks-dir", metavar="DIR", help="with --slides: also write each tumour mask as DIR/<series UID>.png"
+        "--masks-dir",
+        metavar="DIR",
+        help="with --slides: also write each tumour mask to DIR/<series UID>.png",
     )
     labels.set_defaults(func=_labels)
 

@@ -122,9 +122,7 @@ def datasets(plan: SlidePlan) -> list[Dataset]:
         charset=subject.charset,
         institution="Workbench Memorial Hospital",
     )
-    return slide_datasets(
-        render(plan).image, info, levels=SLIDE_LEVELS, pixel_spacing_mm=PIXEL_SPACING_MM
-    )
+    return slide_datasets(render(plan).image, info, levels=SLIDE_LEVELS, pixel_spacing_mm=PIXEL_SPACING_MM)
 
 
 def tumour_mask(series_uid: str, shape: tuple[int, int] | None = None) -> np.ndarray:

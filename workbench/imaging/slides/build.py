@@ -26,9 +26,9 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
     ExplicitVRLittleEndian,
     JPEGBaseline8Bit,
-    PYDICOM_IMPLEMENTATION_UID,
     VLWholeSlideMicroscopyImageStorage,
     generate_uid,
 )
@@ -103,7 +103,7 @@ def pyramid(image: np.ndarray, levels: int) -> list[np.ndarray]:
 
 
 def tiles(image: np.ndarray, tile: int = DEFAULT_TILE) -> list[np.ndarray]:
-    """The ``tile`` x ``tile`` tiles of ``image`` in row-major order, border tiles padded with :data:`WHITE`."""
+    """The ``tile`` x ``tile`` tiles of ``image``, row-major, border tiles padded with :data:`WHITE`."""
     rows, cols = image.shape[:2]
     result = []
     for y in range(0, rows, tile):
@@ -171,7 +171,9 @@ def slide_datasets(
     images = pyramid(np.asarray(image), levels) if isinstance(image, np.ndarray) else list(image)
     for level in images:
         if level.ndim != 3 or level.shape[2] != 3 or level.dtype != np.uint8:
-            raise ValueError(f"a slide level must be (rows, columns, 3) uint8, got {level.shape} {level.dtype}")
+            raise ValueError(
+                f"a slide level must be (rows, columns, 3) uint8, got {level.shape} {level.dtype}"
+            )
     frame_of_reference = generate_uid(entropy_srcs=[info.series_uid, "frame-of-reference"])
     base_rows, base_cols = images[0].shape[:2]
     result = []
@@ -248,9 +250,11 @@ def _instance(
     ds.InstanceNumber = index + 1
     ds.FrameOfReferenceUID = frame_of_reference
     ds.PositionReferenceIndicator = "SLIDE_CORNER"
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"] if index == 0 else [
-        "DERIVED", "PRIMARY", "VOLUME", "RESAMPLED"
-    ]
+    ds.ImageType = (
+        ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"]
+        if index == 0
+        else ["DERIVED", "PRIMARY", "VOLUME", "RESAMPLED"]
+    )
     ds.BurnedInAnnotation = "NO"
     ds.SpecimenLabelInImage = "NO"
     ds.VolumetricProperties = "VOLUME"

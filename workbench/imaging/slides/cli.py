@@ -62,7 +62,9 @@ def _fetch_region(args: argparse.Namespace) -> int:
     if suffix not in OUTPUT_SUFFIXES:
         raise WorkbenchError(f"output {args.output} must end in {' or '.join(OUTPUT_SUFFIXES)}")
     if not args.output.parent.is_dir():
-        raise WorkbenchError(f"folder {args.output.parent} of output {args.output} does not exist; create it first")
+        raise WorkbenchError(
+            f"folder {args.output.parent} of output {args.output} does not exist; create it first"
+        )
     slide = _archive(args).open_slide(args.series_uid)
     region = slide.read_region((args.x, args.y), args.level, (args.width, args.height))
     if suffix == ".npy":

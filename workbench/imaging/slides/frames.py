@@ -73,7 +73,9 @@ class FrameCache:
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             atomic_write(self.path(sop_instance_uid, frame), data, prefix=PART_PREFIX)
         except OSError as exc:
-            logger.warning("could not cache frame %d of %s in %s: %s", frame, sop_instance_uid, self.folder, exc)
+            logger.warning(
+                "could not cache frame %d of %s in %s: %s", frame, sop_instance_uid, self.folder, exc
+            )
             return
         JANITOR.wrote(self.root, len(data))
 
@@ -103,7 +105,7 @@ def decode_frame(
             from PIL import Image
 
             with Image.open(io.BytesIO(data)) as image:
-                array = np.asarray(image.convert("RGB"))
+                array = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         elif data.startswith(J2K_STARTS):
             from openjpeg import decode
 

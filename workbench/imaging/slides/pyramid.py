@@ -204,7 +204,9 @@ def _place_frames(level: Level, ds: Dataset, what: str) -> None:
     for number, item in enumerate(per_frame, start=1):
         position = (item.get("PlanePositionSlideSequence") or [None])[0]
         if position is None:
-            raise DicomDataError(f"{what}: frame {number} of instance {uid} has no PlanePositionSlideSequence")
+            raise DicomDataError(
+                f"{what}: frame {number} of instance {uid} has no PlanePositionSlideSequence"
+            )
         plane = (str(position.get("ZOffsetInSlideCoordinateSystem", "")), _optical_path(item))
         first_plane = first_plane or plane
         if plane != first_plane:

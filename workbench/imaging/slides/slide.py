@@ -283,12 +283,16 @@ class Slide:
             left, top = max(tx, x0, 0), max(ty, y0, 0)
             right = min(tx + tw, x0 + width, lvl.width)
             bottom = min(ty + th, y0 + height, lvl.height)
-            out[top - y0 : bottom - y0, left - x0 : right - x0] = tile[top - ty : bottom - ty, left - tx : right - tx]
+            out[top - y0 : bottom - y0, left - x0 : right - x0] = tile[
+                top - ty : bottom - ty, left - tx : right - tx
+            ]
         return out
 
     def _tiles(self, lvl: Level, refs: Iterable[FrameRef]) -> dict[FrameRef, np.ndarray]:
-        """Decoded tiles: cached ones from disk, the rest in frame-list requests run in parallel."""
+        """Decoded tiles: from memory, from the disk cache, or fetched in frame-list requests run in parallel;
+        decoded in parallel too (the decoders release the GIL)."""
         result: dict[FrameRef, np.ndarray] = {}
+        encoded: dict[FrameRef, bytes] = {}
         missing: dict[str, list[int]] = {}
         for ref in refs:
             with self._lock:
@@ -301,39 +305,34 @@ class Slide:
             if data is None:
                 missing.setdefault(ref.sop_instance_uid, []).append(ref.frame)
             else:
-                result[ref] = self._decode(lvl, ref, data)
-                with self._lock:
-                    self.stats.frames_cached += 1
+                encoded[ref] = data
+                self.stats.frames_cached += 1
         batches = [
             (uid, sorted(numbers)[start : start + FRAMES_PER_REQUEST])
             for uid, numbers in missing.items()
             for start in range(0, len(numbers), FRAMES_PER_REQUEST)
         ]
-        if not batches:
-            self._remember(result)
-            return result
+        fetched: dict[FrameRef, bytes] = {}
 
-        def fetch(batch: tuple[str, list[int]]) -> dict[FrameRef, np.ndarray]:
+        def fetch(batch: tuple[str, list[int]]) -> None:
             uid, numbers = batch
             parts = self.source.frames(self.study_uid, self.series_uid, uid, numbers)
             with self._lock:
                 self.stats.requests += 1
                 self.stats.frames_fetched += len(numbers)
-            tiles = {}
-            for number, data in zip(numbers, parts, strict=True):
-                ref = FrameRef(uid, number)
-                tiles[ref] = self._decode(lvl, ref, data)  # before caching: a corrupt frame is not kept
-                if self.cache is not None:
-                    self.cache.put(uid, number, data)
-            return tiles
+                fetched.update((FrameRef(uid, n), data) for n, data in zip(numbers, parts, strict=True))
 
-        if len(batches) == 1:
-            result.update(fetch(batches[0]))
-        else:
+        def decode(item: tuple[FrameRef, bytes]) -> tuple[FrameRef, np.ndarray]:
+            return item[0], self._decode(lvl, *item)
+
+        if batches or encoded:
             with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="slide-frames") as pool:
-                for tiles in pool.map(fetch, batches):
-                    result.update(tiles)
-        if self._after_fetch is not None:
+                list(pool.map(fetch, batches))
+                result.update(pool.map(decode, [*encoded.items(), *fetched.items()]))
+        if self.cache is not None:  # after decoding: a corrupt frame is never kept
+            for ref, data in fetched.items():
+                self.cache.put(ref.sop_instance_uid, ref.frame, data)
+        if fetched and self._after_fetch is not None:
             self._after_fetch()
         self._remember(result)
         return result

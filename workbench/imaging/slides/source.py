@@ -32,7 +32,9 @@ class SlideSource(Protocol):
         """The series' instances as pydicom datasets without pixel data."""
         ...
 
-    def frames(self, study_uid: str, series_uid: str, sop_instance_uid: str, numbers: list[int]) -> list[bytes]:
+    def frames(
+        self, study_uid: str, series_uid: str, sop_instance_uid: str, numbers: list[int]
+    ) -> list[bytes]:
         """The frames ``numbers`` (1-based) of one instance, in that order."""
         ...
 
@@ -100,7 +102,9 @@ class _OrthancSource:
         )
         return datasets_from_json(items)
 
-    def frames(self, study_uid: str, series_uid: str, sop_instance_uid: str, numbers: list[int]) -> list[bytes]:
+    def frames(
+        self, study_uid: str, series_uid: str, sop_instance_uid: str, numbers: list[int]
+    ) -> list[bytes]:
         from workbench.imaging.dicomweb import iter_multipart
 
         path = "/dicom-web" + _frame_path(study_uid, series_uid, sop_instance_uid, numbers)
@@ -153,15 +157,21 @@ class _DicomWebSource:
 
     def metadata(self, study_uid: str, series_uid: str) -> list[Dataset]:
         response = self._get(
-            f"/studies/{study_uid}/series/{series_uid}/metadata", "application/dicom+json", f"series {series_uid}"
+            f"/studies/{study_uid}/series/{series_uid}/metadata",
+            "application/dicom+json",
+            f"series {series_uid}",
         )
         return datasets_from_json(response.json())
 
-    def frames(self, study_uid: str, series_uid: str, sop_instance_uid: str, numbers: list[int]) -> list[bytes]:
+    def frames(
+        self, study_uid: str, series_uid: str, sop_instance_uid: str, numbers: list[int]
+    ) -> list[bytes]:
         from workbench.imaging.dicomweb import iter_multipart
 
         what = f"frame(s) {_span(numbers)} of instance {sop_instance_uid}"
-        response = self._get(_frame_path(study_uid, series_uid, sop_instance_uid, numbers), FRAMES_ACCEPT, what)
+        response = self._get(
+            _frame_path(study_uid, series_uid, sop_instance_uid, numbers), FRAMES_ACCEPT, what
+        )
         with self.archive._errors(what):
             parts = [bytes(part) for part in iter_multipart(response)]
         return _check_count(parts, numbers, sop_instance_uid, self.url)

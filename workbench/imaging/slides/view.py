@@ -32,7 +32,9 @@ def _png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def viewport_box(slide: Slide, level: int, x: int, y: int, size: int, thumb_shape: tuple[int, int]) -> tuple[int, ...]:
+def viewport_box(
+    slide: Slide, level: int, x: int, y: int, size: int, thumb_shape: tuple[int, int]
+) -> tuple[int, ...]:
     """The viewport ``(left, top, right, bottom)`` in thumbnail pixels."""
     width, height = slide.dimensions
     scale_x, scale_y = thumb_shape[1] / width, thumb_shape[0] / height
@@ -53,7 +55,9 @@ def link_html(slide: Slide) -> str:
     return f'<a href="{html.escape(url)}" target="_blank">open in the server\'s slide viewer</a>'
 
 
-def show(slide: Slide, *, thumbnail_size: int = 384, viewport: int = VIEWPORT, level: int | None = None) -> Any:
+def show(
+    slide: Slide, *, thumbnail_size: int = 384, viewport: int = VIEWPORT, level: int | None = None
+) -> Any:
     """An interactive view of ``slide`` (returned; a notebook displays it).
 
     Parameters
@@ -77,9 +81,7 @@ def show(slide: Slide, *, thumbnail_size: int = 384, viewport: int = VIEWPORT, l
     thumb = slide.thumbnail(thumbnail_size)
     width, height = slide.dimensions
     if level is None:
-        level = next(
-            (lvl.index for lvl in reversed(slide.levels) if max(lvl.size) > viewport), 0
-        )
+        level = next((lvl.index for lvl in reversed(slide.levels) if max(lvl.size) > viewport), 0)
     level_slider = widgets.IntSlider(value=level, min=0, max=len(slide.levels) - 1, description="level")
     x_slider = widgets.IntSlider(value=0, min=0, max=max(width - 1, 0), step=64, description="x")
     y_slider = widgets.IntSlider(value=0, min=0, max=max(height - 1, 0), step=64, description="y")
@@ -110,5 +112,7 @@ def show(slide: Slide, *, thumbnail_size: int = 384, viewport: int = VIEWPORT, l
         f"<b>{html.escape(slide.description.patient_name)}</b> {html.escape(slide.description.specimen)} "
         f"{html.escape(slide.description.stain)}<br>{width}x{height} px, {len(slide.levels)} levels"
     )
-    controls = widgets.VBox([title, thumb_image, level_slider, x_slider, y_slider, status, widgets.HTML(link_html(slide))])
+    controls = widgets.VBox(
+        [title, thumb_image, level_slider, x_slider, y_slider, status, widgets.HTML(link_html(slide))]
+    )
     return widgets.HBox([controls, view_image])
