@@ -101,3 +101,13 @@ def test_demo_slides_are_loaded_and_served(orthanc: LocalOrthanc, demo_hospital:
     )[0]
     pyramid = orthanc.client().get_json(f"/wsi/pyramids/{orthanc_id}")
     assert len(pyramid["Sizes"]) == slides.SLIDE_LEVELS and pyramid["TilesSizes"][0] == [256, 256]
+
+
+def test_list_shows_the_slides(capsys: pytest.CaptureFixture[str]) -> None:
+    from io import StringIO
+
+    assert main(["demo-data", "list", "--cohort-size", "0", "--format", "csv"]) == 0
+    listing = pd.read_csv(StringIO(capsys.readouterr().out))
+    pathology = listing[listing.cohort == "pathology"]
+    assert pathology.series_uid.tolist() == slides.slide_labels().series_uid.tolist()
+    assert set(pathology.modality) == {"SM"} and set(pathology.finding) == {"tumour", "normal"}

@@ -124,6 +124,22 @@ def _plan_table(cohort_size: int) -> pd.DataFrame:
         }
         for p in hospital.plans(cohort_size)
     ]
+    from workbench.imaging.demo import slides
+
+    rows += [
+        {
+            "patient_id": p.subject.patient_id,
+            "patient_name": p.subject.name,
+            "cohort": "pathology",
+            "study_date": p.study_date.isoformat(),
+            "modality": "SM",
+            "series_description": slides.SLIDE_SERIES_DESCRIPTION,
+            "finding": p.label,
+            "n_instances": slides.SLIDE_LEVELS,
+            "series_uid": p.series_uid,
+        }
+        for p in slides.slide_plans()
+    ]
     return pd.DataFrame(rows)
 
 
