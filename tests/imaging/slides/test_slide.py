@@ -79,6 +79,8 @@ def test_frames_are_cached_under_the_image_cache_limit(any_archive, coded_slide:
     root = any_archive.instance_cache.root
     frames = [entry for entry in scan(root) if entry.kind == "frame"]
     assert len(frames) == 2 and all(entry.size == TILE * TILE * 3 for entry in frames)
+    assert all(path.stat().st_mode & 0o777 == 0o600 for entry in frames for path in entry.paths)
+    assert (root / "frames").stat().st_mode & 0o777 == 0o700
     removed, _ = prune(1, root, to=0.0)
     assert removed == 2 and not [entry for entry in scan(root) if entry.kind == "frame"]
     again = any_archive.open_slide(coded_slide.series_uid)

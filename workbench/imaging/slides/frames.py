@@ -70,7 +70,8 @@ class FrameCache:
     def put(self, sop_instance_uid: str, frame: int, data: bytes) -> None:
         """Store one frame atomically; a full or read-only disk only logs a warning."""
         try:
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.folder.mkdir(exist_ok=True, mode=0o700)
             atomic_write(self.path(sop_instance_uid, frame), data, prefix=PART_PREFIX)
         except OSError as exc:
             logger.warning(
