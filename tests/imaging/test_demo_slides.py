@@ -111,3 +111,27 @@ def test_list_shows_the_slides(capsys: pytest.CaptureFixture[str]) -> None:
     pathology = listing[listing.cohort == "pathology"]
     assert pathology.series_uid.tolist() == slides.slide_labels().series_uid.tolist()
     assert set(pathology.modality) == {"SM"} and set(pathology.finding) == {"tumour", "normal"}
+
+
+@pytest.mark.orthanc
+def test_a_slide_missing_a_level_is_completed_and_a_second_load_adds_nothing(
+    orthanc: LocalOrthanc, demo_hospital: pd.DataFrame
+) -> None:
+    from tqdm.auto import tqdm
+
+    from workbench.imaging.demo import loader
+
+    client = orthanc.client()
+    plan = slides.slide_plans()[1]
+    found = client.post_json(
+        "/tools/find", {"Level": "Series", "Query": {"SeriesInstanceUID": plan.series_uid}, "Expand": True}
+    )
+    client.request("DELETE", f"/instances/{found[0]['Instances'][0]}")
+    with tqdm(disable=True) as bar:
+        rows = slides.load_slides(client, loader._upload, loader._stored_instances, bar)
+    status = {row["series_uid"]: row["status"] for row in rows}
+    assert status.pop(plan.series_uid) == "completed" and set(status.values()) == {"already stored"}
+    assert loader._stored_instances(client, plan.series_uid) == slides.SLIDE_LEVELS
+    with tqdm(disable=True) as bar:
+        again = slides.load_slides(client, loader._upload, loader._stored_instances, bar)
+    assert {row["status"] for row in again} == {"already stored"}

@@ -197,31 +197,43 @@ def load_slides(client: Any, upload: Any, stored: Any, bar: Any) -> list[dict[st
     """Store the demo slides not yet on the server; one loader row per slide.
 
     ``upload(client, items, what)`` and ``stored(client, series_uid)`` are the loader's own functions
-    (retrying upload, stored-instance count), so that slides load exactly like the other series.
+    (retrying upload, stored-instance count), so that slides load exactly like the other series. The next
+    slide is rendered in a background thread while the current one uploads (numpy and scipy release the GIL).
     """
-    rows = []
-    for plan in slide_plans():
-        present = stored(client, plan.series_uid)
-        status = "already stored"
-        if present < SLIDE_LEVELS:
-            upload(client, datasets(plan), f"slide {plan.series_uid}")
-            status = "completed" if present else "new"
-        bar.update(SLIDE_LEVELS)
-        rows.append(
-            {
-                "patient_id": plan.subject.patient_id,
-                "patient_name": plan.subject.name,
-                "study_uid": plan.study_uid,
-                "series_uid": plan.series_uid,
-                "modality": "SM",
-                "series_description": SLIDE_SERIES_DESCRIPTION,
-                "n_instances": SLIDE_LEVELS,
-                "status": status,
-                "cohort": "pathology",
-                "study_date": pd.Timestamp(plan.study_date),
-            }
-        )
-    return rows
+    from concurrent.futures import ThreadPoolExecutor
+
+    plans = slide_plans()
+    present = {plan.series_uid: stored(client, plan.series_uid) for plan in plans}
+    todo = [plan for plan in plans if present[plan.series_uid] < SLIDE_LEVELS]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-slides") as renderer:
+        upcoming = renderer.submit(datasets, todo[0]) if todo else None
+        for index, plan in enumerate(todo):
+            items = upcoming.result() if upcoming is not None else []
+            upcoming = renderer.submit(datasets, todo[index + 1]) if index + 1 < len(todo) else None
+            upload(client, items, f"slide {plan.series_uid}")
+            bar.update(SLIDE_LEVELS)
+    bar.update(SLIDE_LEVELS * (len(plans) - len(todo)))
+    return [
+        {
+            "patient_id": plan.subject.patient_id,
+            "patient_name": plan.subject.name,
+            "study_uid": plan.study_uid,
+            "series_uid": plan.series_uid,
+            "modality": "SM",
+            "series_description": SLIDE_SERIES_DESCRIPTION,
+            "n_instances": SLIDE_LEVELS,
+            "status": _status(present[plan.series_uid]),
+            "cohort": "pathology",
+            "study_date": pd.Timestamp(plan.study_date),
+        }
+        for plan in plans
+    ]
+
+
+def _status(stored_instances: int) -> str:
+    if stored_instances >= SLIDE_LEVELS:
+        return "already stored"
+    return "completed" if stored_instances else "new"
 
 
 def write_masks(folder: str | Path) -> pd.DataFrame:
