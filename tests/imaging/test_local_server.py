@@ -190,3 +190,17 @@ def test_context_manager_starts_and_stops(tmp_path: Path) -> None:
         assert server.status()["running"]
     assert _wait_gone(pid, timeout=1.0)
     assert not server.is_running()
+
+
+def test_start_loads_the_wsi_plugin_when_installed(cli_server: dict[str, object]) -> None:
+    plugins = OrthancClient.from_settings().get_json("/plugins")
+    assert {"dicom-web", "wsi"} <= set(plugins)
+
+
+def test_a_missing_optional_plugin_is_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.imaging import local_server
+
+    monkeypatch.setitem(local_server.OPTIONAL_PLUGINS, "wsi", "libNotInstalledWSI.so")
+    with LocalOrthanc(tmp_path / "orthanc") as server:
+        plugins = server.client().get_json("/plugins")
+    assert "dicom-web" in plugins and "wsi" not in plugins

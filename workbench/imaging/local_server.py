@@ -3,8 +3,9 @@
 ``workbench orthanc start|stop|status`` and the :class:`LocalOrthanc` context manager (used by the tests with
 a temporary folder and free ports) are the same code. The server always has authentication on with a
 generated password (kept in a 0600 file), UTF-8 as default encoding (without it Orthanc's DICOMweb JSON drops
-every non-Latin-1 character), the DICOMweb and GDCM plugins, and the DICOM listener off unless a DICOM port is
-asked for.
+every non-Latin-1 character), the DICOMweb and GDCM plugins (plus the whole-slide-image plugin of Debian's
+``orthanc-wsi`` when installed: its tile route and slide viewer), and the DICOM listener off unless a DICOM
+port is asked for.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 PLUGIN_DIR = Path("/usr/share/orthanc/plugins")
 PLUGINS = {"dicomweb": "libOrthancDicomWeb.so", "gdcm": "libOrthancGdcm.so"}
+OPTIONAL_PLUGINS = {"wsi": "libOrthancWSI.so"}
+"""Loaded when installed (``orthanc-wsi``: whole-slide tiles and viewer); the server works without them."""
 POSTGRES_PLUGIN = "libOrthancPostgreSQLIndex.so"
 INSTALL_HINT = (
     "install it with 'sudo apt-get install -y orthanc orthanc-dicomweb orthanc-gdcm' (or 'make demo'), "
@@ -115,6 +118,8 @@ class LocalOrthanc:
         default is Orthanc's SQLite index in ``data_dir``.
     aet : str
         The server's DICOM application entity title.
+    optional_plugins : tuple of str
+        Keys of :data:`OPTIONAL_PLUGINS` to load when installed (``()``: none, e.g. to test without them).
 
     Examples
     --------
@@ -132,6 +137,7 @@ class LocalOrthanc:
         password_file: str | Path | None = None,
         postgres: dict[str, Any] | None = None,
         aet: str = "ORTHANC",
+        optional_plugins: tuple[str, ...] = tuple(OPTIONAL_PLUGINS),
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir else config.data_dir() / "orthanc"
         self.http_port = http_port
@@ -140,6 +146,7 @@ class LocalOrthanc:
         self.password_file = Path(password_file) if password_file else self.data_dir / "orthanc-password"
         self.postgres = postgres
         self.aet = aet
+        self.optional_plugins = optional_plugins
         self._process: subprocess.Popen[bytes] | None = None
         self._state: ServerState | None = None
 
@@ -330,6 +337,12 @@ class LocalOrthanc:
                     f"'sudo apt-get install -y {package}'"
                 )
             paths.append(str(path))
+        for name in self.optional_plugins:
+            path = PLUGIN_DIR / OPTIONAL_PLUGINS[name]
+            if path.exists():
+                paths.append(str(path))
+            else:
+                logger.info("optional Orthanc %s plugin %s is not installed; starting without it", name, path)
         return paths
 
     def _port(self, port: int | None, kind: str, option: str) -> int:
