@@ -14,8 +14,8 @@ search tables' columns), :mod:`~workbench.imaging.wire` (WADO-RS multipart answe
 :mod:`~workbench.imaging.query` (filters), :mod:`~workbench.imaging.names` (person names, charsets),
 :mod:`~workbench.imaging.volume` (``Volume``, geometry, stacking), :mod:`~workbench.imaging.cache`,
 :mod:`~workbench.imaging.view` (window/level, montage, orthogonal planes), :mod:`~workbench.imaging.widgets`
-(a notebook browser), :mod:`~workbench.imaging.anonymize`. matplotlib, ipywidgets and nibabel are imported
-only when used.
+(a notebook browser), :mod:`~workbench.imaging.anonymize`, :mod:`~workbench.imaging.slides` (whole-slide
+images). matplotlib, ipywidgets and nibabel are imported only when used.
 """
 
 from __future__ import annotations
@@ -44,8 +44,15 @@ __all__ = [
 ]
 
 
-def show(volume: Volume, **kwargs: Any) -> Any:
-    """Show a volume with a window/level preset; see :func:`workbench.imaging.view.show`."""
+def show(volume: Any, **kwargs: Any) -> Any:
+    """Show a volume with a window/level preset (:func:`workbench.imaging.view.show`), or a whole-slide
+    image with thumbnail, zoom and pan (:func:`workbench.imaging.slides.view.show`)."""
+    from workbench.imaging.slides.slide import Slide
+
+    if isinstance(volume, Slide):
+        from workbench.imaging.slides.view import show as _show_slide
+
+        return _show_slide(volume, **kwargs)
     from workbench.imaging.view import show as _show
 
     return _show(volume, **kwargs)

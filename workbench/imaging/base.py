@@ -7,12 +7,19 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 from workbench.errors import ArchiveError
 from workbench.files import atomic_write
 from workbench.imaging.cache import JANITOR, InstanceCache, VolumeCache, image_cache_limit, server_key
 from workbench.imaging.volume import Volume, volume_from_files
 from workbench.imaging.wire import sop_instance_uid_from_dataset
+
+if TYPE_CHECKING:
+    from workbench.imaging.slides import Slide
+    from workbench.imaging.slides.source import SlideSource
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +81,28 @@ class BaseArchive:
         raise NotImplementedError
 
     # -- shared ----------------------------------------------------------------------------------------
+    def slides(self, **filters: Any) -> pd.DataFrame:
+        """Whole-slide images matching ``filters``; see :func:`workbench.imaging.slides.slides_table`."""
+        from workbench.imaging.slides import slides_table
+
+        return slides_table(self, **filters)
+
+    def slide_source(self) -> SlideSource:
+        """How this archive reaches slides' metadata and frames (each archive kind builds its own).
+
+        Raises
+        ------
+        ArchiveError
+            This archive cannot serve slides.
+        """
+        raise ArchiveError(f"cannot read slides from {self.url}: {type(self).__name__} does not serve them")
+
+    def open_slide(self, series_uid: str) -> Slide:
+        """A whole-slide image, read region by region; see :func:`workbench.imaging.slides.open_slide`."""
+        from workbench.imaging.slides import open_slide
+
+        return open_slide(self, series_uid)
+
     def load_series(
         self, series_uid: str, *, progress: bool = True, skip_bad: bool = False, workers: int = 8
     ) -> Volume:

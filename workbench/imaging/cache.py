@@ -194,7 +194,7 @@ class VolumeCache:
 
 
 # -- size limit ----------------------------------------------------------------------------------------------
-IMAGE_FOLDERS = {"dicom": "instance", "volumes": "volume"}
+IMAGE_FOLDERS = {"dicom": "instance", "volumes": "volume", "frames": "frame"}
 """The image caches inside the cache folder, and what one entry of each is."""
 DISK_SHARE = 0.5
 """Default limit: this share of the size of the disk holding the cache folder."""
@@ -238,7 +238,8 @@ class CachedEntry:
     """One deletable unit of the image caches."""
 
     kind: str
-    """``instance``, ``volume`` (array and geometry together) or ``partial`` (a crash's leftover)."""
+    """``instance``, ``volume`` (array and geometry together), ``frame`` (one tile of a whole-slide image) or
+    ``partial`` (a crash's leftover)."""
     server: str
     """The server's key (:func:`server_key`)."""
     paths: tuple[Path, ...]

@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import requests
@@ -33,6 +33,9 @@ from workbench.imaging.rest import DEFAULT_RETRIES, DEFAULT_TIMEOUT, make_sessio
 from workbench.imaging.tables import make_frame, paused_gc, rows_to_columns
 from workbench.imaging.wire import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
 from workbench.urls import split_url
+
+if TYPE_CHECKING:
+    from workbench.imaging.slides.source import SlideSource
 
 logger = logging.getLogger(__name__)
 
@@ -365,6 +368,12 @@ class DicomWebArchive(BaseArchive):
             )
             for source, ds in zip(sources, datasets, strict=True)
         ]
+
+    def slide_source(self) -> SlideSource:
+        """Slides through WADO-RS on this archive's session."""
+        from workbench.imaging.slides.source import DicomWebSource
+
+        return DicomWebSource(self)
 
     def explorer_url(self, study_uid: str) -> str:
         """The study's DICOMweb URL (a plain DICOMweb server has no viewer we know of)."""

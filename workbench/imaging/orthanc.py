@@ -20,11 +20,11 @@ import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from workbench.errors import NotFoundError
+from workbench.errors import ArchiveError, NotFoundError
 from workbench.imaging.archive import StoredInstance
 from workbench.imaging.base import BaseArchive, InstanceRef, SeriesRef
 from workbench.imaging.names import (
@@ -38,6 +38,9 @@ from workbench.imaging.query import Level, Query, QueryError, build_query, match
 from workbench.imaging.rest import OrthancClient
 from workbench.imaging.tables import make_frame, paused_gc, rows_to_columns
 from workbench.imaging.wire import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
+
+if TYPE_CHECKING:
+    from workbench.imaging.slides.source import SlideSource
 
 logger = logging.getLogger(__name__)
 
@@ -501,6 +504,23 @@ class OrthancArchive(BaseArchive):
             StoredInstance(r.source, _uid_of_item(item), r.status)
             for item, r in zip(items, results, strict=True)
         ]
+
+    def slide_source(self) -> SlideSource:
+        """Slides through this server's DICOMweb plugin, on the authenticated REST client.
+
+        Raises
+        ------
+        ArchiveError
+            The server has no DICOMweb plugin.
+        """
+        from workbench.imaging.slides.source import OrthancSource
+
+        if not self.has_dicomweb:
+            raise ArchiveError(
+                f"Orthanc at {self.url} has no DICOMweb plugin, which slides are read through; "
+                "install orthanc-dicomweb"
+            )
+        return OrthancSource(self)
 
     def explorer_url(self, study_uid: str) -> str:
         """The study's page in Orthanc Explorer.
