@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
-APT_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm orthanc-postgresql dcmtk postgresql
+APT_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm orthanc-postgresql dcmtk postgresql dicom3tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
