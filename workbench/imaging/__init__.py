@@ -23,10 +23,11 @@ from typing import Any
 from workbench.imaging.anonymize import anonymize_study
 from workbench.imaging.archive import Archive, Kind, StoredInstance, connect
 from workbench.imaging.query import Level, QueryError
-from workbench.imaging.volume import GeometryWarning, SkippedInstancesWarning, Volume
+from workbench.imaging.volume import BadTagWarning, GeometryWarning, SkippedInstancesWarning, Volume
 
 __all__ = [
     "Archive",
+    "BadTagWarning",
     "GeometryWarning",
     "Kind",
     "Level",

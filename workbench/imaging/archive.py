@@ -27,11 +27,12 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import pandas as pd
 
-from workbench.errors import ArchiveError, NotFoundError
+from workbench.errors import ArchiveError, DicomDataError, NotFoundError
 from workbench.imaging.cache import JANITOR, InstanceCache, VolumeCache, image_cache_limit, server_key
 from workbench.imaging.names import split_person_name
-from workbench.imaging.query import Level
+from workbench.imaging.query import Level, check_uid
 from workbench.imaging.rest import DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from workbench.imaging.uids import is_uid, uid_file
 from workbench.imaging.volume import Volume, volume_from_files
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -137,7 +138,13 @@ class Archive(Protocol):
         ...
 
     def load_series(
-        self, series_uid: str, *, progress: bool = True, skip_bad: bool = False, workers: int = 8
+        self,
+        series_uid: str,
+        *,
+        patient_id: str | None = None,
+        progress: bool = True,
+        skip_bad: bool = False,
+        workers: int = 8,
     ) -> Volume:
         """A series as a :class:`~workbench.imaging.volume.Volume`."""
         ...
@@ -298,6 +305,9 @@ class InstanceRef:
     sop_instance_uid: str
     handle: str
     """The implementation's own address (Orthanc's resource ID, or the SOPInstanceUID for DICOMweb)."""
+    version: str = ""
+    """What the server says about the stored file (Orthanc: its attachment UUID and size), ``""`` when it
+    says nothing: a series deleted and stored again gets new versions, so its cached volume is not reused."""
 
 
 @dataclass(frozen=True)
@@ -306,7 +316,30 @@ class SeriesRef:
 
     series_uid: str
     study_uid: str
+    """May be ``""`` until retrieval needs it (Orthanc reads it only then)."""
     instances: tuple[InstanceRef, ...]
+    handle: str = ""
+    """The implementation's own address of the series (Orthanc's resource ID)."""
+    ambiguous: bool = False
+    """The same series UID is also stored under another patient: retrieve instance by instance (by handle),
+    never by UID."""
+
+    def entry(self) -> str:
+        """The volume-cache entry of the series as it is now (its instances and their versions)."""
+        return VolumeCache.entry(
+            self.series_uid, [f"{ref.sop_instance_uid}:{ref.handle}:{ref.version}" for ref in self.instances]
+        )
+
+
+def two_patients_error(series_uid: str, patient_ids: Iterable[str], url: str) -> DicomDataError:
+    """The error for one series UID stored under several patients (naming them and how to choose)."""
+    ids = sorted(set(patient_ids))
+    shown = " and ".join(repr(i) for i in ids)
+    return DicomDataError(
+        f"series {series_uid} is stored under {len(ids)} patients on {url} (PatientID {shown}): the same "
+        f"UIDs were stored for different patients and the archive keeps them apart; choose one with "
+        f"load_series({series_uid!r}, patient_id={ids[0]!r})"
+    )
 
 
 WHOLE_SERIES_FRACTION = 0.25
@@ -317,9 +350,9 @@ below, fetch the missing instances one by one in parallel."""
 class BaseArchive:
     """Retrieval, caching and stacking shared by both archives.
 
-    Subclasses provide :meth:`_series_ref` (what instances a series has), :meth:`_volume_entry` (a cheap
-    fingerprint of the series' current content), :meth:`_retrieve_series` (all files in one request) and
-    :meth:`_retrieve_instance` (one file).
+    Subclasses provide :meth:`_series_ref` (what instances a series has, found with one lookup, whose
+    :meth:`SeriesRef.entry` fingerprints the series' current content), :meth:`_retrieve_series` (all files
+    in one request) and :meth:`_retrieve_instance` (one file).
     """
 
     url: str
@@ -332,11 +365,17 @@ class BaseArchive:
             image_cache_limit()  # a malformed limit fails here, not after a long download
 
     # -- to implement ----------------------------------------------------------------------------------
-    def _series_ref(self, series_uid: str) -> SeriesRef:
-        raise NotImplementedError
+    def _series_ref(self, series_uid: str, patient_id: str | None = None) -> SeriesRef:
+        """The series' instances (of ``patient_id`` only, when given).
 
-    def _volume_entry(self, series_uid: str) -> tuple[str, SeriesRef | None]:
-        """The volume-cache entry of the series as it is now (and its :class:`SeriesRef` if computed)."""
+        Raises
+        ------
+        NotFoundError
+            No such series (of that patient).
+        DicomDataError
+            The series UID is stored under several patients and ``patient_id`` is not given
+            (:func:`two_patients_error`).
+        """
         raise NotImplementedError
 
     def _retrieve_series(self, series: SeriesRef, progress: bool) -> Iterator[tuple[str, memoryview]]:
@@ -347,7 +386,13 @@ class BaseArchive:
 
     # -- shared ----------------------------------------------------------------------------------------
     def load_series(
-        self, series_uid: str, *, progress: bool = True, skip_bad: bool = False, workers: int = 8
+        self,
+        series_uid: str,
+        *,
+        patient_id: str | None = None,
+        progress: bool = True,
+        skip_bad: bool = False,
+        workers: int = 8,
     ) -> Volume:
         """Retrieve a series and stack it into a :class:`~workbench.imaging.volume.Volume`.
 
@@ -358,7 +403,10 @@ class BaseArchive:
         Parameters
         ----------
         series_uid
-            SeriesInstanceUID.
+            SeriesInstanceUID: exactly one UID.
+        patient_id
+            Load the copy stored under this PatientID, when the archive keeps the same series UID under
+            several patients (else that is an error naming them).
         progress
             Show tqdm progress bars.
         skip_bad
@@ -373,22 +421,26 @@ class BaseArchive:
 
         Raises
         ------
+        QueryError
+            ``series_uid`` is not exactly one UID (``''``, ``'A\\B'``).
         NotFoundError
             No such series.
         DicomDataError
             An instance is truncated, has no pixel data or cannot be decoded (naming it), unless
-            ``skip_bad``; or the slices do not form one volume (mixed orientations, duplicate positions).
+            ``skip_bad``; the slices do not form one volume (mixed orientations, duplicate positions); or
+            the series UID is stored under several patients and ``patient_id`` does not choose one.
         ArchiveError
             The server failed.
         """
-        entry, series = None, None
+        series_uid = check_uid(series_uid, "series_uid")
+        series = self._series_ref(series_uid, patient_id)  # the one lookup of the load
+        entry = None
         if self.volume_cache is not None:
-            entry, series = self._volume_entry(series_uid)
+            entry = series.entry()
             cached = self.volume_cache.get(entry)
             if cached is not None:
                 logger.info("series %s read from the volume cache", series_uid)
                 return cached
-        series = series or self._series_ref(series_uid)
         from tqdm.auto import tqdm
 
         # Files are decoded as they arrive (the multipart answer is parsed while it streams in) and written to
@@ -418,7 +470,7 @@ class BaseArchive:
             logger.warning("could not prune the image cache in %s: %s", self.instance_cache.root, exc)
 
     def _cache_instance(self, uid: str, data: bytes | memoryview) -> None:
-        if self.instance_cache is None:
+        if self.instance_cache is None or not is_uid(uid):  # a bad UID names no file (and no volume)
             return
         try:
             self.instance_cache.put(uid, data)
@@ -432,15 +484,22 @@ class BaseArchive:
         except OSError as exc:
             logger.warning("could not cache the volume in %s: %s", self.volume_cache.folder, exc)
 
-    def download_series(self, series_uid: str, folder: str | Path) -> list[Path]:
+    def download_series(
+        self, series_uid: str, folder: str | Path, *, patient_id: str | None = None
+    ) -> list[Path]:
         """Write the files of a series, as stored, to ``folder/<SOPInstanceUID>.dcm``.
+
+        File names come from the server: each is checked to be a UID naming a file directly inside
+        ``folder`` (a SOPInstanceUID like ``../../x`` is refused, nothing is written outside).
 
         Parameters
         ----------
         series_uid
-            SeriesInstanceUID.
+            SeriesInstanceUID: exactly one UID.
         folder
             Created if needed.
+        patient_id
+            As for :meth:`load_series`.
 
         Returns
         -------
@@ -449,16 +508,26 @@ class BaseArchive:
 
         Raises
         ------
+        QueryError
+            ``series_uid`` is not exactly one UID.
         NotFoundError
             No such series.
+        DicomDataError
+            The server sent an instance whose SOPInstanceUID is not a UID (named); the files before it are
+            written.
         """
+        from workbench.files import atomic_write
+
+        series_uid = check_uid(series_uid, "series_uid")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        series = self._series_ref(series_uid)
+        series = self._series_ref(series_uid, patient_id)
+        for ref in series.instances:  # refuse before writing anything
+            uid_file(folder, ref.sop_instance_uid)
         paths = []
         for uid, data in self._iter_files(series, progress=False, workers=8, on_fetched=self._cache_instance):
-            path = folder / f"{uid}.dcm"
-            path.write_bytes(data)
+            path = uid_file(folder, uid)
+            atomic_write(path, data)
             paths.append(path)
         self._keep_cache_in_limit()
         return paths
@@ -484,7 +553,9 @@ class BaseArchive:
 
         missing = []
         for ref in series.instances:
-            data = self.instance_cache.get(ref.sop_instance_uid) if self.instance_cache is not None else None
+            # the cache is keyed by SOPInstanceUID: never for a series whose UIDs two patients share
+            cached = self.instance_cache is not None and is_uid(ref.sop_instance_uid) and not series.ambiguous
+            data = self.instance_cache.get(ref.sop_instance_uid) if cached else None  # type: ignore[union-attr]
             if data is None:
                 missing.append(ref)
             else:
@@ -497,7 +568,7 @@ class BaseArchive:
             len(missing),
             len(series.instances),
         )
-        if len(missing) > WHOLE_SERIES_FRACTION * len(series.instances):
+        if not series.ambiguous and len(missing) > WHOLE_SERIES_FRACTION * len(series.instances):
             answers: Iterable[tuple[str, bytes | memoryview]] = self._retrieve_series(series, progress)
         else:
             answers = self._retrieve_each(series, missing, progress, workers)
@@ -507,7 +578,8 @@ class BaseArchive:
                 uid = sop_instance_uid_from_dataset(data)
             if uid in wanted:
                 wanted.discard(uid)
-                on_fetched(uid, data)
+                if not series.ambiguous:
+                    on_fetched(uid, data)
                 yield uid, data
         if wanted:
             raise ArchiveError(

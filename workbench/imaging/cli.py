@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("series_uid", metavar="SERIES_UID")
     fetch.add_argument("-o", "--output", required=True, type=Path, help="FILE.npz, FILE.nii or FILE.nii.gz")
     fetch.add_argument("--skip-bad", action="store_true", help="leave unreadable instances out (listed)")
+    fetch.add_argument(
+        "--patient-id", help="the patient whose copy to load, when one series UID is stored under several"
+    )
     fetch.add_argument("--no-progress", action="store_true")
     _connection(fetch)
     fetch.set_defaults(func=_fetch)
@@ -138,7 +141,7 @@ def _fetch(args: argparse.Namespace) -> int:
     if not name.endswith((".npz", ".nii", ".nii.gz")):
         raise WorkbenchError(f"output {args.output} must end in .npz, .nii or .nii.gz")
     volume = _archive(args).load_series(
-        args.series_uid, progress=not args.no_progress, skip_bad=args.skip_bad
+        args.series_uid, patient_id=args.patient_id, progress=not args.no_progress, skip_bad=args.skip_bad
     )
     path = volume.save(args.output)
     skipped = volume.metadata.get("skipped") or []

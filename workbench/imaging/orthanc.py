@@ -33,6 +33,7 @@ from workbench.imaging.archive import (
     make_frame,
     paused_gc,
     rows_to_columns,
+    two_patients_error,
 )
 from workbench.imaging.dicomweb import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
 from workbench.imaging.names import (
@@ -41,7 +42,7 @@ from workbench.imaging.names import (
     orthanc_garbled_form,
     parse_charsets,
 )
-from workbench.imaging.query import Level, Query, QueryError, build_query, matches
+from workbench.imaging.query import Level, Query, QueryError, build_query, check_uid, matches
 from workbench.imaging.rest import OrthancClient
 
 logger = logging.getLogger(__name__)
@@ -443,25 +444,54 @@ class OrthancArchive(BaseArchive):
         return {s["ID"]: s for s in studies if s["ID"] in ids}
 
     # -- retrieval -------------------------------------------------------------------------------------
-    def _series_json(self, series_uid: str) -> dict[str, Any]:
-        found = self.find(Query(Level.SERIES, {"SeriesInstanceUID": series_uid}))
+    def _series_ref(self, series_uid: str, patient_id: str | None = None) -> SeriesRef:
+        """One instance-level ``/tools/find``: the instances, their versions and their parent series.
+
+        The study UID is read only when a retrieval needs it (:meth:`_study_uid`): a warm load costs this
+        one request. Orthanc keeps instances with the same UIDs apart when their PatientIDs differ; then
+        ``patient_id`` chooses (see :func:`~workbench.imaging.archive.two_patients_error`).
+        """
+        found = self.find(Query(Level.INSTANCE, {"SeriesInstanceUID": series_uid}))
         if not found:
             raise NotFoundError(f"series {series_uid} not found on Orthanc at {self.url}")
-        return found[0]
-
-    def _volume_entry(self, series_uid: str) -> tuple[str, SeriesRef | None]:
-        from workbench.imaging.cache import VolumeCache
-
-        return VolumeCache.entry(series_uid, self._series_json(series_uid).get("Instances", [])), None
-
-    def _series_ref(self, series_uid: str) -> SeriesRef:
-        series = self._series_json(series_uid)
-        study = self.client.get_json(
-            f"/studies/{series['ParentStudy']}", what=f"study of series {series_uid}"
+        parents = sorted({item["ParentSeries"] for item in found})
+        if len(parents) > 1 or patient_id is not None:
+            what = f"patient of series {series_uid}"
+            owners = {
+                parent: self.client.get_json(f"/series/{parent}/patient", what=what)
+                .get("MainDicomTags", {})
+                .get("PatientID", "")
+                for parent in parents
+            }
+            if patient_id is not None:
+                chosen = [parent for parent in parents if owners[parent] == patient_id]
+                if not chosen:
+                    stored = ", ".join(repr(owners[p]) for p in parents)
+                    raise NotFoundError(
+                        f"series {series_uid} of patient {patient_id!r} not found on Orthanc at {self.url} "
+                        f"(it is stored under PatientID {stored})"
+                    )
+            else:
+                chosen = parents
+            if len(chosen) > 1:
+                raise two_patients_error(series_uid, owners.values(), self.url)
+            found = [item for item in found if item["ParentSeries"] == chosen[0]]
+        refs = tuple(
+            InstanceRef(
+                str(item["MainDicomTags"].get("SOPInstanceUID", "")),
+                item["ID"],
+                f"{item.get('FileUuid', '')}:{item.get('FileSize', '')}",
+            )
+            for item in found
         )
-        found = self.find(Query(Level.INSTANCE, {"SeriesInstanceUID": series_uid}))
-        refs = tuple(InstanceRef(i["MainDicomTags"]["SOPInstanceUID"], i["ID"]) for i in found)
-        return SeriesRef(series_uid, study["MainDicomTags"]["StudyInstanceUID"], refs)
+        return SeriesRef(series_uid, "", refs, handle=found[0]["ParentSeries"], ambiguous=len(parents) > 1)
+
+    def _study_uid(self, series: SeriesRef) -> str:
+        if series.study_uid:
+            return series.study_uid
+        what = f"study of series {series.series_uid}"
+        study = self.client.get_json(f"/series/{series.handle}/study", what=what)
+        return str(study["MainDicomTags"]["StudyInstanceUID"])
 
     @cached_property
     def has_dicomweb(self) -> bool:
@@ -472,7 +502,7 @@ class OrthancArchive(BaseArchive):
         if not self.has_dicomweb:
             yield from self._retrieve_each(series, list(series.instances), progress, workers=8)
             return
-        path = f"/dicom-web/studies/{series.study_uid}/series/{series.series_uid}"
+        path = f"/dicom-web/studies/{self._study_uid(series)}/series/{series.series_uid}"
         response = self.client.request(
             "GET", path, what=f"series {series.series_uid}", stream=True, headers={"Accept": MULTIPART_ACCEPT}
         )
@@ -527,10 +557,13 @@ class OrthancArchive(BaseArchive):
 
         Raises
         ------
+        QueryError
+            ``study_uid`` is not exactly one UID.
         NotFoundError
             No such study.
         """
-        found = self.find(Query(Level.STUDY, {"StudyInstanceUID": study_uid}), expand=False)
+        query = build_query(Level.STUDY, {"study_uid": check_uid(study_uid, "study_uid")})
+        found = self.find(query, expand=False)
         if not found:
             raise NotFoundError(f"study {study_uid} not found on Orthanc at {self.url}")
         return str(found[0])

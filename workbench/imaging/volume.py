@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import DicomDataError
+from workbench.imaging.uids import uid_problem
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,10 @@ class GeometryWarning(UserWarning):
 
 class SkippedInstancesWarning(UserWarning):
     """``skip_bad=True`` left instances out of a volume."""
+
+
+class BadTagWarning(UserWarning):
+    """A descriptive attribute (a window) is malformed and was ignored; the pixels are unaffected."""
 
 
 @dataclass
@@ -282,16 +287,76 @@ def frames_of(ds: Any, source: bytes | memoryview | None = None) -> list[Frame]:
     Raises
     ------
     DicomDataError
-        If the instance has no pixel data or its pixel data cannot be decoded (truncated, unsupported).
+        Naming the instance: its SOPInstanceUID is not a UID, it has no pixel data, an attribute needed to
+        read its pixels or geometry is missing or malformed (Rows, NumberOfFrames='x',
+        PixelRepresentation=7 ...), or its pixel data cannot be decoded (truncated, unsupported).
     """
-    uid = str(ds.get("SOPInstanceUID", "?"))
+    uid = str(ds.get("SOPInstanceUID", ""))
+    problem = uid_problem(uid)
+    if problem is not None:
+        raise DicomDataError(f"instance {uid!r}: its SOPInstanceUID {problem}; it cannot be part of a volume")
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         sop_class = ds.get("SOPClassUID")
         kind = getattr(sop_class, "name", None) or sop_class or "unknown SOP class"
         raise DicomDataError(
             f"instance {uid} has no pixel data (it is a {kind}); it cannot be part of a volume"
         )
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    n_frames = _pixel_description(ds, uid)
+    try:
+        return _frames(ds, uid, n_frames, source)
+    except DicomDataError:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as exc:
+        raise DicomDataError(f"instance {uid} has a malformed attribute ({_short(exc)})") from None
+
+
+_PIXEL_TAGS: dict[str, tuple[int | None, tuple[int, ...] | None]] = {
+    "Rows": (None, None),
+    "Columns": (None, None),
+    "NumberOfFrames": (1, None),
+    "SamplesPerPixel": (1, (1, 3, 4)),
+    "BitsAllocated": (16, (1, 8, 16, 32, 64)),
+    "PixelRepresentation": (0, (0, 1)),
+}
+"""Attributes the pixels are read with: (default when absent or None for required, allowed values)."""
+
+
+def _pixel_description(ds: Any, uid: str) -> int:
+    """Check the attributes that describe the pixels; return the number of frames.
+
+    Raises
+    ------
+    DicomDataError
+        Naming the instance and the attribute that is missing, not a number, or out of range.
+    """
+    n_frames = 1
+    for keyword, (default, allowed) in _PIXEL_TAGS.items():
+        try:
+            value = ds.get(keyword)
+        except (ValueError, TypeError, OverflowError):  # pydicom converts on access
+            raw = ds.get_item(keyword)
+            value = getattr(raw, "value", raw)
+        if value in (None, ""):
+            if default is None:
+                raise DicomDataError(f"instance {uid} has no {keyword}; its pixels cannot be read")
+            value = default
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            text = value.decode("latin-1", "replace") if isinstance(value, bytes) else value
+            raise DicomDataError(f"instance {uid} has a malformed {keyword} {str(text).strip()!r}") from None
+        if number < 1 and keyword not in ("PixelRepresentation",):
+            raise DicomDataError(f"instance {uid} has {keyword} {number}; it must be at least 1")
+        if allowed is not None and number not in allowed:
+            raise DicomDataError(
+                f"instance {uid} has {keyword} {number}; DICOM allows only {', '.join(map(str, allowed))}"
+            )
+        if keyword == "NumberOfFrames":
+            n_frames = number
+    return n_frames
+
+
+def _frames(ds: Any, uid: str, n_frames: int, source: bytes | memoryview | None) -> list[Frame]:
     pixels = _pixels(ds, uid, n_frames, source)
     if n_frames == 1:
         pixels = pixels[np.newaxis]
@@ -679,17 +744,36 @@ def _rescaled_stack(frames: Sequence[Frame]) -> np.ndarray:
 
 
 def _series_metadata(ds: Any) -> dict[str, Any]:
+    uid = str(ds.get("SOPInstanceUID", "?"))
+
     def text(keyword: str) -> str | None:
-        value = ds.get(keyword)
+        try:
+            value = ds.get(keyword)
+        except (ValueError, TypeError):
+            return None
         return str(value) if value not in (None, "") else None
 
     def number(keyword: str) -> float | None:
-        value = ds.get(keyword)
-        if value in (None, ""):
+        """The (first) value as a number; a malformed one is ignored with a warning, never fatal."""
+        try:
+            value = ds.get(keyword)
+            if value in (None, ""):
+                return None
+            if hasattr(value, "__len__") and not isinstance(value, str):  # multi-valued: first window
+                value = value[0]
+            result = float(value)
+            if not np.isfinite(result):
+                raise ValueError(value)
+            return result
+        except (ValueError, TypeError, IndexError, OverflowError):
+            raw = ds.get_item(keyword)
+            shown = getattr(raw, "value", raw)
+            if isinstance(shown, bytes):
+                shown = shown.decode("latin-1", "replace").strip()
+            message = f"instance {uid}: {keyword} {shown!r} is not a number; ignored"
+            logger.warning(message)
+            warnings.warn(message, BadTagWarning, stacklevel=4)
             return None
-        if hasattr(value, "__len__") and not isinstance(value, str):  # multi-valued: first window
-            value = value[0]
-        return float(value)
 
     return {
         "patient_id": text("PatientID"),
