@@ -110,7 +110,10 @@ class Volume:
     def save(self, path: str | Path) -> Path:
         """Write the volume to ``.npz`` (array, geometry, metadata as JSON) or NIfTI ``.nii``/``.nii.gz``.
 
-        NIfTI gets the array transposed to (i, j, k) and ``affine_ras``, as nibabel expects.
+        NIfTI gets the array transposed to (i, j, k) and ``affine_ras``, as nibabel expects. NIfTI holds
+        one slice distance only: when the slices are irregularly spaced, its header description says so and
+        a sidecar JSON beside it (``ct.nii.gz`` -> ``ct.json``, as BIDS does) records the real position of
+        every slice (:func:`irregular_spacing_record`).
 
         Parameters
         ----------
@@ -147,7 +150,18 @@ class Volume:
             image.header.set_xyzt_units("mm")
             image.set_qform(self.affine_ras, code=1)
             image.set_sform(self.affine_ras, code=1)
+            record = irregular_spacing_record(self)
+            sidecar = sidecar_path(path)
+            if record is not None:
+                note = f"irregular slice spacing; positions in {sidecar.name}"
+                image.header["descrip"] = note.encode("utf-8")[:79]
             nib.save(image, path)
+            if record is not None:
+                from workbench.files import atomic_write
+
+                text = json.dumps(record, ensure_ascii=False, indent=1)
+                atomic_write(sidecar, text.encode("utf-8"))
+                logger.warning("irregular slice spacing: real slice positions written to %s", sidecar)
         else:
             raise ValueError(f"cannot save a volume as {path.name!r}: use a .npz, .nii or .nii.gz file name")
         logger.info("saved %s to %s", self, path)
@@ -189,6 +203,37 @@ class Volume:
                 metadata={"source": str(path)},
             )
         raise ValueError(f"cannot read a volume from {path.name!r}: use a .npz, .nii or .nii.gz file")
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """The JSON sidecar of a NIfTI file: ``ct.nii.gz`` -> ``ct.json``."""
+    path = Path(path)
+    stem = path.name[: -len(".nii.gz")] if path.name.lower().endswith(".nii.gz") else path.stem
+    return path.with_name(f"{stem}.json")
+
+
+def irregular_spacing_record(volume: Volume) -> dict[str, Any] | None:
+    """What a NIfTI file cannot hold about irregularly spaced slices, or ``None`` when they are regular.
+
+    Returns
+    -------
+    dict or None
+        ``irregular_spacing`` (true), ``affine_slice_spacing_mm`` (the mean distance the affine uses),
+        ``slice_distances_mm`` (each slice's position along the normal), ``slice_positions_lps_mm`` (each
+        slice's ImagePositionPatient, in array order), ``sop_instance_uids``, ``series_uid``.
+    """
+    meta = volume.metadata
+    if not meta.get("irregular_spacing"):
+        return None
+    return {
+        "irregular_spacing": True,
+        "note": "slices are not evenly spaced: the NIfTI affine uses their mean distance; these are real",
+        "affine_slice_spacing_mm": float(volume.spacing[2]),
+        "slice_distances_mm": meta.get("slice_distances"),
+        "slice_positions_lps_mm": meta.get("slice_positions"),
+        "sop_instance_uids": meta.get("sop_instance_uids"),
+        "series_uid": meta.get("series_uid"),
+    }
 
 
 # -- reading instances ------------------------------------------------------------------------------------
@@ -644,9 +689,12 @@ def _ordered_geometry(
     if deviation > SPACING_TOLERANCE * median:
         info["irregular_spacing"] = True
         info["slice_distances"] = [round(float(d), 4) for d in distances]
+        info["slice_positions"] = [[round(float(v), 4) for v in f.position] for f in ordered]  # type: ignore[union-attr]
         message = (
             f"irregular slice spacing: distances between slices range from {gaps.min():.3f} to "
-            f"{gaps.max():.3f} mm (median {median:.3f}); the affine uses the mean {z_spacing:.3f} mm"
+            f"{gaps.max():.3f} mm (median {median:.3f}); the affine uses the mean {z_spacing:.3f} mm. "
+            "The real positions are in metadata['slice_positions'], and Volume.save writes them beside a "
+            "NIfTI file (its description says so) in a sidecar .json"
         )
         logger.warning(message)
         warnings.warn(message, GeometryWarning, stacklevel=3)
