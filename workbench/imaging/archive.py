@@ -317,18 +317,30 @@ class SeriesRef:
     series_uid: str
     study_uid: str
     """May be ``""`` until retrieval needs it (Orthanc reads it only then)."""
-    instances: tuple[InstanceRef, ...]
+    instances: tuple[InstanceRef, ...] | None
+    """``None`` until listed (:meth:`BaseArchive._listed`): a warm load, or a whole-series retrieval,
+    does not need the list."""
     handle: str = ""
     """The implementation's own address of the series (Orthanc's resource ID)."""
     ambiguous: bool = False
     """The same series UID is also stored under another patient: retrieve instance by instance (by handle),
     never by UID."""
+    count: int = 0
+    """How many instances the server lists."""
+    fingerprint: tuple[str, ...] = ()
+    """What identifies the series' current content (Orthanc: its instances and LastUpdate); default: the
+    listed instances and their versions."""
 
     def entry(self) -> str:
-        """The volume-cache entry of the series as it is now (its instances and their versions)."""
-        return VolumeCache.entry(
-            self.series_uid, [f"{ref.sop_instance_uid}:{ref.handle}:{ref.version}" for ref in self.instances]
-        )
+        """The volume-cache entry of the series as it is now (a series stored again gets a new one)."""
+        parts = list(self.fingerprint) or [
+            f"{ref.sop_instance_uid}:{ref.handle}:{ref.version}" for ref in self.instances or ()
+        ]
+        return VolumeCache.entry(self.series_uid, parts)
+
+
+def _ignore(uid: str, data: bytes | memoryview, version: str) -> None:
+    """A load does not cache instance files (its volume is cached instead)."""
 
 
 def two_patients_error(series_uid: str, patient_ids: Iterable[str], url: str) -> DicomDataError:
@@ -365,8 +377,16 @@ class BaseArchive:
             image_cache_limit()  # a malformed limit fails here, not after a long download
 
     # -- to implement ----------------------------------------------------------------------------------
+    def _listed(self, series: SeriesRef) -> SeriesRef:
+        """``series`` with its instances listed (default: it already has them)."""
+        return series
+
+    def _load_files(self, series: SeriesRef, workers: int) -> Iterator[tuple[str, bytes | memoryview]]:
+        """The files of a series for a load, as they arrive (default: :meth:`_iter_files`, no caching)."""
+        return self._iter_files(self._listed(series), progress=False, workers=workers, on_fetched=_ignore)
+
     def _series_ref(self, series_uid: str, patient_id: str | None = None) -> SeriesRef:
-        """The series' instances (of ``patient_id`` only, when given).
+        """The series (of ``patient_id`` only, when given), found with one lookup.
 
         Raises
         ------
@@ -443,22 +463,24 @@ class BaseArchive:
                 return cached
         from tqdm.auto import tqdm
 
-        # Files are decoded as they arrive (the multipart answer is parsed while it streams in) and written to
-        # the cache by a background thread meanwhile; the writes end before we return.
-        with (
-            tqdm(total=len(series.instances), desc="load", unit="img", disable=not progress) as bar,
-            ThreadPoolExecutor(max_workers=1) as writer,
-        ):
-
-            def keep(uid: str, data: bytes | memoryview) -> None:
-                writer.submit(self._cache_instance, uid, data)
-
-            files = self._iter_files(series, progress=False, workers=workers, on_fetched=keep)
-            volume = volume_from_files(files, skip_bad=skip_bad, workers=workers, progress=bar.update)
-            volume.metadata["study_uid"] = volume.metadata.get("study_uid") or series.study_uid
-            if self.volume_cache is not None and entry is not None and not volume.metadata["skipped"]:
-                writer.submit(self._cache_volume, entry, volume)
-        self._keep_cache_in_limit()
+        # Files are decoded as they arrive (the multipart answer is parsed while it streams in), their pixels
+        # copied into one preallocated array and each file dropped once decoded. The volume is then written
+        # to the cache by a background thread after we return (the data once: a load does not cache its
+        # instance files; download_series does).
+        with tqdm(total=series.count, desc="load", unit="img", disable=not progress) as bar:
+            volume = volume_from_files(
+                self._load_files(series, workers),
+                skip_bad=skip_bad,
+                workers=workers,
+                progress=bar.update,
+                expected=series.count or None,
+            )
+        volume.metadata["study_uid"] = volume.metadata.get("study_uid") or series.study_uid
+        if self.volume_cache is not None and entry is not None and not volume.metadata["skipped"]:
+            try:  # written, and the caches pruned to their limit, by a background thread
+                self.volume_cache.put(entry, volume, background=True)
+            except OSError as exc:  # caching never fails a load
+                logger.warning("could not cache the volume in %s: %s", self.volume_cache.folder, exc)
         return volume
 
     def _keep_cache_in_limit(self) -> None:
@@ -469,20 +491,13 @@ class BaseArchive:
         except OSError as exc:  # pruning is housekeeping: it never fails a load
             logger.warning("could not prune the image cache in %s: %s", self.instance_cache.root, exc)
 
-    def _cache_instance(self, uid: str, data: bytes | memoryview) -> None:
+    def _cache_instance(self, uid: str, data: bytes | memoryview, version: str = "") -> None:
         if self.instance_cache is None or not is_uid(uid):  # a bad UID names no file (and no volume)
             return
         try:
-            self.instance_cache.put(uid, data)
+            self.instance_cache.put(uid, data, version)
         except OSError as exc:  # a full or read-only disk must not fail the load
             logger.warning("could not cache instance %s in %s: %s", uid, self.instance_cache.folder, exc)
-
-    def _cache_volume(self, entry: str, volume: Volume) -> None:
-        assert self.volume_cache is not None
-        try:
-            self.volume_cache.put(entry, volume)
-        except OSError as exc:
-            logger.warning("could not cache the volume in %s: %s", self.volume_cache.folder, exc)
 
     def download_series(
         self, series_uid: str, folder: str | Path, *, patient_id: str | None = None
@@ -521,7 +536,8 @@ class BaseArchive:
         series_uid = check_uid(series_uid, "series_uid")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        series = self._series_ref(series_uid, patient_id)
+        series = self._listed(self._series_ref(series_uid, patient_id))
+        assert series.instances is not None
         for ref in series.instances:  # refuse before writing anything
             uid_file(folder, ref.sop_instance_uid)
         paths = []
@@ -538,11 +554,13 @@ class BaseArchive:
         *,
         progress: bool,
         workers: int,
-        on_fetched: Callable[[str, bytes | memoryview], None],
+        on_fetched: Callable[[str, bytes | memoryview, str], None],
     ) -> Iterator[tuple[str, bytes | memoryview]]:
         """Yield ``(SOPInstanceUID, bytes)`` of every instance: cached ones first, then as they arrive.
 
-        Those that come from the server are also passed to ``on_fetched`` (to cache them).
+        Those that come from the server are also passed to ``on_fetched`` with the server's version of the
+        file (to cache them). A cached file that is cut, corrupted or stale is fetched again (with a
+        :class:`~workbench.imaging.cache.CacheWarning`).
 
         Raises
         ------
@@ -551,11 +569,12 @@ class BaseArchive:
         """
         from workbench.imaging.dicomweb import sop_instance_uid_from_dataset
 
+        assert series.instances is not None
         missing = []
         for ref in series.instances:
             # the cache is keyed by SOPInstanceUID: never for a series whose UIDs two patients share
             cached = self.instance_cache is not None and is_uid(ref.sop_instance_uid) and not series.ambiguous
-            data = self.instance_cache.get(ref.sop_instance_uid) if cached else None  # type: ignore[union-attr]
+            data = self.instance_cache.get(ref.sop_instance_uid, ref.version) if cached else None  # type: ignore[union-attr]
             if data is None:
                 missing.append(ref)
             else:
@@ -573,13 +592,14 @@ class BaseArchive:
         else:
             answers = self._retrieve_each(series, missing, progress, workers)
         wanted = {ref.sop_instance_uid for ref in missing}
+        versions = {ref.sop_instance_uid: ref.version for ref in missing}
         for uid, data in answers:
             if uid not in wanted:  # a Part 10 header naming another UID than its data set
                 uid = sop_instance_uid_from_dataset(data)
             if uid in wanted:
                 wanted.discard(uid)
                 if not series.ambiguous:
-                    on_fetched(uid, data)
+                    on_fetched(uid, data, versions[uid])
                 yield uid, data
         if wanted:
             raise ArchiveError(

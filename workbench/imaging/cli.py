@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -157,14 +156,12 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _cache(args: argparse.Namespace) -> int:
     from workbench import config
-    from workbench.imaging.cache import IMAGE_FOLDERS, image_cache_limit, prune, scan, usage
+    from workbench.imaging.cache import clear_all, image_cache_limit, prune, usage
 
     root = config.cache_dir()
     limit = image_cache_limit(root)
     if args.action == "clear":
-        freed = sum(entry.size for entry in scan(root))
-        for folder in IMAGE_FOLDERS:
-            shutil.rmtree(root / folder, ignore_errors=True)
+        freed = clear_all(root)
         print(f"cleared the image caches in {root} ({freed / 1e9:.2f} GB)")
         return 0
     if args.action == "prune":

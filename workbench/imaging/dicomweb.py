@@ -318,7 +318,9 @@ class DicomWebArchive(BaseArchive):
         elif len(owners) > 1:
             raise two_patients_error(series_uid, owners, self.url)
         refs = tuple(InstanceRef(_value(i, "00080018"), _value(i, "00080018")) for i in found)
-        return SeriesRef(series_uid, _value(found[0], "0020000D"), refs, ambiguous=len(owners) > 1)
+        return SeriesRef(
+            series_uid, _value(found[0], "0020000D"), refs, ambiguous=len(owners) > 1, count=len(refs)
+        )
 
     def _retrieve_series(self, series: SeriesRef, progress: bool) -> Iterator[tuple[str, memoryview]]:
         url = f"{self.url}/studies/{series.study_uid}/series/{series.series_uid}"
@@ -423,60 +425,20 @@ READ_CHUNK = 1 << 22
 """Bytes read from the socket at a time; complete parts are handed on after each read."""
 
 
-def iter_multipart(response: requests.Response, *, progress: bool = False) -> Iterator[memoryview]:
+def iter_multipart(response: requests.Response, *, progress: bool = False) -> Iterator[bytearray]:
     """Split a ``multipart/related`` WADO-RS answer into its parts, each as soon as it has arrived.
 
-    With a ``Content-Length`` (Orthanc sends one) the body is read into one preallocated buffer and parts
-    are yielded while the rest is still streaming in, so that the caller decodes in parallel with the
-    download. Without one, the body is read whole first.
-
-    Parameters
-    ----------
-    response
-        A streamed response (``stream=True``).
-    progress
-        Show the download progress (MB).
-
-    Yields
-    ------
-    memoryview
-        One DICOM file per part (a view into the answer's buffer).
+    See :func:`workbench.imaging.multipart.stream_parts`: parts are read by their own ``Content-Length``
+    (Orthanc sends no total length), so the caller decodes while the rest is still arriving.
 
     Raises
     ------
     ArchiveError
         The answer is not multipart or is cut short.
     """
-    from tqdm.auto import tqdm
+    from workbench.imaging.multipart import stream_parts
 
-    content_type = response.headers.get("Content-Type", "")
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not content_type.lower().startswith("multipart/") or not match:
-        raise ArchiveError(f"expected a multipart answer from {response.url}, got {content_type!r}")
-    boundary = match.group(1).encode("ascii")
-    total = int(response.headers.get("Content-Length", 0)) or None
-    with tqdm(
-        total=total, desc="retrieve", unit="B", unit_scale=True, disable=not progress, leave=False
-    ) as bar:
-        if total and not response.headers.get("Content-Encoding"):
-            buffer = bytearray(total)  # one allocation; parts are views into it
-            scanner = _PartScanner(buffer, boundary, response.url)
-            view, filled = memoryview(buffer), 0
-            while filled < total:
-                count = response.raw.readinto(view[filled : filled + READ_CHUNK])
-                if not count:
-                    raise ArchiveError(
-                        f"the answer from {response.url} ended after {filled} of {total} bytes"
-                    )
-                filled += count
-                bar.update(count)
-                yield from scanner.parts(filled, final=filled == total)
-            return
-        whole = bytearray()
-        for chunk in response.iter_content(chunk_size=1 << 20):
-            whole.extend(chunk)
-            bar.update(len(chunk))
-    yield from split_multipart(whole, boundary, source=response.url)
+    return stream_parts(response, progress=progress)
 
 
 def split_multipart(

@@ -16,6 +16,7 @@ are fetched with ``/instances/{id}/file`` in parallel.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import NotFoundError
+from workbench.errors import ArchiveError, NotFoundError
 from workbench.imaging.archive import (
     BaseArchive,
     InstanceRef,
@@ -445,37 +446,55 @@ class OrthancArchive(BaseArchive):
 
     # -- retrieval -------------------------------------------------------------------------------------
     def _series_ref(self, series_uid: str, patient_id: str | None = None) -> SeriesRef:
-        """One instance-level ``/tools/find``: the instances, their versions and their parent series.
+        """One series-level ``/tools/find``: the series' Orthanc IDs, instance IDs and ``LastUpdate``.
 
-        The study UID is read only when a retrieval needs it (:meth:`_study_uid`): a warm load costs this
-        one request. Orthanc keeps instances with the same UIDs apart when their PatientIDs differ; then
-        ``patient_id`` chooses (see :func:`~workbench.imaging.archive.two_patients_error`).
+        That is all a warm load needs (the volume-cache entry hashes them: a series deleted and stored again
+        gets a new ``LastUpdate``); the instances' UIDs are listed only when needed (:meth:`_listed`), the
+        study UID only for WADO-RS (:meth:`_study_uid`). Orthanc keeps instances with the same UIDs apart
+        when their PatientIDs differ: then ``patient_id`` chooses (see
+        :func:`~workbench.imaging.archive.two_patients_error`).
         """
-        found = self.find(Query(Level.INSTANCE, {"SeriesInstanceUID": series_uid}))
+        found = self.find(Query(Level.SERIES, {"SeriesInstanceUID": series_uid}))
         if not found:
             raise NotFoundError(f"series {series_uid} not found on Orthanc at {self.url}")
-        parents = sorted({item["ParentSeries"] for item in found})
-        if len(parents) > 1 or patient_id is not None:
+        if len(found) > 1 or patient_id is not None:
             what = f"patient of series {series_uid}"
-            owners = {
-                parent: self.client.get_json(f"/series/{parent}/patient", what=what)
+            owners = [
+                self.client.get_json(f"/series/{item['ID']}/patient", what=what)
                 .get("MainDicomTags", {})
                 .get("PatientID", "")
-                for parent in parents
-            }
+                for item in found
+            ]
+            chosen = found
             if patient_id is not None:
-                chosen = [parent for parent in parents if owners[parent] == patient_id]
+                chosen = [item for item, owner in zip(found, owners, strict=True) if owner == patient_id]
                 if not chosen:
-                    stored = ", ".join(repr(owners[p]) for p in parents)
+                    stored = ", ".join(repr(owner) for owner in sorted(owners))
                     raise NotFoundError(
                         f"series {series_uid} of patient {patient_id!r} not found on Orthanc at {self.url} "
                         f"(it is stored under PatientID {stored})"
                     )
-            else:
-                chosen = parents
             if len(chosen) > 1:
-                raise two_patients_error(series_uid, owners.values(), self.url)
-            found = [item for item in found if item["ParentSeries"] == chosen[0]]
+                raise two_patients_error(series_uid, owners, self.url)
+        else:
+            chosen = found
+        series = chosen[0]
+        instances = sorted(series.get("Instances", []))
+        return SeriesRef(
+            series_uid,
+            "",
+            None,
+            handle=series["ID"],
+            ambiguous=len(found) > 1,
+            count=len(instances),
+            fingerprint=(series.get("LastUpdate", ""), *instances),
+        )
+
+    def _listed(self, series: SeriesRef) -> SeriesRef:
+        """The instances of the series: one instance-level ``/tools/find`` (UIDs, file UUIDs and sizes)."""
+        if series.instances is not None:
+            return series
+        found = self.find(Query(Level.INSTANCE, {"SeriesInstanceUID": series.series_uid}))
         refs = tuple(
             InstanceRef(
                 str(item["MainDicomTags"].get("SOPInstanceUID", "")),
@@ -483,8 +502,29 @@ class OrthancArchive(BaseArchive):
                 f"{item.get('FileUuid', '')}:{item.get('FileSize', '')}",
             )
             for item in found
+            if item["ParentSeries"] == series.handle
         )
-        return SeriesRef(series_uid, "", refs, handle=found[0]["ParentSeries"], ambiguous=len(parents) > 1)
+        return dataclasses.replace(series, instances=refs, count=len(refs))
+
+    def _load_files(self, series: SeriesRef, workers: int) -> Iterator[tuple[str, bytes | memoryview]]:
+        """The whole series in one WADO-RS answer, without listing its instances first.
+
+        Raises
+        ------
+        ArchiveError
+            The answer holds fewer files than the series has instances.
+        """
+        if not self.has_dicomweb or series.ambiguous:
+            yield from super()._load_files(series, workers)
+            return
+        received = 0
+        for uid, data in self._retrieve_series(series, progress=False):
+            received += 1
+            yield uid, data
+        if received < series.count:
+            raise ArchiveError(
+                f"{self.url} sent {received} of the {series.count} instances of series {series.series_uid}"
+            )
 
     def _study_uid(self, series: SeriesRef) -> str:
         if series.study_uid:

@@ -251,6 +251,8 @@ class Frame:
     slope: float
     intercept: float
     instance_number: int | None
+    slot: int | None = None
+    """Where the pixels were placed in a :class:`FrameArena` (arrival order), if they were."""
 
     @property
     def label(self) -> str:
@@ -525,14 +527,79 @@ def _short(exc: Exception) -> str:
 
 
 # -- stacking ---------------------------------------------------------------------------------------------
+Allocator = Callable[[tuple[int, ...], np.dtype], np.ndarray]
+"""Makes the array the frames are stacked into: ``allocate(shape, dtype)`` (default ``numpy.empty``)."""
+
+
+class FrameArena:
+    """One preallocated array the frames' pixels are copied into as they are decoded.
+
+    Each file's buffer can then be dropped at once: peak memory is the array plus the files in flight, not
+    the array plus every file. Frames are placed in arrival order (their ``slot``) and put in slice order
+    in place once all have arrived (:func:`stack_frames`).
+
+    Parameters
+    ----------
+    capacity
+        Frames expected (the number of instances times the frames of the first), or ``None``.
+    allocate
+        Makes the array (:data:`Allocator`); the volume cache passes a file-backed one.
+    """
+
+    def __init__(self, capacity: int | None = None, allocate: Allocator | None = None) -> None:
+        self.capacity = capacity
+        self.allocate = allocate or (lambda shape, dtype: np.empty(shape, dtype=dtype))
+        self.array: np.ndarray | None = None
+        self.count = 0
+        self.first: Frame | None = None
+
+    def place(self, frame: Frame, expected_frames: int = 1) -> None:
+        """Copy the frame's pixels into the next slot; ``frame.pixels`` then views the arena.
+
+        Raises
+        ------
+        DicomDataError
+            The frame's image size differs from the first frame's.
+        """
+        pixels = frame.pixels
+        if self.array is None:
+            capacity = max(1, (self.capacity or 1) * expected_frames)
+            self.array = self.allocate((capacity, *pixels.shape), pixels.dtype.newbyteorder("="))
+            self.first = frame
+        elif pixels.shape != self.array.shape[1:]:
+            assert self.first is not None
+            raise DicomDataError(
+                f"{frame.label} is {pixels.shape} pixels but {self.first.label} is {self.array.shape[1:]}; "
+                "a volume needs one image size"
+            )
+        if self.count == len(self.array):  # more frames than announced: grow (copies once)
+            grown = np.empty((2 * len(self.array), *self.array.shape[1:]), dtype=self.array.dtype)
+            grown[: self.count] = self.array[: self.count]
+            self.array = grown
+        self.array[self.count] = pixels
+        frame.slot = self.count
+        frame.pixels = self.array[self.count]
+        self.count += 1
+
+    def stacked(self) -> np.ndarray:
+        """The placed frames (a view of the arena)."""
+        assert self.array is not None
+        return self.array[: self.count]
+
+
 def volume_from_files(
     items: Iterable[tuple[str, bytes | memoryview]],
     *,
     skip_bad: bool = False,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    expected: int | None = None,
+    allocate: Allocator | None = None,
 ) -> Volume:
     """Parse, decode and stack the DICOM files of one series.
+
+    Each file is decoded as it comes (``items`` may still be arriving), its pixels copied into one
+    preallocated array (:class:`FrameArena`), and the file dropped.
 
     Parameters
     ----------
@@ -545,6 +612,10 @@ def volume_from_files(
         Threads decoding at once (compressed syntaxes decode outside the GIL).
     progress
         Called with 1 after each file.
+    expected
+        How many files will come (default: ``len(items)`` when it has one), to preallocate the array.
+    allocate
+        Makes the array (:data:`Allocator`).
 
     Returns
     -------
@@ -556,8 +627,11 @@ def volume_from_files(
         A file is unreadable, truncated or has no pixel data (naming it) and ``skip_bad`` is false; or the
         slices cannot form one volume.
     """
-
-    results: list[tuple[Any, list[Frame]]] = []
+    if expected is None and isinstance(items, Sequence):
+        expected = len(items)
+    arena = FrameArena(expected, allocate)
+    frames: list[Frame] = []
+    first: list[Any] = []  # the first readable data set: series metadata
     skipped: list[dict[str, str]] = []
     pending: list[tuple[str, Any]] = []
     count = 0
@@ -567,7 +641,12 @@ def volume_from_files(
             raise exc
         skipped.append({"sop_instance_uid": name, "reason": str(exc)})
 
-    def done() -> None:
+    def take(ds: Any, decoded: list[Frame]) -> None:
+        if not first:
+            first.append(ds)
+        for frame in decoded:
+            arena.place(frame, len(decoded))
+        frames.extend(decoded)
         if progress is not None:
             progress(1)
 
@@ -580,19 +659,23 @@ def volume_from_files(
                 count += 1
                 try:
                     ds = read_dataset(data, name)
-                    if _native_dtype(ds) is not None or "PixelData" not in ds:
-                        results.append((ds, frames_of(ds, data)))
-                        done()
+                    if _viewable(ds):
+                        decoded = frames_of(ds, data)
                     else:
                         pending.append((name, pool.submit(lambda d=ds, b=data: (d, frames_of(d, b)))))
+                        continue
                 except DicomDataError as exc:
                     failed(name, exc)
+                    continue
+                take(ds, decoded)
+                del ds, decoded, data  # the file's buffer is freed here: its pixels are in the arena
             for name, future in pending:
                 try:
-                    results.append(future.result())
-                    done()
+                    ds, decoded = future.result()
                 except DicomDataError as exc:
                     failed(name, exc)
+                    continue
+                take(ds, decoded)
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
@@ -604,16 +687,27 @@ def volume_from_files(
         warnings.warn(
             f"skipped {len(skipped)} bad instance(s): {text}", SkippedInstancesWarning, stacklevel=2
         )
-    if not results:
+    if not frames:
         raise DicomDataError(f"no instance of the series could be read ({len(skipped)} skipped)")
-    volume = stack_frames([f for _, frames in results for f in frames])
-    volume.metadata.update(_series_metadata(results[0][0]))
+    volume = stack_frames(frames, arena=arena.stacked())
+    volume.metadata.update(_series_metadata(first[0]))
     volume.metadata["skipped"] = skipped
     return volume
 
 
-def stack_frames(frames: Sequence[Frame]) -> Volume:
+def _viewable(ds: Any) -> bool:
+    """Whether the pixels are viewed in place (cheap: decoded here), else decoded in a worker thread."""
+    try:
+        return _native_dtype(ds) is not None or "PixelData" not in ds
+    except (ValueError, TypeError, AttributeError):  # malformed tags: frames_of names the problem
+        return True
+
+
+def stack_frames(frames: Sequence[Frame], *, arena: np.ndarray | None = None) -> Volume:
     """Order frames by position along the slice normal, check the geometry and build the volume.
+
+    With ``arena`` (the frames' pixels already copied into it, ``frame.slot`` giving where), the slices are
+    put in order and rescaled in place: no second copy of the volume is made.
 
     Raises
     ------
@@ -637,7 +731,11 @@ def stack_frames(frames: Sequence[Frame]) -> Volume:
     if len(spacings) > 1:
         raise DicomDataError(f"the slices have different pixel spacings {sorted(spacings)}")
     row_spacing, col_spacing = first.pixel_spacing or (1.0, 1.0)
-    array = _rescaled_stack(ordered)
+    if arena is not None and all(f.slot is not None for f in ordered) and len(arena) == len(ordered):
+        _permute(arena, [f.slot for f in ordered])  # type: ignore[misc]
+        array = _rescaled_stack(ordered, raw=arena)
+    else:
+        array = _rescaled_stack(ordered)
     metadata = {
         "sop_instance_uids": [f.sop_instance_uid for f in ordered],
         "frames": [f.frame for f in ordered] if any(f.frame is not None for f in ordered) else None,
@@ -734,7 +832,32 @@ def _fallback_geometry(
     return ordered, origin, direction, first.slice_spacing or 1.0
 
 
-def _rescaled_stack(frames: Sequence[Frame]) -> np.ndarray:
+def _permute(array: np.ndarray, order: Sequence[int]) -> None:
+    """Reorder ``array`` in place so that ``array[j]`` becomes the former ``array[order[j]]``.
+
+    Follows the permutation's cycles with one slice of scratch space (not a second array).
+    """
+    done = np.zeros(len(order), dtype=bool)
+    scratch: np.ndarray | None = None
+    for start in range(len(order)):
+        if done[start] or order[start] == start:
+            done[start] = True
+            continue
+        if scratch is None:
+            scratch = np.empty_like(array[0])
+        scratch[...] = array[start]
+        j = start
+        while True:
+            done[j] = True
+            k = order[j]
+            if k == start:
+                array[j] = scratch
+                break
+            array[j] = array[k]
+            j = k
+
+
+def _rescaled_stack(frames: Sequence[Frame], raw: np.ndarray | None = None) -> np.ndarray:
     """Stack frames and apply the modality rescale in place.
 
     Integral slopes and intercepts give ``int16`` when every value fits (checked on the stored range), else
@@ -743,9 +866,10 @@ def _rescaled_stack(frames: Sequence[Frame]) -> np.ndarray:
     several times faster than ``np.stack(...) * slope + intercept``.
     """
     first = frames[0].pixels
-    raw = np.empty((len(frames), *first.shape), dtype=first.dtype.newbyteorder("="))
-    for k, f in enumerate(frames):
-        raw[k] = f.pixels
+    if raw is None:
+        raw = np.empty((len(frames), *first.shape), dtype=first.dtype.newbyteorder("="))
+        for k, f in enumerate(frames):
+            raw[k] = f.pixels
     if first.ndim == 3:  # colour: samples on the last axis, no modality rescale
         return raw
     slopes = np.array([f.slope for f in frames])

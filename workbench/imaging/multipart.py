@@ -1,0 +1,183 @@
+"""``multipart/related`` answers (WADO-RS) split into their parts while they arrive.
+
+Orthanc 1.10.1 sends a series as ``multipart/related`` with ``Connection: close`` and no ``Content-Length``,
+so nothing tells the total size in advance; but every part carries its own ``Content-Length``. Each part is
+read straight into a buffer of exactly its size and handed to the caller as soon as its last byte has
+arrived, so that decoding runs while the rest of the answer is still coming, and a part can be dropped once
+it is decoded (the whole answer is never held at once). A part without ``Content-Length`` is read up to the
+next boundary (RFC 2046).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from workbench.errors import ArchiveError
+
+READ_SIZE = 64 * 1024
+"""Bytes read at a time while looking for part headers and boundaries."""
+MAX_HEADERS = 64 * 1024
+"""Part headers longer than this mean the answer is not what it claims to be."""
+
+_LENGTH = re.compile(rb"(?im)^content-length:\s*(\d+)\s*$")
+
+
+def boundary_of(content_type: str, source: str) -> bytes:
+    """The boundary of a ``multipart/*`` Content-Type.
+
+    Raises
+    ------
+    ArchiveError
+        The answer is not multipart, or names no boundary.
+    """
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not content_type.lower().startswith("multipart/") or not match:
+        raise ArchiveError(f"expected a multipart answer from {source}, got {content_type!r}")
+    return match.group(1).encode("ascii")
+
+
+class PartReader:
+    """Iterate over the parts of a multipart body read from ``read`` (a ``read(n) -> bytes`` function).
+
+    Parameters
+    ----------
+    read
+        Returns up to ``n`` bytes, ``b""`` at the end (``response.raw.read`` with content decoding).
+    boundary
+        The boundary from the Content-Type.
+    source
+        What to name in messages (the URL).
+    on_bytes
+        Called with the number of bytes of each read (a progress bar).
+    """
+
+    def __init__(
+        self,
+        read: Callable[[int], bytes],
+        boundary: bytes,
+        source: str,
+        on_bytes: Callable[[int], Any] | None = None,
+    ) -> None:
+        self._read = read
+        self.delimiter = b"--" + boundary
+        self.source = source
+        self.on_bytes = on_bytes
+        self.buffer = bytearray()
+        self.ended = False
+
+    def _fill(self, size: int = READ_SIZE) -> bool:
+        """Append up to ``size`` more bytes to the buffer; ``False`` at the end of the answer."""
+        if self.ended:
+            return False
+        chunk = self._read(size)
+        if not chunk:
+            self.ended = True
+            return False
+        self.buffer += chunk
+        if self.on_bytes is not None:
+            self.on_bytes(len(chunk))
+        return True
+
+    def _need(self, size: int, what: str) -> None:
+        while len(self.buffer) < size:
+            if not self._fill():
+                raise self._short(what)
+
+    def _short(self, what: str) -> ArchiveError:
+        return ArchiveError(f"the multipart answer from {self.source} is cut short ({what})")
+
+    def __iter__(self) -> Iterator[bytearray]:
+        delimiter, buffer = self.delimiter, self.buffer
+        while (first := buffer.find(delimiter)) < 0:  # a preamble may precede the first boundary
+            del buffer[: max(0, len(buffer) - len(delimiter))]
+            if not self._fill():
+                raise ArchiveError(f"the multipart answer from {self.source} holds no boundary")
+        del buffer[:first]
+        while True:
+            self._need(len(delimiter) + 2, "no closing boundary")
+            if buffer.startswith(b"--", len(delimiter)):
+                return
+            searched = len(delimiter)
+            while (header_end := buffer.find(b"\r\n\r\n", searched)) < 0:
+                if len(buffer) > MAX_HEADERS:
+                    raise ArchiveError(f"the multipart answer from {self.source} has malformed part headers")
+                searched = max(len(delimiter), len(buffer) - 3)
+                if not self._fill():
+                    raise self._short("part headers")
+            length = _LENGTH.search(bytes(buffer[len(delimiter) : header_end]))
+            start = header_end + 4
+            part = self._sized(start, int(length.group(1))) if length else self._delimited(start)
+            self._need(2 + len(delimiter), "no closing boundary")
+            if not buffer.startswith(b"\r\n" + delimiter):
+                raise self._short("a part is shorter than announced")
+            del buffer[:2]
+            yield part
+
+    def _sized(self, start: int, length: int) -> bytearray:
+        """A part of known length, read straight into its own buffer."""
+        buffer = self.buffer
+        part = bytearray(length)
+        have = min(length, len(buffer) - start)
+        part[:have] = buffer[start : start + have]
+        del buffer[: start + have]
+        view = memoryview(part)
+        while have < length:
+            chunk = self._read(length - have)
+            if not chunk:
+                self.ended = True
+                raise self._short("a part is shorter than announced")
+            view[have : have + len(chunk)] = chunk
+            have += len(chunk)
+            if self.on_bytes is not None:
+                self.on_bytes(len(chunk))
+        return part
+
+    def _delimited(self, start: int) -> bytearray:
+        """A part without Content-Length: everything up to the next boundary."""
+        buffer, marker = self.buffer, b"\r\n" + self.delimiter
+        searched = start
+        while (end := buffer.find(marker, searched)) < 0:
+            searched = max(start, len(buffer) - len(marker))
+            if not self._fill(1 << 20):
+                raise self._short("no closing boundary")
+        part = bytearray(buffer[start:end])
+        del buffer[:end]
+        return part
+
+
+def stream_parts(response: Any, *, progress: bool = False) -> Iterator[bytearray]:
+    """The parts of a streamed ``requests`` response (``stream=True``), each as soon as it has arrived.
+
+    Parameters
+    ----------
+    response
+        A ``multipart/related`` answer, not yet read.
+    progress
+        Show the bytes received (tqdm).
+
+    Yields
+    ------
+    bytearray
+        One part's body (for WADO-RS: one DICOM file), owned by the caller.
+
+    Raises
+    ------
+    ArchiveError
+        The answer is not multipart, is malformed or is cut short.
+    """
+    from tqdm.auto import tqdm
+
+    boundary = boundary_of(response.headers.get("Content-Type", ""), response.url)
+    total = int(response.headers.get("Content-Length", 0) or 0) or None
+
+    def read(size: int) -> bytes:
+        return response.raw.read(size, decode_content=True)
+
+    bar = tqdm(total=total, desc="retrieve", unit="B", unit_scale=True, disable=not progress, leave=False)
+    with bar:
+        try:
+            yield from PartReader(read, boundary, response.url, bar.update if progress else None)
+        finally:
+            response.close()
