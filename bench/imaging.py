@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             cts = {}
             for n in sizes:
                 ct = ct_series(n, args.size, args.size, patient_id=f"BENCH-CT-{n}", patient_name="Bench^CT")
+                for ds in ct:  # 12-bit values, as CTs store them (the synthetic ramp passes int16 at 600)
+                    ds.PixelData = (np.frombuffer(ds.PixelData, dtype=np.uint16) % 4096).tobytes()
                 cts[n] = (str(ct[0].StudyInstanceUID), str(ct[0].SeriesInstanceUID))
                 client.upload(ct, workers=4, desc=f"store CT {n}")
                 del ct
