@@ -101,22 +101,29 @@ def test_same_uids_under_two_patients(orthanc: LocalOrthanc, archive: OrthancArc
         ds.PatientID = "IMG-TWIN-B"
         ds.PixelData = (np.frombuffer(original.PixelData, dtype=np.int16) + 7).astype(np.int16).tobytes()
     orthanc.client().upload([*first, *second], progress=False)
-    series_uid = str(first[0].SeriesInstanceUID)
-    message = (
-        f"series {series_uid} is stored under 2 patients on {archive.url} (PatientID 'IMG-TWIN-A' and "
-        f"'IMG-TWIN-B'): the same UIDs were stored for different patients and the archive keeps them apart; "
-        f"choose one with load_series('{series_uid}', patient_id='IMG-TWIN-A')"
-    )
-    with pytest.raises(DicomDataError, match=re.escape(message)):
-        archive.load_series(series_uid, progress=False)
-    a = archive.load_series(series_uid, patient_id="IMG-TWIN-A", progress=False)
-    b = archive.load_series(series_uid, patient_id="IMG-TWIN-B", progress=False)
-    assert a.metadata["patient_id"] == "IMG-TWIN-A" and b.metadata["patient_id"] == "IMG-TWIN-B"
-    np.testing.assert_array_equal(b.array, a.array + 7)
-    with pytest.raises(NotFoundError, match=r"of patient 'NOBODY' not found.*'IMG-TWIN-A', 'IMG-TWIN-B'"):
-        archive.load_series(series_uid, patient_id="NOBODY", progress=False)
-    with pytest.raises(DicomDataError, match=re.escape("is stored under 2 patients")):
-        dicomweb.load_series(series_uid, progress=False)
+    try:
+        series_uid = str(first[0].SeriesInstanceUID)
+        message = (
+            f"series {series_uid} is stored under 2 patients on {archive.url} (PatientID 'IMG-TWIN-A' and "
+            f"'IMG-TWIN-B'): the same UIDs were stored for different patients and the archive keeps them "
+            f"apart; choose one with load_series('{series_uid}', patient_id='IMG-TWIN-A')"
+        )
+        with pytest.raises(DicomDataError, match=re.escape(message)):
+            archive.load_series(series_uid, progress=False)
+        a = archive.load_series(series_uid, patient_id="IMG-TWIN-A", progress=False)
+        b = archive.load_series(series_uid, patient_id="IMG-TWIN-B", progress=False)
+        assert a.metadata["patient_id"] == "IMG-TWIN-A" and b.metadata["patient_id"] == "IMG-TWIN-B"
+        np.testing.assert_array_equal(b.array, a.array + 7)
+        with pytest.raises(NotFoundError, match=r"of patient 'NOBODY' not found.*'IMG-TWIN-A', 'IMG-TWIN-B'"):
+            archive.load_series(series_uid, patient_id="NOBODY", progress=False)
+        with pytest.raises(DicomDataError, match=re.escape("is stored under 2 patients")):
+            dicomweb.load_series(series_uid, progress=False)
+    finally:  # other tests assume one patient per study UID
+        client = orthanc.client()
+        for patient in ("IMG-TWIN-A", "IMG-TWIN-B"):
+            query = {"Level": "Patient", "Query": {"PatientID": patient}}
+            for orthanc_id in client.post_json("/tools/find", query):
+                client.request("DELETE", f"/patients/{orthanc_id}")
 
 
 def _one_bad(orthanc: LocalOrthanc, patient_id: str, spoil) -> tuple[str, str]:
