@@ -58,6 +58,8 @@ def test_fetch(
         (["fetch", "1.2.3.999", "-o", "x.mha"], "must end in .npz, .nii or .nii.gz"),
         (["studies", "--study-date", "2024-02-30"], "not a real calendar date"),
         (["studies", "--modality", "C T"], "not a DICOM modality code"),
+        (["fetch", "1.2.3\\1.2.4", "-o", "x.npz"], "series_uid '1.2.3\\\\1.2.4' holds several values"),
+        (["fetch", "", "-o", "x.npz"], "series_uid '' is empty"),
     ],
 )
 def test_bad_input_is_one_line(

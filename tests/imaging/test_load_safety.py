@@ -180,3 +180,43 @@ def test_a_malformed_window_is_ignored_with_a_warning(orthanc: LocalOrthanc, arc
         volume = archive.load_series(str(datasets[0].SeriesInstanceUID), progress=False)
     assert volume.array.shape == (3, 8, 8) and volume.metadata["window_center"] is None
     assert volume.metadata["skipped"] == []
+
+
+def test_one_lookup_per_load(synthetic_ct: StoredSeries, archive: OrthancArchive) -> None:
+    """Warm: one series lookup. Cold: that lookup, the study's UID and the WADO-RS answer; never two finds."""
+    assert archive.has_dicomweb  # asked once per archive (GET /plugins), not per load
+    sent: list[tuple[str, str]] = []
+    original = archive.client.request
+
+    def counting(method: str, path: str, **kwargs: object):
+        sent.append((method, path.split("?")[0]))
+        return original(method, path, **kwargs)
+
+    archive.client.request = counting  # type: ignore[method-assign]
+    archive.load_series(synthetic_ct.series_uid, progress=False)
+    cold = list(sent)
+    assert [m for m, p in cold if p == "/tools/find"] == ["POST"]
+    assert len(cold) == 3 and cold[2][1].startswith("/dicom-web/studies/")
+    sent.clear()
+    archive.load_series(synthetic_ct.series_uid, progress=False)
+    assert sent == [("POST", "/tools/find")]
+
+
+def test_peak_memory_of_a_cold_load(orthanc: LocalOrthanc, archive: OrthancArchive) -> None:
+    """Files are dropped once their pixels are in the preallocated array: peak <= 1.3x the array."""
+    import gc
+    import tracemalloc
+
+    datasets = ct_series(40, 128, 128, patient_id="IMG-MEMORY")
+    orthanc.client().upload(datasets, progress=False)
+    series_uid = str(datasets[0].SeriesInstanceUID)
+    del datasets
+    gc.collect()
+    tracemalloc.start()
+    try:
+        volume = archive.load_series(series_uid, progress=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert volume.array.shape == (40, 128, 128)
+    assert peak <= 1.3 * volume.array.nbytes, peak / volume.array.nbytes
