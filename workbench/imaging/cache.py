@@ -1,11 +1,13 @@
 """On-disk caches: DICOM instances keyed by server and SOPInstanceUID, and the volumes built from them.
 
-Files live in ``<cache folder>/dicom/<server key>/<SOPInstanceUID>.dcm``, exactly as the server stored them
-(no transcoding), so that a second :meth:`~workbench.imaging.archive.Archive.load_series` of the same series
-reads from disk. The server key is a short hash of the server's URL and user: two servers never share
-entries, and the folder name reveals neither. A SOPInstanceUID identifies one object for ever (DICOM
-forbids reusing it for different content), so entries never go stale; :meth:`InstanceCache.clear` empties
-the cache of one server.
+Volumes live in ``<cache folder>/volumes/<server key>/<entry>.npy`` (+ ``.json`` geometry), so that a second
+:meth:`~workbench.imaging.archive.Archive.load_series` of the same series is one lookup and one ``np.load``;
+the entry hashes what the server says about the series' current content, so a series that changed or was
+stored again is rebuilt. Files fetched by ``download_series`` live in
+``<cache folder>/dicom/<server key>/<SOPInstanceUID>.dcm``, as the server stored them (no transcoding). The
+server key is a short hash of the server's URL and user: two servers never share entries, and the folder
+name reveals neither. :meth:`InstanceCache.clear` and :meth:`VolumeCache.clear` empty the caches of one
+server.
 
 **Only what it made.** The cache folder gets a marker file (:data:`MARKER`) when the workbench first writes
 into it, and pruning or clearing deletes only files whose names the caches make (a UID ``.dcm``, a 32-hex
@@ -20,7 +22,7 @@ background thread after the load returns (the data once: a load does not cache i
 
 The two image caches together are kept under a size limit (:func:`image_cache_limit`: by default half of the
 disk they are on; ``WORKBENCH_IMAGE_CACHE_MAX_GB`` or ``[cache] images_max_gb`` in ``config.toml``, 0 for
-none): after a load that wrote to them, the least recently used entries (a file, or a volume with its
+none): after a write, the least recently used entries (a file, or a volume with its
 geometry) are deleted until they hold 90 % of it. Reading an entry marks it used. The model-response cache
 (``responses.sqlite``) is never touched: its entries are paid for.
 """

@@ -10,7 +10,8 @@ Two things are our own, and why:
   (:func:`workbench.imaging.query.matches`). That is correct on every server, and exact on Orthanc.
 - **Multipart parsing of WADO-RS.** dicomweb-client returns parsed pydicom datasets; we need the files'
   bytes as stored (for the on-disk cache and ``download_series``), so :func:`iter_multipart` splits the
-  ``multipart/related`` answer itself, using each part's ``Content-Length`` when the server sends it.
+  ``multipart/related`` answer itself while it arrives (:mod:`workbench.imaging.multipart`), using each
+  part's ``Content-Length`` when the server sends it.
 """
 
 from __future__ import annotations
@@ -421,9 +422,6 @@ def _matches(keyword: str, pattern: str, row: dict[str, Any]) -> bool:
 
 
 # -- multipart --------------------------------------------------------------------------------------------
-READ_CHUNK = 1 << 22
-"""Bytes read from the socket at a time; complete parts are handed on after each read."""
-
 
 def iter_multipart(response: requests.Response, *, progress: bool = False) -> Iterator[bytearray]:
     """Split a ``multipart/related`` WADO-RS answer into its parts, each as soon as it has arrived.
