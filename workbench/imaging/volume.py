@@ -411,6 +411,7 @@ def _frames(ds: Any, uid: str, n_frames: int, source: bytes | memoryview | None)
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     # RT Dose and other legacy multi-frames: frame k lies GridFrameOffsetVector[k] mm along the normal.
     offsets = ds.get("GridFrameOffsetVector") if per_frame is None and n_frames > 1 else None
+    number = ds.get("InstanceNumber")
     frames = []
     for index in range(n_frames):
         groups = [per_frame[index]] if per_frame is not None and index < len(per_frame) else []
@@ -421,8 +422,9 @@ def _frames(ds: Any, uid: str, n_frames: int, source: bytes | memoryview | None)
         def find(sequence: str, keyword: str, groups: list[Any] = groups) -> Any:
             for group in groups:
                 item = _item(group, sequence, 0) if group is not ds else ds
-                if item is not None and keyword in item and item[keyword].value not in (None, ""):
-                    return item[keyword].value
+                value = item.get(keyword) if item is not None else None  # one look-up: a hot path
+                if value is not None and value != "":
+                    return value
             return None
 
         position = find("PlanePositionSequence", "ImagePositionPatient")
@@ -446,9 +448,7 @@ def _frames(ds: Any, uid: str, n_frames: int, source: bytes | memoryview | None)
                 slice_spacing=float(between or thickness) if (between or thickness) else None,
                 slope=float(slope) if slope is not None else 1.0,
                 intercept=float(intercept) if intercept is not None else 0.0,
-                instance_number=int(ds.InstanceNumber)
-                if ds.get("InstanceNumber") not in (None, "")
-                else None,
+                instance_number=int(number) if number not in (None, "") else None,
             )
         )
     return frames
