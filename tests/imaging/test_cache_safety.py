@@ -72,6 +72,7 @@ def test_the_cache_deletes_only_its_own_entries(isolated_folders: Path) -> None:
     assert (instances.folder / "keep-me.txt").exists() and not volumes.folder.exists()
 
 
+@pytest.mark.orthanc
 def test_cut_and_corrupted_instances_are_fetched_again(
     orthanc: LocalOrthanc, synthetic_ct: StoredSeries, isolated_folders: Path, tmp_path: Path
 ) -> None:
@@ -94,6 +95,7 @@ def test_cut_and_corrupted_instances_are_fetched_again(
     assert archive.instance_cache.get(cut) == (tmp_path / "first" / f"{cut}.dcm").read_bytes()
 
 
+@pytest.mark.orthanc
 def test_a_series_stored_again_is_not_served_stale(orthanc: LocalOrthanc, isolated_folders: Path) -> None:
     archive = connect(orthanc.url, orthanc.username, orthanc.password)
     datasets = ct_series(3, 8, 8, patient_id="IMG-RESTORE", shuffle=False)
@@ -135,6 +137,7 @@ def test_a_volume_is_cached_only_as_it_was_built(isolated_folders: Path) -> None
     assert cache.get(entry) is None and not (cache.folder / f"{entry}.json").exists()
 
 
+@pytest.mark.orthanc
 def test_pydicom_reads_what_download_writes(
     orthanc: LocalOrthanc, synthetic_ct: StoredSeries, isolated_folders: Path, tmp_path: Path
 ) -> None:
