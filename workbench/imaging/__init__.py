@@ -26,11 +26,12 @@ from workbench.imaging.anonymize import anonymize_study
 from workbench.imaging.archive import Archive, ArchiveKind, StoredInstance
 from workbench.imaging.connection import connect
 from workbench.imaging.query import Level, QueryError
-from workbench.imaging.volume import GeometryWarning, SkippedInstancesWarning, Volume
+from workbench.imaging.volume import BadTagWarning, GeometryWarning, SkippedInstancesWarning, Volume
 
 __all__ = [
     "Archive",
     "ArchiveKind",
+    "BadTagWarning",
     "GeometryWarning",
     "Level",
     "QueryError",

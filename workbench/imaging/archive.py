@@ -73,12 +73,20 @@ class Archive(Protocol):
         ...
 
     def load_series(
-        self, series_uid: str, *, progress: bool = True, skip_bad: bool = False, workers: int = 8
+        self,
+        series_uid: str,
+        *,
+        patient_id: str | None = None,
+        progress: bool = True,
+        skip_bad: bool = False,
+        workers: int = 8,
     ) -> Volume:
         """A series as a :class:`~workbench.imaging.volume.Volume`."""
         ...
 
-    def download_series(self, series_uid: str, folder: str | Path) -> list[Path]:
+    def download_series(
+        self, series_uid: str, folder: str | Path, *, patient_id: str | None = None
+    ) -> list[Path]:
         """Write the stored files of a series into ``folder``."""
         ...
 
