@@ -66,6 +66,7 @@ MARKER = ".workbench-image-cache"
 _SERVER_RE = re.compile(r"^[0-9a-f]{16}$")
 _INSTANCE_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)*\.dcm$")
 _VOLUME_RE = re.compile(r"^[0-9a-f]{32}\.(?:npy|json)$")
+_FRAME_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)*-[0-9]+\.frame$")
 _TRAILER = struct.Struct("<QIH8s")  # data size, CRC-32, version length, magic
 _MAGIC = b"WBCACHE1"
 
@@ -88,7 +89,8 @@ def _ours(kind: str, name: str) -> bool:
     """Whether a file name in a server folder of ``kind`` is one the caches make."""
     if name.startswith(PART_PREFIX):
         return True
-    return bool((_INSTANCE_RE if kind == "instance" else _VOLUME_RE).match(name))
+    pattern = {"instance": _INSTANCE_RE, "frame": _FRAME_RE}.get(kind, _VOLUME_RE)
+    return bool(pattern.match(name))
 
 
 def _clear_folder(folder: Path, kind: str) -> None:

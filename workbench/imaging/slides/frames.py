@@ -18,7 +18,7 @@ import numpy as np
 
 from workbench.errors import DicomDataError
 from workbench.files import atomic_write
-from workbench.imaging.cache import JANITOR, PART_PREFIX
+from workbench.imaging.cache import JANITOR, PART_PREFIX, mark
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class FrameCache:
     def put(self, sop_instance_uid: str, frame: int, data: bytes) -> None:
         """Store one frame atomically; a full or read-only disk only logs a warning."""
         try:
+            mark(self.root)  # the cache's own folder: pruning and `cache clear` touch only what it made
             self.folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.folder.mkdir(exist_ok=True, mode=0o700)
             atomic_write(self.path(sop_instance_uid, frame), data, prefix=PART_PREFIX)
