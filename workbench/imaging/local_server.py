@@ -115,6 +115,8 @@ class LocalOrthanc:
         default is Orthanc's SQLite index in ``data_dir``.
     aet : str
         The server's DICOM application entity title.
+    extra_config : dict, optional
+        More Orthanc settings, e.g. ``{"LimitFindResults": 100}`` (tests of capped servers).
 
     Examples
     --------
@@ -132,6 +134,7 @@ class LocalOrthanc:
         password_file: str | Path | None = None,
         postgres: dict[str, Any] | None = None,
         aet: str = "ORTHANC",
+        extra_config: dict[str, Any] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir else config.data_dir() / "orthanc"
         self.http_port = http_port
@@ -140,6 +143,7 @@ class LocalOrthanc:
         self.password_file = Path(password_file) if password_file else self.data_dir / "orthanc-password"
         self.postgres = postgres
         self.aet = aet
+        self.extra_config = dict(extra_config or {})
         self._process: subprocess.Popen[bytes] | None = None
         self._state: ServerState | None = None
 
@@ -368,6 +372,7 @@ class LocalOrthanc:
         }
         if self.postgres is not None:
             cfg["PostgreSQL"] = {"EnableIndex": True, "EnableStorage": False, "Lock": False, **self.postgres}
+        cfg.update(self.extra_config)
         return cfg
 
     def _wait_ready(self, state: ServerState, timeout: float) -> None:
