@@ -130,6 +130,8 @@ class OrthancFinder:
             return walked > self.caps[setting]
         if walked < self._uncut_below.get(setting, 0):
             return False
+        if walked >= int(self.client.get_json("/statistics").get(_COUNTS[level]) or 0):
+            return False  # every resource of the level answered (a cap cuts below the total)
         return self._probe(level, walked)
 
     def _probe(self, level: Level, walked: int) -> bool:
