@@ -133,3 +133,19 @@ def test_listing_fallback_matches_find(orthanc: LocalOrthanc, tmp_path: Path) ->
         query = capped_archive_query(level, tags)
         found = {item["ID"] for item in archive.find(query)}
         assert found and {item["ID"] for item in archive.finder.find_by_listing(query)} == found, tags
+
+
+def test_modalities_column_of_studies_found_by_modality(orthanc: LocalOrthanc) -> None:
+    """One-series studies found by one modality take it without a lookup; others are looked up."""
+    from workbench.imaging.synthetic import ct_series
+
+    one = tiny_study(99_500, patient_id="IMG-MODCOL")
+    two = ct_series(1, 4, 4, patient_id="IMG-MODCOL")
+    pet = ct_series(1, 4, 4, patient_id="IMG-MODCOL", study_uid=str(two[0].StudyInstanceUID))
+    pet[0].Modality = "PT"
+    orthanc.client().upload([one, *two, *pet], progress=False)
+    archive = OrthancArchive(orthanc.client())
+    table = archive.studies(patient_id="IMG-MODCOL", modality="CT").set_index("study_uid")
+    expected = {str(one.StudyInstanceUID): "CT", str(two[0].StudyInstanceUID): "CT\\PT"}
+    assert table.modalities.to_dict() == expected
+    assert set(archive.studies(patient_id="IMG-MODCOL", modality="PT").modalities) == {"CT\\PT"}

@@ -44,7 +44,7 @@ from workbench.imaging.names import (
     parse_charsets,
 )
 from workbench.imaging.orthanc_find import OrthancFinder
-from workbench.imaging.query import Level, Query, QueryError, build_query
+from workbench.imaging.query import Level, Query, QueryError, build_query, has_wildcard
 from workbench.imaging.rest import OrthancClient
 
 logger = logging.getLogger(__name__)
@@ -423,10 +423,15 @@ class OrthancArchive(BaseArchive):
         """
         result: dict[str, str] = {}
         todo: dict[str, dict[str, Any]] = {}
+        # a study of one series found by one modality has that modality alone
+        only = query.tags.get("ModalitiesInStudy", "")
+        only = only if only and "\\" not in only and not has_wildcard(only) else None
         for study in studies:
             memo = self._modalities.get(study["ID"])
             if memo is not None and memo[0] == _version(study):
                 result[study["ID"]] = memo[1]
+            elif only is not None and len(study.get("Series", ())) == 1:
+                result[study["ID"]] = only
             elif study.get("Series"):
                 todo[study["ID"]] = study
         if not todo:
