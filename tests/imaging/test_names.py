@@ -138,3 +138,71 @@ def test_repair_names_reads_each_garbled_name_once_and_keeps_the_others() -> Non
     assert reads == ["P1", "P3"]
     assert names == {("P1", garbled): "Yamada^Taro=山田^太郎", ("P2", "SATO^HANAKO"): "SATO^HANAKO",
                      ("P3", garbled): garbled}
+
+
+@pytest.fixture(scope="session")
+def shared_patient_id(orthanc: LocalOrthanc) -> dict[str, str]:
+    """One patient ID, three studies: a UTF-8 name stored first, then chrH32 and chrJapMultiExplicitIR6.
+
+    Returns study UID -> the name pydicom decodes from that study's file.
+    """
+    import io
+
+    import pydicom
+    from pydicom.data import get_charset_files
+
+    from tests.imaging.stored import to_bytes, with_new_uids
+
+    first = tiny_study(94_000, patient_id="IMG-SHARED")
+    first.PatientName = "Sato^Hanako=佐藤^花子=さとう^はなこ"
+    orthanc.client().upload([first], progress=False)  # the patient's tags in Orthanc come from this one
+    expected = {str(first.StudyInstanceUID): str(first.PatientName)}
+    for name in ("chrH32", "chrJapMultiExplicitIR6"):
+        ds = pydicom.dcmread(get_charset_files(f"{name}.dcm")[0])
+        data = to_bytes(with_new_uids(ds, f"shared-{name}", patient_id="IMG-SHARED"))
+        orthanc.client().upload([data], progress=False)
+        stored = pydicom.dcmread(io.BytesIO(data))
+        expected[str(stored.StudyInstanceUID)] = str(stored.PatientName)
+    return expected
+
+
+def _shared_checks(archive: object, expected: dict[str, str]) -> None:
+    kanji = {uid for uid, name in expected.items() if "山田" in name}
+    kana = {uid for uid, name in expected.items() if "やまだ^たろう" in name}
+    assert len(kanji) == 1 and len(kana) == 2
+    table = archive.studies(patient_id="IMG-SHARED").set_index("study_uid")  # type: ignore[attr-defined]
+    assert table.patient_name.to_dict() == expected  # each study named from its own file
+    for pattern, uids in [
+        ("*山田*", kanji),
+        ("山田", kanji),
+        ("山田^太郎", kanji),
+        ("やまだ", kana),
+        ("*やまだ^たろう*", kana),
+        ("たろう やまだ", kana),
+    ]:
+        found = archive.studies(patient_name=pattern, patient_id="IMG-SHARED")  # type: ignore[attr-defined]
+        assert set(found.study_uid) == uids, pattern
+        assert {expected[uid] for uid in found.study_uid} == set(found.patient_name), pattern
+    sato = archive.studies(patient_name="佐藤", patient_id="IMG-SHARED")  # type: ignore[attr-defined]
+    assert set(sato.study_uid) == set(expected) - kana
+    assert archive.patients(patient_name="山田").patient_id.tolist().count("IMG-SHARED") == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.orthanc
+def test_garbled_names_found_and_named_per_study(
+    archive: OrthancArchive, shared_patient_id: dict[str, str]
+) -> None:
+    """#15.2: a study stored IR 13\\IR 87 (or IR 6\\IR 87) under a patient ID first stored UTF-8."""
+    _shared_checks(archive, shared_patient_id)
+    series = archive.series(patient_name="山田", patient_id="IMG-SHARED")
+    assert set(series.study_uid) == {uid for uid, name in shared_patient_id.items() if "山田" in name}
+
+
+@pytest.mark.orthanc
+def test_garbled_names_per_study_over_dicomweb(
+    orthanc: LocalOrthanc, shared_patient_id: dict[str, str]
+) -> None:
+    from workbench.imaging import connect
+
+    dicomweb = connect(f"{orthanc.url}/dicom-web", orthanc.username, orthanc.password, kind="dicomweb")
+    _shared_checks(dicomweb, shared_patient_id)

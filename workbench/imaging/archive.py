@@ -4,7 +4,7 @@ One interface, two implementations (the dicomweb-client pattern of one protocol 
 clients):
 
 - :class:`~workbench.imaging.orthanc.OrthancArchive` uses Orthanc's REST API where it is faster
-  (``/tools/find`` with ``Expand``: one call per level and page) and DICOMweb WADO-RS to retrieve pixels;
+  (``/tools/find`` with ``Expand``: one call per level) and DICOMweb WADO-RS to retrieve pixels;
 - :class:`~workbench.imaging.dicomweb.DicomWebArchive` speaks plain DICOMweb (QIDO-RS, WADO-RS, STOW-RS)
   through dicomweb-client, for any server (dcm4chee, Google Healthcare, AWS HealthImaging, Orthanc).
 

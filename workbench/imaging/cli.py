@@ -66,7 +66,10 @@ def _connection(parser: argparse.ArgumentParser) -> None:
 
 def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patient-id")
-    parser.add_argument("--patient-name", help="wildcards * and ?; romaji, kanji or kana ('*山田*')")
+    parser.add_argument(
+        "--patient-name",
+        help="as typed: 山田, 山田^太郎, やまだ or yamada match any name group; * and ? are DICOM wildcards",
+    )
     parser.add_argument("--study-date", help="YYYYMMDD, YYYYMMDD-YYYYMMDD, or open ranges (20240101-)")
     parser.add_argument("--modality", help="CT, MR, CR ... (comma-separated for several)")
     parser.add_argument("--description")

@@ -28,6 +28,7 @@ import requests
 from workbench.errors import ArchiveError, AuthenticationError, ConfigError, NotFoundError
 from workbench.imaging.archive import StoredInstance
 from workbench.imaging.base import BaseArchive, InstanceRef, SeriesRef, two_patients_error
+from workbench.imaging.namematch import NamePattern
 from workbench.imaging.names import looks_garbled, orthanc_garbled_form, repair_names
 from workbench.imaging.query import Level, QueryError, build_query, check_uid, matches
 from workbench.imaging.rest import DEFAULT_RETRIES, DEFAULT_TIMEOUT, make_session
@@ -106,6 +107,8 @@ class DicomWebArchive(BaseArchive):
         Retries on connection errors and HTTP 502/503/504.
     cache
         Keep retrieved instances and decoded volumes on disk.
+    page_size
+        Results per QIDO-RS request (``limit``); ``None``: as many as the server gives per request.
     """
 
     def __init__(
@@ -117,6 +120,7 @@ class DicomWebArchive(BaseArchive):
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
         cache: bool = True,
+        page_size: int | None = None,
     ) -> None:
         from dicomweb_client import DICOMwebClient
 
@@ -132,6 +136,7 @@ class DicomWebArchive(BaseArchive):
         self.session = make_session(username, password, retries=retries)
         self.timeout = timeout
         self.client = DICOMwebClient(self.url, session=self.session, timeout=timeout)
+        self.page_size = page_size
 
     def __repr__(self) -> str:
         return f"DicomWebArchive({self.url!r})"
@@ -172,56 +177,85 @@ class DicomWebArchive(BaseArchive):
 
     # -- search ----------------------------------------------------------------------------------------
     def _search(self, level: Level, filters: dict[str, Any], fields: dict[str, str]) -> list[dict[str, Any]]:
-        """QIDO-RS at ``level``: safe filters on the server, the rest matched here; rows keyed by column."""
+        """QIDO-RS at ``level``: safe filters on the server, the rest matched here; rows keyed by column.
+
+        ``ModalitiesInStudy`` is always matched here, on the answers' own ModalitiesInStudy: Orthanc 1.10
+        ignores ``offset`` with it (a paging client gets the same studies again, for ever) and forwards only
+        the first ``limit`` studies.
+        """
         query = build_query(level, filters)
-        server = {k: v for k, v in query.tags.items() if _SAFE_VALUE.match(v)}
+        server = {
+            k: v for k, v in query.tags.items() if _SAFE_VALUE.match(v) and k != "ModalitiesInStudy"
+        }
         local = {k: v for k, v in query.tags.items() if k not in server}
+        answers = self._qido(level, server, list(fields), query.limit if not local else None)
+        rows = [{column: _value(item, tag) for tag, column in fields.items()} for item in answers]
+        local.pop("PatientName", None)
+        rows = [row for row in rows if all(_matches(keyword, value, row) for keyword, value in local.items())]
+        if query.name is not None:
+            rows = self._match_names(query.name, rows)
+        return rows[: query.limit] if query.limit else rows
+
+    def _qido(
+        self, level: Level, filters: dict[str, str], fields: list[str], limit: int | None
+    ) -> list[dict[str, Any]]:
+        """Every answer of a QIDO-RS search, page by page (``offset``).
+
+        Pages are read until one comes back empty (``page_size`` per request, or as many as the server
+        gives). A page that repeats the previous one ends the loop (a server ignoring ``offset``). A server
+        cap such as Orthanc's ``LimitFindResults`` cannot be told apart from the end of the answers here
+        (QIDO-RS has no count, and Orthanc sends no warning):
+        :class:`~workbench.imaging.orthanc.OrthancArchive`
+        detects it through Orthanc's REST API.
+        """
         searches: dict[Level, Callable[..., list[dict[str, Any]]]] = {
             Level.STUDY: self.client.search_for_studies,
             Level.SERIES: self.client.search_for_series,
             Level.INSTANCE: self.client.search_for_instances,
         }
         search = searches[level]
+        answers: list[dict[str, Any]] = []
+        previous: list[Any] | None = None
         with self._errors(f"{level.value.lower()} search"):
-            answers = search(
-                search_filters=server,
-                fields=list(fields),
-                get_remaining=True,
-                limit=query.limit if not local else None,
-            )
-        rows = [{column: _value(item, tag) for tag, column in fields.items()} for item in answers]
-        pattern = local.pop("PatientName", None)
-        rows = [row for row in rows if all(_matches(keyword, value, row) for keyword, value in local.items())]
-        if pattern is not None:
-            rows = self._match_names(pattern, rows)
-        return rows[: query.limit] if query.limit else rows
+            while limit is None or len(answers) < limit:
+                want = self.page_size if limit is None else min(self.page_size or limit, limit - len(answers))
+                page = search(search_filters=filters, fields=fields, offset=len(answers), limit=want)
+                key = [item.get("00080018", item.get("0020000E", item.get("0020000D"))) for item in page[:3]]
+                if not page or key == previous:
+                    break
+                answers.extend(page)
+                previous = key
+                if limit is not None and len(answers) >= limit:
+                    break
+        return answers
 
-    def _match_names(self, pattern: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Rows whose patient name matches ``pattern``, judging garbled names by their decoded form.
+    def _match_names(self, pattern: NamePattern, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows whose patient name matches ``pattern`` (see :mod:`~workbench.imaging.namematch`), garbled too.
 
         A server that garbled a Japanese name (Orthanc 1.10 with multi-valued ISO 2022 sets) answers it in a
         form a kanji or kana pattern cannot match; the rows whose garbled name matches the pattern's garbled
-        form (:func:`~workbench.imaging.names.orthanc_garbled_form`) are decoded from a stored file first.
-        Only those are read, not every garbled name.
+        form (:func:`~workbench.imaging.names.orthanc_garbled_form`) are decoded from a file of their own
+        study first. Only those are read, not every garbled name.
         """
-        garbled = orthanc_garbled_form(pattern)
+        garbled = orthanc_garbled_form(pattern.server)
         if garbled is not None:
             self._fix_names(
                 [
                     row
                     for row in rows
-                    if not _matches("PatientName", pattern, row)
+                    if not pattern.matches(row.get("patient_name"))
                     and matches(garbled, row.get("patient_name"), case_sensitive=False)
                 ]
             )
-        return [row for row in rows if _matches("PatientName", pattern, row)]
+        return [row for row in rows if pattern.matches(row.get("patient_name"))]
 
     def _fix_names(self, rows: list[dict[str, Any]]) -> None:
-        """Re-decode garbled patient names from one stored file of the patient's study (pydicom)."""
+        """Re-decode garbled patient names from one stored file of each row's own study (pydicom)."""
         garbled = [row for row in rows if looks_garbled(row.get("patient_name"))]
 
         def key(row: dict[str, Any]) -> tuple[str, str]:
-            return row.get("patient_id") or "", row.get("patient_name") or ""
+            # per study: studies of one patient ID may hold other names and character sets
+            return row.get("study_uid") or "", row.get("patient_name") or ""
 
         decoded = repair_names(garbled, key, lambda row: self._name_from_file(row["study_uid"]))
         for row in garbled:

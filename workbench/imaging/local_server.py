@@ -177,6 +177,8 @@ class LocalOrthanc:
         The DICOM peers allowed to store; with none, the listener (if on) accepts no C-STORE at all.
     optional_plugins : tuple of str
         Keys of :data:`OPTIONAL_PLUGINS` to load when installed (``()``: none, e.g. to test without them).
+    extra_config : dict, optional
+        More Orthanc settings, e.g. ``{"LimitFindResults": 100}`` (tests of capped servers).
 
     Examples
     --------
@@ -196,6 +198,7 @@ class LocalOrthanc:
         aet: str = "ORTHANC",
         modalities: Sequence[Modality] = (),
         optional_plugins: tuple[str, ...] = tuple(OPTIONAL_PLUGINS),
+        extra_config: dict[str, Any] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir else config.data_dir() / "orthanc"
         self.http_port = http_port
@@ -206,6 +209,7 @@ class LocalOrthanc:
         self.aet = aet
         self.modalities = tuple(modalities)
         self.optional_plugins = optional_plugins
+        self.extra_config = dict(extra_config or {})
         self._process: subprocess.Popen[bytes] | None = None
         self._state: ServerState | None = None
 
@@ -449,6 +453,7 @@ class LocalOrthanc:
         }
         if self.postgres is not None:
             cfg["PostgreSQL"] = {"EnableIndex": True, "EnableStorage": False, "Lock": False, **self.postgres}
+        cfg.update(self.extra_config)
         return cfg
 
     def _wait_ready(self, state: ServerState, timeout: float) -> None:

@@ -54,25 +54,27 @@ def repair_names(
     key: Callable[[Row], tuple[str, str]],
     read: Callable[[Row], str | None],
 ) -> dict[tuple[str, str], str]:
-    """The decoded name of every (patient ID, name as the server gave it), garbled ones re-read once each.
+    """The decoded name of every (owner, name as the server gave it), garbled ones re-read once each.
 
     Both archives repair names this way; only how a name is read from a stored file differs. Keyed by what
     each row carries rather than by patient: a server keeps the patient tags of every study, and studies of
-    one patient ID may carry different names (corrections, typing errors).
+    one patient ID may carry different names (corrections, typing errors) and character sets, so ``read``
+    decodes a file of the row's own study, and the owner is the patient ID (Orthanc) or the study UID
+    (DICOMweb).
 
     Parameters
     ----------
     rows
         Search answers (any kind of row).
     key
-        A row's (patient ID, name as served).
+        A row's (owner, name as served).
     read
         Read a row's name from one of its stored files (``None``: keep the name as served).
 
     Returns
     -------
     dict
-        (patient ID, served name) -> the name to show.
+        (owner, served name) -> the name to show.
     """
     names: dict[tuple[str, str], str] = {}
     for row in rows:

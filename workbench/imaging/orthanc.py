@@ -3,10 +3,11 @@
 Why not QIDO for search: Orthanc 1.10.1 does not percent-decode GET query arguments, so wildcards and
 kanji sent through QIDO find nothing, and its DICOMweb plugin reads one file per hit. ``POST /tools/find``
 takes a UTF-8 JSON body (wildcards and kanji work) and, with ``Expand``, answers a whole level in one call;
-we page it with ``Since``/``Limit`` so that archives of any size are searched in bounded requests. A search
-without filters reads the plain listings (``/studies?expand``) instead, paged the same way: they skip the
-lookup engine. Names that Orthanc indexes garbled (multi-valued ISO 2022 Japanese sets) are still found by
-kanji and kana filters (:meth:`OrthancArchive._search`).
+it is sent unpaged, since paging it re-walks earlier matches and loses studies found by modality, and the
+server's result caps are detected (:mod:`workbench.imaging.orthanc_find`). A search without filters reads the
+plain listings (``/studies?expand``) instead, paged: they skip the lookup engine.
+Names that Orthanc indexes garbled (multi-valued ISO 2022 Japanese sets) are still found by kanji and kana
+filters (:meth:`OrthancArchive._search`).
 
 Why WADO-RS for pixels: ``GET /dicom-web/studies/{study}/series/{series}`` with ``transfer-syntax=*``
 streams every stored file of a series in one multipart answer, without transcoding (measured 20 times faster
@@ -20,6 +21,7 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +37,8 @@ from workbench.imaging.names import (
     parse_charsets,
     repair_names,
 )
-from workbench.imaging.query import Level, Query, QueryError, build_query, check_uid, matches
+from workbench.imaging.orthanc_find import OrthancFinder
+from workbench.imaging.query import Level, Query, QueryError, build_query, check_uid, has_wildcard
 from workbench.imaging.rest import OrthancClient
 from workbench.imaging.tables import make_frame, paused_gc, rows_to_columns
 from workbench.imaging.wire import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
@@ -46,8 +49,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 10_000
-"""Resources per ``/tools/find`` request (an expanded study is about 1 kB). Orthanc walks past the ``Since``
-first matches on every request, so pages are large: a search of up to this size is one call."""
+"""Resources per request of Orthanc's plain listings (an expanded study is about 1 kB); ``/tools/find`` is
+never paged (:mod:`workbench.imaging.orthanc_find`)."""
 UID_LIST_MAX = 50
 """Up to this many studies are looked up by UID list matching; more by repeating the search's filters."""
 _STUDY_TAGS = (
@@ -58,12 +61,6 @@ _STUDY_TAGS = (
     "StudyInstanceUID",
     "StudyDescription",
 )
-_LISTING = {
-    Level.PATIENT: "patients",
-    Level.STUDY: "studies",
-    Level.SERIES: "series",
-    Level.INSTANCE: "instances",
-}
 LISTING_SHARE = 0.5
 """Look up the modalities of found studies in the full series listing when they hold this share of the
 archive's series or more."""
@@ -81,7 +78,7 @@ class OrthancArchive(BaseArchive):
     cache
         Keep retrieved instances and decoded volumes on disk.
     page_size
-        Resources per ``/tools/find`` request.
+        Resources per request of the plain listings.
 
     Examples
     --------
@@ -94,6 +91,7 @@ class OrthancArchive(BaseArchive):
         self.client = client
         self.url = client.url
         self.page_size = page_size
+        self.finder = OrthancFinder(client, page_size)
         # Orthanc study ID -> (its version: LastUpdate and series IDs, ModalitiesInStudy)
         self._modalities: dict[str, tuple[tuple[str, ...], str]] = {}
 
@@ -101,8 +99,8 @@ class OrthancArchive(BaseArchive):
         return f"OrthancArchive({self.url!r})"
 
     # -- search ----------------------------------------------------------------------------------------
-    def find(self, query: Query, *, expand: bool = True) -> list[dict[str, Any]]:
-        """Run ``/tools/find`` page by page (``Since``/``Limit``) and return every answer.
+    def find(self, query: Query, *, expand: bool = True) -> list[Any]:
+        """Every resource matching ``query``: one ``/tools/find`` (see :mod:`workbench.imaging.orthanc_find`).
 
         Parameters
         ----------
@@ -111,64 +109,68 @@ class OrthancArchive(BaseArchive):
         expand
             Ask for the resources' tags (else only their Orthanc IDs are returned, as strings).
         """
-        results: list[Any] = []
-        # names and descriptions match regardless of case (as Orthanc does for names by default)
-        case_sensitive = not any(k == "PatientName" or k.endswith("Description") for k in query.tags)
-        while True:
-            want = self.page_size if query.limit is None else min(self.page_size, query.limit - len(results))
-            if not query.tags:
-                # Nothing to match: Orthanc's plain listing answers the same JSON without its lookup engine
-                # (measured 0.21 s instead of 0.39 s for 5,000 expanded studies).
-                params: dict[str, Any] = {"since": len(results), "limit": want}
-                if expand:
-                    params["expand"] = "true"
-                page = self.client.get_json(f"/{_LISTING[query.level]}", params=params)
-            else:
-                body = {
-                    "Level": query.level.value,
-                    "Query": query.tags,
-                    "Expand": expand,
-                    "Since": len(results),
-                    "Limit": want,
-                    "CaseSensitive": case_sensitive,
-                }
-                page = self.client.post_json("/tools/find", body)
-            results.extend(page)
-            if len(page) < want or (query.limit is not None and len(results) >= query.limit):
-                return results
+        return self.finder.find(query, expand=expand)
 
     def _search(self, query: Query) -> list[dict[str, Any]]:
-        """:meth:`find`, plus the patients whose Japanese names Orthanc itself holds garbled.
+        """:meth:`find`, checked against the name filter as typed, plus names Orthanc holds garbled.
 
-        Orthanc 1.10 indexes names stored with ``ISO 2022 IR 13\\ISO 2022 IR 87`` or ``ISO 2022 IR 6\\ISO 2022
-        IR 87`` in a garbled form (:func:`~workbench.imaging.names.orthanc_garbled_form`), so a kanji or kana
-        pattern misses them. When the name filter holds such characters, the patients matching its garbled
-        form are looked up too; those whose name, decoded from their stored file, matches the pattern are
-        added by PatientID (a short garbled pattern also matches ordinary ASCII names: ``田`` is ``ED``).
+        The server is sent a wider name pattern than the one typed (:mod:`~workbench.imaging.namematch`);
+        its answers are checked here when that pattern is not exact. Orthanc 1.10 indexes names stored with
+        ``ISO 2022 IR 13\\ISO 2022 IR 87`` or ``ISO 2022 IR 6\\ISO 2022 IR 87`` garbled
+        (:func:`~workbench.imaging.names.orthanc_garbled_form`), so a kanji or kana filter misses them: the
+        studies (or series) matching the pattern's garbled form are looked up too, each decoded from a file
+        of its own (a patient ID may hold studies stored under other names and character sets), and those
+        whose decoded name matches are added (a short garbled pattern also matches ordinary ASCII names:
+        ``田`` is ``ED``).
         """
-        found = self.find(query)
-        pattern = query.tags.get("PatientName")
-        garbled = orthanc_garbled_form(pattern) if pattern else None
-        if garbled is None:
-            return found
-        patient_query = {k: v for k, v in query.tags.items() if k == "PatientID"}
-        candidates = self.find(Query(Level.PATIENT, {**patient_query, "PatientName": garbled}))
-        ids = sorted(
-            {
-                tags.get("PatientID", "")
-                for tags in (p["MainDicomTags"] for p in candidates)
-                if looks_garbled(tags.get("PatientName"))
-                and matches(pattern or "", self._name_from_file(*_name_key(tags)), case_sensitive=False)
-            }
-        )
-        if not ids:
-            return found
+        pattern = query.name
+        if pattern is None:
+            return self.find(query)
+        exact = pattern.exact_on_server
+        found = self.find(query if exact else replace(query, limit=None))
+        if not exact:
+            shown = self._names_shown(found, query)
+            found = [item for item, name in zip(found, shown, strict=True) if pattern.matches(name)]
+        garbled = orthanc_garbled_form(pattern.server)
+        if garbled is not None:
+            known = {item["ID"] for item in found}
+            extra = [item for item in self._garbled_matches(query, garbled) if item["ID"] not in known]
+            logger.debug("%d result(s) added for names Orthanc holds garbled", len(extra))
+            found += extra
+        return found if query.limit is None else found[: query.limit]
+
+    def _names_shown(self, found: list[dict[str, Any]], query: Query) -> list[str]:
+        """The patient name of each found resource as Orthanc gives it (series: their study's)."""
+        level = query.level
+        if level is Level.STUDY:
+            return [item["PatientMainDicomTags"].get("PatientName", "") for item in found]
+        if level is Level.PATIENT:
+            return [item["MainDicomTags"].get("PatientName", "") for item in found]
+        parents = self._parent_studies({item["ParentStudy"] for item in found}, query)
+        return [
+            parents.get(item["ParentStudy"], {}).get("PatientMainDicomTags", {}).get("PatientName", "")
+            for item in found
+        ]
+
+    def _garbled_matches(self, query: Query, garbled: str) -> list[dict[str, Any]]:
+        """Resources of ``query`` whose name Orthanc holds garbled and whose decoded name matches it."""
+        assert query.name is not None
+        level = Level.STUDY if query.level is Level.PATIENT else query.level
         tags = {k: v for k, v in query.tags.items() if k != "PatientName"}
-        extra = self.find(Query(query.level, {**tags, "PatientID": "\\".join(ids)}, query.limit))
-        known = {item["ID"] for item in found}
-        merged = found + [item for item in extra if item["ID"] not in known]
-        logger.debug("%d result(s) added for names Orthanc holds garbled", len(merged) - len(found))
-        return merged if query.limit is None else merged[: query.limit]
+        matched = []
+        for item in self.find(Query(level, {**tags, "PatientName": garbled})):
+            if level is Level.STUDY:
+                shown = item["PatientMainDicomTags"].get("PatientName", "")
+                decoded = self._study_name(item) if looks_garbled(shown) else None
+            else:  # a series: its JSON names no patient; read its own file
+                ids = item.get("Instances", [])
+                decoded = self._instance_name(ids[0]) if ids else None
+            if decoded is not None and query.name.matches(decoded):
+                matched.append(item)
+        if query.level is not Level.PATIENT:
+            return matched
+        patients = sorted({study["ParentPatient"] for study in matched})
+        return [self.client.get_json(f"/patients/{pid}", what=f"patient {pid}") for pid in patients]
 
     @paused_gc
     def patients(self, **filters: Any) -> pd.DataFrame:
@@ -186,16 +188,16 @@ class OrthancArchive(BaseArchive):
         """
         query = build_query(Level.PATIENT, filters)
         found = self._search(query)
-        names = self._names([p["MainDicomTags"] for p in found])
+        names = self._decoded_names(found, Level.PATIENT)
         rows = [
             {
                 "patient_id": p["MainDicomTags"].get("PatientID"),
-                "patient_name": names[_name_key(p["MainDicomTags"])],
+                "patient_name": name,
                 "birth_date": p["MainDicomTags"].get("PatientBirthDate"),
                 "sex": p["MainDicomTags"].get("PatientSex"),
                 "n_studies": len(p.get("Studies", [])),
             }
-            for p in found
+            for p, name in zip(found, names, strict=True)
         ]
         return make_frame(Level.PATIENT, rows_to_columns(rows))
 
@@ -222,13 +224,13 @@ class OrthancArchive(BaseArchive):
         """
         query = build_query(Level.STUDY, filters)
         found = self._search(query)
-        names = self._names([s["PatientMainDicomTags"] for s in found])
+        names = self._decoded_names(found, Level.STUDY)
         modalities = self._study_modalities(found, query)
         tags = [study["MainDicomTags"] for study in found]  # column by column: the hot path of big searches
         columns = {
             "study_uid": [t.get("StudyInstanceUID") for t in tags],
             "patient_id": [study["PatientMainDicomTags"].get("PatientID") for study in found],
-            "patient_name": [names[_name_key(study["PatientMainDicomTags"])] for study in found],
+            "patient_name": names,
             "study_date": [t.get("StudyDate") for t in tags],
             "study_time": [t.get("StudyTime") for t in tags],
             "study_description": [t.get("StudyDescription") for t in tags],
@@ -352,33 +354,59 @@ class OrthancArchive(BaseArchive):
         }
         return make_frame(Level.INSTANCE, columns)
 
-    def _names(self, patients: Iterable[dict[str, Any]]) -> dict[tuple[str, str], str]:
-        """Decoded name per (PatientID, name as Orthanc gave it), re-read from a stored file where garbled.
+    def _decoded_names(self, found: list[dict[str, Any]], level: Level) -> list[str]:
+        """The patient name of each found study (or patient), re-read from a stored file where garbled.
 
-        Keyed by what each row carries rather than by patient: Orthanc keeps the patient tags of every study,
-        and studies of one patient ID may carry different names (corrections, typing errors).
+        A garbled name is decoded from a file of the very study that carries it (for a patient: of one of
+        its studies carrying that name), never from another study of the same patient ID, which may hold a
+        different name or character set. Rows sharing a patient ID and a garbled value share the reading.
         """
-        return repair_names(patients, _name_key, lambda tags: self._name_from_file(*_name_key(tags)))
+        field = "PatientMainDicomTags" if level is Level.STUDY else "MainDicomTags"
 
-    def _name_from_file(self, patient_id: str, fallback: str) -> str:
-        # one series of the patient, expanded, names its instances: a series-level lookup is several times
-        # cheaper than an instance-level one
-        series = self.client.post_json(
-            "/tools/find",
-            {"Level": "Series", "Query": {"PatientID": patient_id}, "Limit": 1, "Expand": True},
-        )
-        ids = series[0].get("Instances", []) if series else []
-        if not ids:
-            return fallback
+        def key(item: dict[str, Any]) -> tuple[str, str]:
+            tags = item[field]
+            return tags.get("PatientID", ""), tags.get("PatientName", "")
+
+        def read(item: dict[str, Any]) -> str | None:
+            if level is Level.STUDY:
+                return self._study_name(item)
+            return self._patient_name(item, key(item)[1])
+
+        names = repair_names(found, key, read)  # the one repair path of both archives
+        return [names[key(item)] for item in found]
+
+    def _patient_name(self, patient: dict[str, Any], shown: str) -> str | None:
+        """A patient's name decoded from a study of the patient that carries the value Orthanc shows."""
+        studies = [self.client.get_json(f"/studies/{sid}") for sid in patient.get("Studies", [])]
+        carrying = [s for s in studies if s["PatientMainDicomTags"].get("PatientName") == shown]
+        for study in carrying or studies:
+            name = self._study_name(study)
+            if name is not None:
+                return name
+        return None
+
+    def _study_name(self, study: dict[str, Any]) -> str | None:
+        """The patient name stored in a file of this study, decoded by pydicom."""
+        for series_id in study.get("Series", []):
+            instances = self.client.get_json(f"/series/{series_id}").get("Instances", [])
+            if instances:
+                return self._instance_name(instances[0])
+        return None
+
+    def _instance_name(self, instance_id: str) -> str:
+        """PatientName of one stored instance, decoded with its SpecificCharacterSet (ISO 2022 included)."""
         try:
             charsets = parse_charsets(
-                self.client.get_bytes(f"/instances/{ids[0]}/content/0008-0005", what="tag")
+                self.client.get_bytes(f"/instances/{instance_id}/content/0008-0005", what="tag")
             )
         except NotFoundError:  # no SpecificCharacterSet: the default repertoire
             charsets = []
-        raw = self.client.get_bytes(f"/instances/{ids[0]}/content/0010-0010")
+        try:
+            raw = self.client.get_bytes(f"/instances/{instance_id}/content/0010-0010", what="tag")
+        except NotFoundError:
+            return ""
         name = decode_raw_name(raw, charsets)
-        logger.debug("patient %s: name %r re-decoded from the stored file as %r", patient_id, fallback, name)
+        logger.debug("instance %s: name re-decoded from the stored file as %r", instance_id, name)
         return name
 
     def _study_modalities(self, studies: list[dict[str, Any]], query: Query) -> dict[str, str]:
@@ -393,10 +421,15 @@ class OrthancArchive(BaseArchive):
         """
         result: dict[str, str] = {}
         todo: dict[str, dict[str, Any]] = {}
+        # a study of one series found by one modality has that modality alone
+        asked = query.tags.get("ModalitiesInStudy", "")
+        only = asked if asked and "\\" not in asked and not has_wildcard(asked) else None
         for study in studies:
             memo = self._modalities.get(study["ID"])
             if memo is not None and memo[0] == _version(study):
                 result[study["ID"]] = memo[1]
+            elif only is not None and len(study.get("Series", ())) == 1:
+                result[study["ID"]] = only
             elif study.get("Series"):
                 todo[study["ID"]] = study
         if not todo:
@@ -407,7 +440,8 @@ class OrthancArchive(BaseArchive):
         elif self._share_of_archive(sum(len(study["Series"]) for study in todo.values())) >= LISTING_SHARE:
             series_query = Query(Level.SERIES, {})
         else:
-            series_query = Query(Level.SERIES, {k: v for k, v in query.tags.items() if k in _STUDY_TAGS})
+            tags = {k: v for k, v in query.tags.items() if k in _STUDY_TAGS}
+            series_query = Query(Level.SERIES, tags, None, query.name)
         found: dict[str, set[str]] = {}
         for series in self._search(series_query):
             if series["ParentStudy"] in todo:
@@ -433,8 +467,11 @@ class OrthancArchive(BaseArchive):
                 studies = list(pool.map(lambda i: self.client.get_json(f"/studies/{i}"), sorted(ids)))
         else:
             study_tags = {k: v for k, v in query.tags.items() if k in _STUDY_TAGS}
-            studies = self._search(Query(Level.STUDY, study_tags))
-        return {s["ID"]: s for s in studies if s["ID"] in ids}
+            studies = self.find(Query(Level.STUDY, study_tags))
+        found = {s["ID"]: s for s in studies if s["ID"] in ids}
+        for missing in sorted(ids - found.keys()):  # parents of series found for a garbled name
+            found[missing] = self.client.get_json(f"/studies/{missing}")
+        return found
 
     # -- retrieval -------------------------------------------------------------------------------------
     def _series_ref(self, series_uid: str, patient_id: str | None = None) -> SeriesRef:
@@ -639,6 +676,3 @@ def _uid_of_item(item: Any) -> str | None:
     except OSError:
         return None
 
-
-def _name_key(tags: dict[str, Any]) -> tuple[str, str]:
-    return tags.get("PatientID", ""), tags.get("PatientName", "")

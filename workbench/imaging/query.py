@@ -7,8 +7,12 @@ Filters
 -------
 patient_id, accession_number, study_uid, series_uid
     Exact values; a list means "any of these" (DICOM list matching).
-patient_name, description
-    DICOM wildcards ``*`` and ``?``; romaji, kanji or kana. Orthanc matches person names case-insensitively.
+patient_name
+    As typed: ``山田``, ``山田^太郎``, ``やまだ``, ``yamada`` match any of the three name groups (alphabetic,
+    ideographic, phonetic), romaji regardless of case; explicit wildcards ``*`` and ``?`` keep their DICOM
+    meaning, on the whole name or on one group (:mod:`workbench.imaging.namematch`).
+description
+    DICOM wildcards ``*`` and ``?``, regardless of case.
 study_date
     ``"20240101-20240131"``, ``"2024-01-01"``, a ``datetime.date``, or a ``(start, end)`` tuple whose items
     are dates, date strings or ``None`` (open end).
@@ -28,6 +32,7 @@ from enum import StrEnum
 from typing import Any
 
 from workbench.errors import WorkbenchError
+from workbench.imaging.namematch import NamePattern, name_pattern
 from workbench.imaging.uids import uid_problem
 
 
@@ -85,10 +90,13 @@ class Query:
     level: Level
     tags: dict[str, str] = field(default_factory=dict)
     limit: int | None = None
+    name: NamePattern | None = None
+    """The patient-name filter as typed; ``tags["PatientName"]`` holds the wider pattern sent to servers."""
 
     def without(self, *keywords: str) -> Query:
         """The same query without some attributes (and without the limit)."""
-        return Query(self.level, {k: v for k, v in self.tags.items() if k not in keywords}, None)
+        name = None if "PatientName" in keywords else self.name
+        return Query(self.level, {k: v for k, v in self.tags.items() if k not in keywords}, None, name)
 
 
 def build_query(level: Level, filters: Mapping[str, Any]) -> Query:
@@ -113,6 +121,7 @@ def build_query(level: Level, filters: Mapping[str, Any]) -> Query:
     allowed = FILTERS[level]
     tags: dict[str, str] = {}
     limit = None
+    pattern = None
     for name, value in filters.items():
         if value is None:
             continue
@@ -129,11 +138,15 @@ def build_query(level: Level, filters: Mapping[str, Any]) -> Query:
             text = _modality(value)
         elif name in UID_FILTERS:
             text = _uids(name, value)
+        elif name == "patient_name":
+            typed = _text(name, value)
+            pattern = name_pattern(typed) if typed.strip("*") else None
+            text = pattern.server if pattern is not None else ""
         else:
             text = _text(name, value)
         if text:
             tags[keyword] = text
-    return Query(level, tags, limit)
+    return Query(level, tags, limit, pattern)
 
 
 def date_range(value: Any) -> str:

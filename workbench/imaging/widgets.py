@@ -90,7 +90,7 @@ class StudyBrowser:
         self.series = pd.DataFrame()
         self.volume: Volume | None = None
 
-        self.patient_name = w.Text(description="Name", placeholder="*山田* or yamada*")
+        self.patient_name = w.Text(description="Name", placeholder="山田, やまだ or yamada")
         self.patient_id = w.Text(description="Patient ID")
         self.date_from = w.DatePicker(description="From")
         self.date_to = w.DatePicker(description="To")
