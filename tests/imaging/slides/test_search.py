@@ -33,6 +33,13 @@ def test_slides_by_kanji_name(any_archive, jpeg_slide: StoredSlide) -> None:
     assert table.series_uid.tolist() == [jpeg_slide.series_uid]
 
 
+@pytest.mark.parametrize("typed", ["石井", "石井 蓮", "いしい", "ISHII", "ishii^ren"])
+def test_slides_by_name_as_typed(any_archive, jpeg_slide: StoredSlide, typed: str) -> None:
+    """Slides search uses the names-as-typed rule of the other searches (#16.1)."""
+    table = any_archive.slides(patient_name=typed)
+    assert table.series_uid.tolist() == [jpeg_slide.series_uid]
+
+
 def test_slides_refuses_a_modality_filter(any_archive) -> None:
     with pytest.raises(QueryError, match="modality"):
         any_archive.slides(modality="CT")
