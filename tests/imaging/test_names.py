@@ -58,6 +58,7 @@ def test_decode_raw_name_iso2022() -> None:
     assert parse_charsets(b"\\ISO 2022 IR 87") == ["", "ISO 2022 IR 87"]
 
 
+@pytest.mark.orthanc
 def test_every_charset_file_has_the_right_name_columns(
     archive: OrthancArchive, charset_patients: dict[str, str]
 ) -> None:
@@ -96,6 +97,7 @@ def test_orthanc_garbled_form(text: str, garbled: str | None) -> None:
     assert orthanc_garbled_form(text) == garbled
 
 
+@pytest.mark.orthanc
 def test_kanji_and_kana_search_finds_names_orthanc_holds_garbled(
     orthanc: LocalOrthanc,
     archive: OrthancArchive,
