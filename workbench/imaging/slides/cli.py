@@ -19,7 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "slides", help="search whole-slide images (levels, size, µm/pixel, specimen, stain)"
     )
     slides.add_argument("--patient-id")
-    slides.add_argument("--patient-name", help="wildcards * and ?; romaji, kanji or kana ('*山田*')")
+    slides.add_argument(
+        "--patient-name",
+        help="as typed: 山田, 山田^太郎, やまだ or yamada match any name group; * and ? are DICOM wildcards",
+    )
     slides.add_argument("--study-date", help="YYYYMMDD, YYYYMMDD-YYYYMMDD, or open ranges (20240101-)")
     slides.add_argument("--study-uid")
     slides.add_argument("--description", help="series description")
