@@ -1,0 +1,150 @@
+"""The recogniser: Presidio's analyzer over GiNZA (spaCy, Japanese), loaded once per process.
+
+GiNZA's named-entity model (``ja_ginza``, installed from PyPI with its model inside; nothing is downloaded
+at run time) finds people and places; :class:`JapaneseNameRecognizer` reads the Sudachi dictionary tags of
+the same tokens (``名詞-固有名詞-人名``) and the words around them (``山田さん``, ``長男 山田一郎``,
+``主治医 鈴木医師``); :mod:`.rules` adds the patterns. Loading takes a few seconds, so the engine is made
+once per process and shared (calls are serialised: the tokenizer is not thread-safe).
+
+When a part is missing the redaction refuses to run (:class:`RedactionUnavailableError`), so that no text
+leaves the machine unredacted.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import importlib.util
+import logging
+import threading
+from typing import Any
+
+from workbench.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+EXTRA = "redact"
+MODEL = "ja_ginza"
+RULES_VERSION = "2"
+"""Bumped whenever :mod:`.rules`, :mod:`.names` or :mod:`.dates` change what they find."""
+_REQUIRED = {
+    "presidio_analyzer": "presidio-analyzer",
+    "presidio_anonymizer": "presidio-anonymizer",
+    "spacy": "spacy",
+    "ginza": "ginza",
+    MODEL: "ja-ginza",
+}
+_GINZA_ENTITIES = {"Person": "NAME", "City": "ADDRESS", "Postal_Address": "ADDRESS"}
+_LOCK = threading.RLock()
+
+
+class RedactionUnavailableError(ConfigError):
+    """Redaction was asked for but its recogniser (Presidio, GiNZA and its model) is not installed."""
+
+
+def check_installed() -> None:
+    """Raise :class:`RedactionUnavailableError` naming the extra to install if a part is missing."""
+    missing = [dist for module, dist in _REQUIRED.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise RedactionUnavailableError(
+            f"redaction needs {', '.join(missing)}: install the '{EXTRA}' extra "
+            f"(pip install 'workbench[{EXTRA}]'); nothing was sent"
+        )
+
+
+def recogniser_version() -> str:
+    """What recognised the identifiers, with versions (recorded with every redacted generation)."""
+    check_installed()
+    versions = {dist: importlib.metadata.version(dist) for dist in ("presidio-analyzer", "ja-ginza", "spacy")}
+    return (
+        f"presidio-analyzer {versions['presidio-analyzer']} + {MODEL} {versions['ja-ginza']} "
+        f"(spaCy {versions['spacy']}) + workbench rules {RULES_VERSION}"
+    )
+
+
+@functools.cache
+def analyzer() -> Any:
+    """The Presidio ``AnalyzerEngine`` for Japanese, made on first use and kept for the process.
+
+    Raises
+    ------
+    RedactionUnavailableError
+        If presidio-analyzer, spaCy, GiNZA or its model is not installed.
+    """
+    check_installed()
+    with _LOCK:
+        import spacy
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+        from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+        from workbench.summary.redaction.ner import JapaneseNameRecognizer
+        from workbench.summary.redaction.rules import rule_recognizers
+
+        class GinzaNlpEngine(SpacyNlpEngine):
+            """spaCy with the installed GiNZA model; never downloads one."""
+
+            def load(self) -> None:
+                try:
+                    self.nlp = {"ja": spacy.load(MODEL)}
+                except OSError as exc:
+                    raise RedactionUnavailableError(
+                        f"the GiNZA model {MODEL} cannot be loaded ({exc}): install the '{EXTRA}' extra "
+                        f"(pip install 'workbench[{EXTRA}]'); nothing was sent"
+                    ) from None
+
+        labels = spacy.util.get_package_path(MODEL)  # the package is there (checked above)
+        logger.info("loading %s from %s for redaction", MODEL, labels)
+        nlp_engine = GinzaNlpEngine(
+            models=[{"lang_code": "ja", "model_name": MODEL}],
+            ner_model_configuration=NerModelConfiguration(
+                model_to_presidio_entity_mapping=_GINZA_ENTITIES, low_confidence_score_multiplier=1.0
+            ),
+        )
+        nlp_engine.load()
+        registry = RecognizerRegistry(supported_languages=["ja"])
+        registry.add_recognizer(
+            SpacyRecognizer(supported_language="ja", supported_entities=sorted(set(_GINZA_ENTITIES.values())))
+        )
+        registry.add_recognizer(JapaneseNameRecognizer())
+        for recognizer in rule_recognizers():
+            registry.add_recognizer(recognizer)
+        return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["ja"])
+
+
+def analyze(text: str, ad_hoc: list[Any] | None = None) -> list[Any]:
+    """Presidio results for ``text`` (long texts are analysed line block by line block)."""
+    engine = analyzer()
+    results: list[Any] = []
+    offset = 0
+    for block in _blocks(text):
+        if block.strip():
+            with _LOCK:
+                found = engine.analyze(block, language="ja", ad_hoc_recognizers=ad_hoc or None)
+            for result in found:
+                result.start += offset
+                result.end += offset
+            results += found
+        offset += len(block)
+    return results
+
+
+def _blocks(text: str, size: int = 4000) -> list[str]:
+    """``text`` cut at line ends into pieces of at most about ``size`` characters (Sudachi's input limit)."""
+    blocks, current = [], ""
+    for line in text.splitlines(keepends=True):
+        if current and len(current) + len(line) > size:
+            blocks.append(current)
+            current = ""
+        current += line
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def reading(text: str) -> str:
+    """The katakana reading Sudachi (GiNZA's tokenizer) gives ``text``."""
+    nlp = analyzer().nlp_engine.nlp["ja"]
+    with _LOCK:
+        doc = nlp.make_doc(text)
+    return "".join((token.morph.get("Reading") or [""])[0] for token in doc)
