@@ -84,6 +84,21 @@ def _replace_group(match: re.Match[str], values: dict[str, int]) -> str:
     return text
 
 
+def _matches(text: str) -> list[tuple[int, int, str, re.Match[str]]]:
+    """Every date in ``text``: (start, end, spelling, match), in order, never overlapping."""
+    spans: list[tuple[int, int, str, re.Match[str]]] = []
+    for kind, pattern in DATE_PATTERNS:
+        for match in pattern.finditer(text):
+            if not any(s < match.end() and match.start() < e for s, e, _, _ in spans):
+                spans.append((match.start(), match.end(), kind, match))
+    return sorted(spans, key=lambda s: s[0])
+
+
+def date_spans(text: str) -> list[tuple[int, int]]:
+    """Where the dates of ``text`` are (start, end), in order."""
+    return [(start, end) for start, end, _, _ in _matches(text)]
+
+
 def _nearest_year(month: int, day: int, reference: dt.date) -> dt.date | None:
     candidates = []
     for year in (reference.year - 1, reference.year, reference.year + 1):
@@ -151,13 +166,8 @@ class DateShifter:
     def _apply(
         self, text: str, days: int, reference: dt.date, known: dict[str, str] | None = None
     ) -> tuple[str, list[tuple[str, str]]]:
-        spans: list[tuple[int, int, str, re.Match[str]]] = []
-        for kind, pattern in DATE_PATTERNS:
-            for match in pattern.finditer(text):
-                if not any(s < match.end() and match.start() < e for s, e, _, _ in spans):
-                    spans.append((match.start(), match.end(), kind, match))
         out, position, moves = [], 0, []
-        for start, end, kind, match in sorted(spans, key=lambda s: s[0]):
+        for start, end, kind, match in _matches(text):
             original = match.group(0)
             moved = known[original] if known and original in known else self._move(kind, match, days, reference)
             out += [text[position:start], moved]

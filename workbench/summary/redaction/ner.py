@@ -76,7 +76,7 @@ class JapaneseNameRecognizer(LocalRecognizer):
                 while j + 1 < len(tokens) and _is_name_tag(tokens[j + 1]) and _is_nameish(tokens[j + 1]):
                     j += 1
                 if tokens[j].idx + len(tokens[j].text) - tokens[i].idx >= 2:
-                    spans.add((tokens[i].idx, tokens[j].idx + len(tokens[j].text), 0.75))
+                    spans.add((tokens[i].idx, tokens[j].idx + len(tokens[j].text), 0.9))
                 i = j + 1
             else:
                 i += 1
@@ -87,11 +87,15 @@ class JapaneseNameRecognizer(LocalRecognizer):
                 if tokens[j].text in ("・",) or not _is_nameish(tokens[j]):
                     continue
                 start = j
-                while start - 1 >= 0 and index - (start - 1) <= 3 and _is_nameish(tokens[start - 1]) and (
-                    _is_name_tag(tokens[start - 1]) or _is_name_tag(tokens[start])
+                while (
+                    start - 1 >= 0
+                    and index - (start - 1) <= 3
+                    and _is_name_tag(tokens[start - 1])
+                    and _is_nameish(tokens[start - 1])
+                    and not tokens[start - 1].whitespace_
                 ):
                     start -= 1
-                spans.add((tokens[start].idx, tokens[j].idx + len(tokens[j].text), 0.85))
+                spans.add((tokens[start].idx, tokens[j].idx + len(tokens[j].text), 0.92))
             # 3. after a relation or role: 長男 山田一郎, 娘の佐藤美咲, 主治医 鈴木
             if token.text in RELATIONS:
                 j = index + 1
@@ -103,7 +107,7 @@ class JapaneseNameRecognizer(LocalRecognizer):
                 ):
                     j += 1
                 if j > start and (j - start >= 2 or _is_name_tag(tokens[start]) or tokens[start].pos_ == "PROPN"):
-                    spans.add((tokens[start].idx, tokens[j - 1].idx + len(tokens[j - 1].text), 0.8))
+                    spans.add((tokens[start].idx, tokens[j - 1].idx + len(tokens[j - 1].text), 0.91))
         return [
             RecognizerResult(Kind.NAME.entity, start, end, score, recognition_metadata={
                 RecognizerResult.RECOGNIZER_NAME_KEY: self.name,

@@ -39,12 +39,17 @@ def _known_names_pattern(names: list[KnownName]) -> str | None:
     return "|".join(alternatives) or None
 
 
+def _is_model(result: Any) -> bool:
+    """Whether a result comes from GiNZA's statistical model (rather than rules or dictionaries)."""
+    return (result.recognition_metadata or {}).get("recognizer_name") == _MODEL_RECOGNIZER
+
+
 def _plausible(result: Any, text: str) -> bool:
     """Whether a result of GiNZA's statistical model is kept (rules and dictionary results always are)."""
-    if (result.recognition_metadata or {}).get("recognizer_name") != _MODEL_RECOGNIZER:
+    if not _is_model(result):
         return True
     value = text[result.start : result.end]
-    if any(c.isdigit() for c in value) or value.isascii() or value in NOT_NAMES or value in HONORIFICS:
+    if any(c.isdigit() or c.isspace() or c.isascii() for c in value) or value in NOT_NAMES or value in HONORIFICS:
         return False
     if result.entity_type == Kind.NAME.entity:
         kana_only = all(c in "ァ-ヶー・" or "ァ" <= c <= "ヶ" or c in "ー・" for c in value)
@@ -126,11 +131,12 @@ class Redactor:
     def spans(self, text: str) -> list[tuple[int, int, Kind]]:
         """The identifier spans of ``text`` (start, end, category), in order, never overlapping.
 
-        Where two found spans overlap the longer one wins (then the more certain one), so that a
-        facility (``田中内科クリニック``) is one span, not a name and a remainder.
+        Where two found spans overlap, rules and dictionaries win over the statistical model, then the
+        longer span, then the more certain one: a facility (``田中内科クリニック``) is one span, not a
+        name and a remainder.
         """
         results = [r for r in engine.analyze(text, self._ad_hoc) if _plausible(r, text)]
-        results.sort(key=lambda r: (-(r.end - r.start), -r.score, r.start))
+        results.sort(key=lambda r: (_is_model(r), -(r.end - r.start), -r.score, r.start))
         chosen: list[tuple[int, int, Kind]] = []
         for result in results:
             if all(result.end <= s or e <= result.start for s, e, _ in chosen):
