@@ -54,7 +54,7 @@ def _plausible(result: Any, text: str) -> bool:
     if result.entity_type == Kind.NAME.entity:
         kana_only = all(c in "ァ-ヶー・" or "ァ" <= c <= "ヶ" or c in "ー・" for c in value)
         return len(value) >= 2 and (not kana_only or "・" in value)
-    return len(value) >= 3 and any("一" <= c <= "龥" for c in value)
+    return len(value) >= 3 and value[-1] in "都道府県市区町村郡"
 
 
 class Redactor:

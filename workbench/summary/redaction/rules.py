@@ -184,7 +184,13 @@ def rule_recognizers() -> list[PatternRecognizer]:
                 Pattern("DICOM UID", "(?<![0-9.])[0-9]+(?:\\.[0-9]+){5,}(?![0-9])", 0.9),
             ],
         ),
-        _pattern_recognizer(Kind.INSURANCE, [_labelled(Kind.INSURANCE)]),
+        _pattern_recognizer(
+            Kind.INSURANCE,
+            [
+                _labelled(Kind.INSURANCE),
+                Pattern("symbol with kanji", f"(?<=記号{_LABEL_GAP})[一-龥]{{1,6}}{D}+{_END}", 0.95),
+            ],
+        ),
         _pattern_recognizer(Kind.ACCOUNT, [_labelled(Kind.ACCOUNT)]),
         _pattern_recognizer(Kind.LICENSE, [_labelled(Kind.LICENSE)]),
         _pattern_recognizer(Kind.DEVICE, [_labelled(Kind.DEVICE)]),
@@ -209,8 +215,9 @@ def rule_recognizers() -> list[PatternRecognizer]:
                     f"(?:(?<![一-龥々ァ-ヶーA-Za-z])|(?<={_FACILITY_PREFIXES}))(?!{_FACILITY_PREFIXES})"
                     "(?!(?:当|同|前|他|近医|近|かかりつけ|救急|総合|大学|専門|市中|地域|紹介元|"
                     "一般|急性期|療養型|回復期|精神科|転院先|関連|提携|連携|地元|各|別の|総合)(?:病院|医院|クリニック|診療所))"
-                    "[一-龥々ァ-ヶーA-Za-zＡ-Ｚ]{1,10}?(?:[ぁ-ん]{2,6})?[一-龥々ァ-ヶーA-Za-zＡ-Ｚ]{0,8}?(?:クリニック|病院|医院|診療所|訪問看護ステーション|"
-                    "薬局|老人ホーム|ケアセンター|デイサービスセンター|デイサービス|介護センター|医療センター)",
+                    "(?:[一-龥々ァ-ヶーA-Za-zＡ-Ｚ]{1,10}?|(?<![一-龥々ぁ-んァ-ヶー])(?=[ぁ-ん]))(?:[ぁ-ん]{2,6})?"
+                    "[一-龥々ァ-ヶーA-Za-zＡ-Ｚ]{0,8}?(?:クリニック|病院|医院|診療所|訪問看護ステーション|"
+                    "薬局|保育園|保育所|幼稚園|こども園|小学校|中学校|高等学校|高校|老人ホーム|ケアセンター|デイサービスセンター|デイサービス|介護センター|医療センター)",
                     0.85,
                 ),
             ],
