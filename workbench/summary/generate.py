@@ -29,7 +29,7 @@ from workbench.summary.cases import Case, Source
 from workbench.summary.history import Generation, History
 from workbench.summary.imaging_context import connect_archive, imaging_lines, patient_names
 from workbench.summary.prompts import Prompt, PromptRegistry
-from workbench.summary.redaction import Redactor
+from workbench.summary.redaction import Redactor, patient_offset
 from workbench.summary.sections import parse_sections
 
 __all__ = ["Generation", "PreparedCall", "finish", "prepare", "summarize"]
@@ -106,6 +106,11 @@ def _redact_setting(redact: bool | None) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _shift_dates_setting() -> bool:
+    value = config.setting("summary", "shift_dates", env="WORKBENCH_SHIFT_DATES", default=True)
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
 def current_user(backend: Backend | None = None) -> str:
     """The ``user`` recorded with a generation.
 
@@ -148,7 +153,8 @@ def prepare(
         Overrides of the prompt's inference parameters.
     redact : bool, optional
         Replace identifiers before sending (default: ``[summary] redact`` / ``WORKBENCH_REDACT``, off).
-        Not applied to backends that read the case locally (``baseline:``).
+        Not applied to backends that read the case locally (``baseline:``). Dates are shifted by the
+        patient's offset unless ``[summary] shift_dates`` / ``WORKBENCH_SHIFT_DATES`` is false.
     archive : workbench.imaging.Archive, optional
         For ``$(imaging)`` (and names to redact); default ``workbench.imaging.connect()`` when needed.
     registry : PromptRegistry, optional
@@ -161,6 +167,8 @@ def prepare(
     ------
     CaseFormatError, NotFoundError, PromptError, BackendError, ArchiveError
         One clear message for the first problem found.
+    RedactionUnavailableError
+        Redaction is on but its recogniser is not installed (nothing is sent).
     """
     source = Source.parse(source)
     prompt = (registry or PromptRegistry()).get(prompt_version)
@@ -187,7 +195,12 @@ def prepare(
         names = [case.patient_name] if case.patient_name else []
         if archive is not None:
             names += patient_names(case, archive)
-        redactor = Redactor(names=names, ids=[case.patient_id])
+        redactor = Redactor(
+            names=names,
+            ids=[case.patient_id],
+            date_offset=patient_offset(case.patient_id) if _shift_dates_setting() else None,
+            reference=case.admission_date,
+        )
         user_text = redactor.redact(user_text)
         system_text = redactor.redact(system_text) if system_text is not None else None
     request = ModelRequest(
@@ -260,6 +273,7 @@ def finish(
         truncated=response.truncated,
         cache_hit=cache_hit,
         redacted=call.redactor is not None,
+        redaction=call.redactor.record() if call.redactor else {},
     )
     history.record(generation)
     if generation.truncated:

@@ -58,6 +58,9 @@ class Generation:
         0.0 on a cache hit.
     stop_reason : str
     truncated, cache_hit, redacted : bool
+    redaction : dict
+        With redaction on: ``recogniser`` (name and versions), ``date_shift`` and ``counts`` (replacements
+        per category); never the values.
     """
 
     id: str
@@ -83,6 +86,7 @@ class Generation:
     truncated: bool = False
     cache_hit: bool = False
     redacted: bool = False
+    redaction: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -90,7 +94,7 @@ class Generation:
 
 
 _FIELDS = [f.name for f in dataclasses.fields(Generation)]
-_JSON_FIELDS = {"params", "sections", "missing_sections", "extra_sections"}
+_JSON_FIELDS = {"params", "sections", "missing_sections", "extra_sections", "redaction"}
 _BOOL_FIELDS = {"truncated", "cache_hit", "redacted"}
 _SQL_TYPES = {
     "repeat": "INTEGER",
@@ -132,6 +136,7 @@ class History:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else config.data_dir() / "history.sqlite"
         self._db = Database(self.path, _SCHEMA)
+        self._db.add_missing_columns("generations", {name: _SQL_TYPES.get(name, "TEXT") for name in _FIELDS})
 
     def record(self, generation: Generation) -> None:
         """Write one generation (in its own transaction; committed when this returns)."""
@@ -231,7 +236,7 @@ class History:
     @staticmethod
     def _decode(row: dict[str, Any]) -> dict[str, Any]:
         for name in _JSON_FIELDS:
-            row[name] = json.loads(row[name]) if row[name] is not None else None
+            row[name] = json.loads(row[name]) if row[name] is not None else ({} if name == "redaction" else None)
         for name in _BOOL_FIELDS:
             row[name] = bool(row[name])
         return row

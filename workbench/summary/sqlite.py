@@ -75,3 +75,13 @@ class Database:
             cursor = self._connection.execute(sql, params)
             cursor.row_factory = sqlite3.Row
             return cursor.fetchall()
+
+    def add_missing_columns(self, table: str, columns: dict[str, str]) -> None:
+        """Add the ``columns`` (name -> SQL type) that ``table`` lacks (a file written by an older version)."""
+        present = {row["name"] for row in self.query(f'PRAGMA table_info("{table}")')}
+        missing = {name: kind for name, kind in columns.items() if name not in present}
+        if missing:
+            with self.write() as connection:
+                for name, kind in missing.items():
+                    connection.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {kind}')
+            logger.info("added column(s) %s to %s in %s", ", ".join(missing), table, self.path)

@@ -67,19 +67,27 @@ def _int(text: str) -> int:
     return int(text)  # int() reads full-width digits too
 
 
-def _like(value: int, original: str) -> str:
-    """``value`` written as ``original`` was: same zero padding, same digit width."""
-    text = f"{value:0{len(original)}d}" if original[:1] in "0０" and len(original) > 1 else str(value)
+def _like(value: int, original: str, padded: bool = False) -> str:
+    """``value`` written as ``original`` was: same zero padding (or two digits when ``padded``), same width."""
+    if padded or (original[:1] in "0０" and len(original) > 1):
+        text = f"{value:0{max(len(original), 2)}d}"
+    else:
+        text = str(value)
     return text.translate(_FULLWIDTH) if any("０" <= c <= "９" for c in original) else text
 
 
 def _replace_group(match: re.Match[str], values: dict[str, int]) -> str:
     """The matched text with groups ``y``, ``m``, ``d``, ``ey`` replaced by ``values`` (formats kept)."""
     text, base = match.group(0), match.start()
+    groups = match.groupdict()
+    padded = any((groups.get(n) or "")[:1] in ("0", "０") and len(groups.get(n) or "") > 1 for n in ("m", "d"))
     for name in sorted(values, key=lambda n: match.start(n), reverse=True):
         start, end = match.start(name) - base, match.end(name) - base
         original = match.group(name)
-        new = "元" if name == "ey" and values[name] == 1 and original == "元" else _like(values[name], original)
+        if name == "ey" and values[name] == 1 and original == "元":
+            new = "元"
+        else:
+            new = _like(values[name], original, padded and name in ("m", "d"))
         text = text[:start] + new + text[end:]
     return text
 

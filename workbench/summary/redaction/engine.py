@@ -81,27 +81,24 @@ def analyzer() -> Any:
         from workbench.summary.redaction.ner import JapaneseNameRecognizer
         from workbench.summary.redaction.rules import rule_recognizers
 
-        class GinzaNlpEngine(SpacyNlpEngine):
-            """spaCy with the installed GiNZA model; never downloads one."""
-
-            def load(self) -> None:
-                try:
-                    self.nlp = {"ja": spacy.load(MODEL)}
-                except OSError as exc:
-                    raise RedactionUnavailableError(
-                        f"the GiNZA model {MODEL} cannot be loaded ({exc}): install the '{EXTRA}' extra "
-                        f"(pip install 'workbench[{EXTRA}]'); nothing was sent"
-                    ) from None
-
-        labels = spacy.util.get_package_path(MODEL)  # the package is there (checked above)
-        logger.info("loading %s from %s for redaction", MODEL, labels)
-        nlp_engine = GinzaNlpEngine(
+        try:
+            nlp = spacy.load(MODEL)  # the installed package; SpacyNlpEngine.load() would download a missing one
+        except OSError as exc:
+            raise RedactionUnavailableError(
+                f"the GiNZA model {MODEL} cannot be loaded ({exc}): install the '{EXTRA}' extra "
+                f"(pip install 'workbench[{EXTRA}]'); nothing was sent"
+            ) from None
+        logger.info("loaded %s for redaction", MODEL)
+        ignored = sorted(set(nlp.get_pipe("ner").labels) - set(_GINZA_ENTITIES))
+        nlp_engine = SpacyNlpEngine(
             models=[{"lang_code": "ja", "model_name": MODEL}],
             ner_model_configuration=NerModelConfiguration(
-                model_to_presidio_entity_mapping=_GINZA_ENTITIES, low_confidence_score_multiplier=1.0
+                model_to_presidio_entity_mapping=_GINZA_ENTITIES,
+                labels_to_ignore=ignored,
+                low_confidence_score_multiplier=1.0,
             ),
         )
-        nlp_engine.load()
+        nlp_engine.nlp = {"ja": nlp}
         registry = RecognizerRegistry(supported_languages=["ja"])
         registry.add_recognizer(
             SpacyRecognizer(supported_language="ja", supported_entities=sorted(set(_GINZA_ENTITIES.values())))

@@ -202,6 +202,15 @@ class Redactor:
         pieces.append(self.shifter.unshift(tail) if self.shifter else tail)
         return "".join(pieces)
 
+    def record(self) -> dict[str, Any]:
+        """What a generation records about its redaction: the recogniser, whether dates were shifted and
+        how many replacements of each category were made. Never a value, never the offset."""
+        return {
+            "recogniser": self.recogniser,
+            "date_shift": self.shifter is not None,
+            "counts": {kind: int(n) for kind, n in sorted(self.counts.items()) if n},
+        }
+
     @property
     def replacements(self) -> dict[str, str]:
         """Placeholder -> original value, for what has been redacted so far."""
