@@ -14,13 +14,16 @@ from workbench.summary.redaction.dates import KEY_FILE, DateShifter
 
 PATIENT_ID = "A660EFEB6E039E79C1530ED625F2D6E980AC21F9AE01C372DE27B79AEAC05493"
 ISSUE_RECORD = (
-    "患者 山田太郎（1946年3月2日生）、患者ID: 20081234。〒100-0005 東京都千代田区丸の内1-1-1 サンプルマンション302号。"
-    "自宅 03 1234 5678、携帯 090-1234-5678、taro.yamada@example.co.jp。長男 山田一郎、娘の佐藤美咲。主治医 鈴木医師。"
+    "患者 山田太郎（1946年3月2日生）、患者ID: 20081234。"
+    "〒100-0005 東京都千代田区丸の内1-1-1 サンプルマンション302号。"
+    "自宅 03 1234 5678、携帯 090-1234-5678、taro.yamada@example.co.jp。"
+    "長男 山田一郎、娘の佐藤美咲。主治医 鈴木医師。"
     "田中内科クリニック（田中太郎院長）より紹介。保険者番号 06130012。1月12日 山田さん来棟。"
 )
 ISSUE_IDENTIFIERS = [
     "山田太郎", "1946年3月2日", "20081234", "100-0005", "千代田区丸の内1-1-1", "サンプルマンション", "302号",
-    "03 1234 5678", "090-1234-5678", "taro.yamada@example.co.jp", "山田一郎", "佐藤美咲", "鈴木", "田中内科クリニック",
+    "03 1234 5678", "090-1234-5678", "taro.yamada@example.co.jp", "山田一郎", "佐藤美咲", "鈴木",
+    "田中内科クリニック",
     "田中太郎", "06130012", "山田さん",
 ]  # fmt: skip
 
@@ -39,7 +42,9 @@ def test_the_issue_record_loses_all_17_identifiers_and_keeps_its_date() -> None:
     assert "1月12日 [氏名" in redacted and "さん来棟" in redacted
     assert "（77歳）" in redacted  # the birth date became the age on the reference day
     assert redactor.restore(redacted) == ISSUE_RECORD.replace("1946年3月2日生", "77歳")
-    assert redactor.counts["NAME"] == 6 and redactor.counts["PHONE"] == 2 and redactor.counts["BIRTH_DATE"] == 1
+    assert (
+        redactor.counts["NAME"] == 6 and redactor.counts["PHONE"] == 2 and redactor.counts["BIRTH_DATE"] == 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -72,7 +77,8 @@ def test_a_name_given_only_in_kanji_is_found_by_its_reading() -> None:
 def test_clinical_text_without_identifiers_is_byte_identical() -> None:
     text = (
         "CRP 18.6 SpO2 95% 0.8mg TAZ/PIPC 4.5g×3 ロキソプロフェン 60mg 1/2錠 患者さんとご家族へ説明、"
-        "看護師さんに伝達。Cre 0.98 BP 142/78 HbA1c 7.8% 翌日解熱、昨日より経口摂取再開。糖 30mg/dL 蛋白 120mg/dL"
+        "看護師さんに伝達。Cre 0.98 BP 142/78 HbA1c 7.8% 翌日解熱、昨日より経口摂取再開。"
+        "糖 30mg/dL 蛋白 120mg/dL"
     )
     assert Redactor().redact(text) == text
     assert Redactor(date_offset=28, reference=dt.date(2024, 1, 10)).redact(text) == text
@@ -118,7 +124,9 @@ def test_each_category(text: str, kind: Kind) -> None:
 
 def test_dates_keep_intervals_weekdays_and_relative_words() -> None:
     redactor = Redactor(date_offset=-35, reference=dt.date(2023, 7, 25))
-    text = "<day-2023-07-25>\n2023年7月25日(火) 入院、7/27 CT、翌日解熱。昨日より食事。令和5年7月26日 R5.7.26\n"
+    text = (
+        "<day-2023-07-25>\n2023年7月25日(火) 入院、7/27 CT、翌日解熱。昨日より食事。令和5年7月26日 R5.7.26\n"
+    )
     redacted = redactor.redact(text)
     assert redacted.startswith("<day-2023-06-20>\n2023年6月20日(火) 入院、6/22 CT、翌日解熱。昨日より食事。")
     assert "令和5年6月21日 R5.6.21" in redacted

@@ -236,7 +236,8 @@ class History:
     @staticmethod
     def _decode(row: dict[str, Any]) -> dict[str, Any]:
         for name in _JSON_FIELDS:
-            row[name] = json.loads(row[name]) if row[name] is not None else ({} if name == "redaction" else None)
+            empty = {} if name == "redaction" else None  # rows written before redaction was recorded
+            row[name] = json.loads(row[name]) if row[name] is not None else empty
         for name in _BOOL_FIELDS:
             row[name] = bool(row[name])
         return row

@@ -77,7 +77,7 @@ class Database:
             return cursor.fetchall()
 
     def add_missing_columns(self, table: str, columns: dict[str, str]) -> None:
-        """Add the ``columns`` (name -> SQL type) that ``table`` lacks (a file written by an older version)."""
+        """Add the ``columns`` (name -> SQL type) that ``table`` lacks (a file of an older version)."""
         present = {row["name"] for row in self.query(f'PRAGMA table_info("{table}")')}
         missing = {name: kind for name, kind in columns.items() if name not in present}
         if missing:

@@ -1,9 +1,10 @@
-"""The redaction benchmark: recall per identifier category and clinical tokens damaged, on an annotated corpus.
+"""The redaction benchmark: recall per identifier category and clinical tokens damaged.
 
 The corpus (``eval/redaction/corpus.yaml``) holds admission records and SOAP notes in which every identifier
 is marked ``《CATEGORY|value》`` and clinical tokens that must survive are marked ``〔value〕``. For each
-document a :class:`~workbench.summary.redaction.Redactor` is made as :func:`workbench.summary.generate.prepare`
-makes one (the patient's PN and ID, a date offset, the admission date), and
+document a :class:`~workbench.summary.redaction.Redactor` is made as
+:func:`workbench.summary.generate.prepare` makes one (the patient's PN and ID, a date offset, the
+admission date), and
 
 - an identifier counts as found when the redaction covers all of it (a date: when the date shifter reads it),
   and as leaked when its text is still in the redacted text;
@@ -82,11 +83,18 @@ def load_corpus(path: str | Path = CORPUS) -> list[Document]:
     for index, item in enumerate(data.get("documents") or []):
         try:
             text, identifiers, clinical = parse(item["text"])
-            documents.append(Document(
-                id=str(item["id"]), kind=str(item["kind"]), text=text, patient_name=str(item["patient_name"]),
-                patient_id=str(item["patient_id"]), admission_date=dt.date.fromisoformat(item["admission_date"]),
-                identifiers=identifiers, clinical=clinical,
-            ))
+            documents.append(
+                Document(
+                    id=str(item["id"]),
+                    kind=str(item["kind"]),
+                    text=text,
+                    patient_name=str(item["patient_name"]),
+                    patient_id=str(item["patient_id"]),
+                    admission_date=dt.date.fromisoformat(item["admission_date"]),
+                    identifiers=identifiers,
+                    clinical=clinical,
+                )
+            )
         except (KeyError, ValueError, TypeError) as exc:
             raise CaseFormatError(f"{path}: document {index + 1}: {exc!r}") from None
     return documents
@@ -118,8 +126,10 @@ class DocumentScore:
 def score_document(document: Document) -> DocumentScore:
     """Redact one document and score it (see the module docstring)."""
     redactor = Redactor(
-        names=[document.patient_name], ids=[document.patient_id],
-        date_offset=BENCHMARK_OFFSET, reference=document.admission_date,
+        names=[document.patient_name],
+        ids=[document.patient_id],
+        date_offset=BENCHMARK_OFFSET,
+        reference=document.admission_date,
     )
     text = document.text
     spans = redactor.spans(text)
@@ -131,11 +141,13 @@ def score_document(document: Document) -> DocumentScore:
         for s, e, kind in document.identifiers
     ]
     leaked = [
-        (kind, text[s:e]) for s, e, kind in document.identifiers
+        (kind, text[s:e])
+        for s, e, kind in document.identifiers
         if kind is not Kind.DATE and text[s:e] in redacted
     ]
     damaged = [
-        text[s:e] for s, e in document.clinical
+        text[s:e]
+        for s, e in document.clinical
         if _touches(s, e, replaced + dates) or text[s:e] not in redacted
     ]
     expected, position = [], 0
@@ -168,13 +180,25 @@ def score(documents: list[Document]) -> tuple[pd.DataFrame, list[DocumentScore]]
         found = [ok for s in scores for k, ok in s.found if k is kind]
         if found:
             leaked = sum(1 for s in scores for k, _ in s.leaked if k is kind)
-            rows.append({"category": kind.name, "identifiers": len(found), "found": sum(found),
-                         "recall": sum(found) / len(found), "leaked": leaked})
+            rows.append(
+                {
+                    "category": kind.name,
+                    "identifiers": len(found),
+                    "found": sum(found),
+                    "recall": sum(found) / len(found),
+                    "leaked": leaked,
+                }
+            )
     total = [ok for s in scores for _, ok in s.found]
-    rows.append({
-        "category": "ALL", "identifiers": len(total), "found": sum(total), "recall": sum(total) / max(len(total), 1),
-        "leaked": sum(len(s.leaked) for s in scores),
-        "clinical_tokens": sum(len(d.clinical) for d in documents),
-        "clinical_damaged": sum(len(s.damaged) for s in scores),
-    })
+    rows.append(
+        {
+            "category": "ALL",
+            "identifiers": len(total),
+            "found": sum(total),
+            "recall": sum(total) / max(len(total), 1),
+            "leaked": sum(len(s.leaked) for s in scores),
+            "clinical_tokens": sum(len(d.clinical) for d in documents),
+            "clinical_damaged": sum(len(s.damaged) for s in scores),
+        }
+    )
     return pd.DataFrame(rows).set_index("category"), scores

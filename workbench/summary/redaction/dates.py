@@ -40,13 +40,20 @@ _DD = r"(?P<d>3[01]|[12]\d|0?[1-9]|３[０１]|[１２][０-９]|０?[１-９])"
 _ERA = r"(?P<era>明治|大正|昭和|平成|令和|(?<![A-Za-z])[MTSHR])"
 _FRACTION_AFTER = r"錠|包|量|本|管|回|倍|程度|周|筒|枚|袋|包|T|A|V|g|mg|ml|mL|L|%|％"
 DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("era", re.compile(rf"{_ERA}\s?(?P<ey>元|\d{{1,2}})(?P<s>年|[./\-])\s?{_M}(?:月|(?P=s))\s?{_DD}(?P<nichi>日?)")),
+    (
+        "era",
+        re.compile(
+            rf"{_ERA}\s?(?P<ey>元|\d{{1,2}})(?P<s>年|[./\-])\s?{_M}(?:月|(?P=s))\s?{_DD}(?P<nichi>日?)"
+        ),
+    ),
     ("kanji", re.compile(rf"(?<!\d){_Y}年\s?{_M}月\s?{_DD}日")),
     ("iso", re.compile(rf"(?<![\d.]){_Y}(?P<s>[-/.]){_M}(?P=s){_DD}(?![\d])")),
     ("month_day", re.compile(rf"(?<![\d年]){_M}月\s?{_DD}日")),
     (
         "slash",
-        re.compile(rf"(?<![\d/.]){_M}/{_DD}(?![\d/.]|{_FRACTION_AFTER})(?=[(（\s、。,，~〜～:：\-]|[ぁ-ん]|入|退|$)"),
+        re.compile(
+            rf"(?<![\d/.]){_M}/{_DD}(?![\d/.]|{_FRACTION_AFTER})(?=[(（\s、。,，~〜～:：\-]|[ぁ-ん]|入|退|$)"
+        ),
     ),
     ("year_month", re.compile(rf"(?<!\d){_Y}年\s?{_M}月(?!\s?\d{{1,2}}日|\s?[０-９]{{1,2}}日)")),
     ("month", re.compile(rf"(?<![\d年]){_M}月(?=上旬|中旬|下旬|初旬|頃|ごろ|末|初め)")),
@@ -58,7 +65,7 @@ _BIRTH_DATE = re.sub(r"\(\?P<\w+>", "(", _BIRTH_DATE).replace("(?P=s)", "[-/.年
 BIRTH_DATE_RE = regex.compile(
     rf"(?<=(?:生年月日|誕生日)\s*[:：]?\s*)(?:{_BIRTH_DATE})|(?:{_BIRTH_DATE})\s?(?:生まれ|生)(?!活|化|検|理|食|命|存|体|後)"
 )
-"""A birth date: labelled (``生年月日: 1946年3月2日``) or followed by ``生``/``生まれ`` (``1946年3月2日生``)."""
+"""A birth date: labelled (``生年月日: 1946年3月2日``) or followed by ``生``/``生まれ``."""
 AGE_OVER_89_RE = re.compile(r"(?<![\d.])(?:9\d|1[01]\d|[９][０-９])\s?歳")
 """An age over 89 (HIPAA groups them as 90 or older)."""
 
@@ -68,7 +75,7 @@ def _int(text: str) -> int:
 
 
 def _like(value: int, original: str, padded: bool = False) -> str:
-    """``value`` written as ``original`` was: same zero padding (or two digits when ``padded``), same width."""
+    """``value`` written as ``original`` was: same zero padding (two digits if ``padded``), same width."""
     if padded or (original[:1] in "0０" and len(original) > 1):
         text = f"{value:0{max(len(original), 2)}d}"
     else:
@@ -80,7 +87,9 @@ def _replace_group(match: re.Match[str], values: dict[str, int]) -> str:
     """The matched text with groups ``y``, ``m``, ``d``, ``ey`` replaced by ``values`` (formats kept)."""
     text, base = match.group(0), match.start()
     groups = match.groupdict()
-    padded = any((groups.get(n) or "")[:1] in ("0", "０") and len(groups.get(n) or "") > 1 for n in ("m", "d"))
+    padded = any(
+        (groups.get(n) or "")[:1] in ("0", "０") and len(groups.get(n) or "") > 1 for n in ("m", "d")
+    )
     for name in sorted(values, key=lambda n: match.start(n), reverse=True):
         start, end = match.start(name) - base, match.end(name) - base
         original = match.group(name)
@@ -177,7 +186,9 @@ class DateShifter:
         out, position, moves = [], 0, []
         for start, end, kind, match in _matches(text):
             original = match.group(0)
-            moved = known[original] if known and original in known else self._move(kind, match, days, reference)
+            moved = (
+                known[original] if known and original in known else self._move(kind, match, days, reference)
+            )
             out += [text[position:start], moved]
             moves.append((original, moved))
             position = end
@@ -234,9 +245,10 @@ def _key() -> bytes:
     folder = config.data_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / KEY_FILE
-    if not path.exists():
-        if atomic_write(path, secrets.token_hex(32).encode("ascii"), mode=0o600, exclusive=True):
-            logger.info("created the date-shift key %s (keep it on this machine)", path)
+    if not path.exists() and atomic_write(
+        path, secrets.token_hex(32).encode("ascii"), mode=0o600, exclusive=True
+    ):
+        logger.info("created the date-shift key %s (keep it on this machine)", path)
     return path.read_bytes().strip()
 
 

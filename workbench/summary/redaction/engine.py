@@ -82,7 +82,9 @@ def analyzer() -> Any:
         from workbench.summary.redaction.rules import rule_recognizers
 
         try:
-            nlp = spacy.load(MODEL)  # the installed package; SpacyNlpEngine.load() would download a missing one
+            nlp = spacy.load(
+                MODEL
+            )  # the installed package; SpacyNlpEngine.load() would download a missing one
         except OSError as exc:
             raise RedactionUnavailableError(
                 f"the GiNZA model {MODEL} cannot be loaded ({exc}): install the '{EXTRA}' extra "

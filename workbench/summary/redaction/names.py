@@ -25,14 +25,93 @@ _MONOGRAPHS = dict(
     zip(
         "あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわをん"
         "がぎぐげござじずぜぞだぢづでどばびぶべぼぱぴぷぺぽぁぃぅぇぉゃゅょ",
-        "a i u e o ka ki ku ke ko sa shi su se so ta chi tsu te to na ni nu ne no ha hi fu he ho "
-        "ma mi mu me mo ya yu yo ra ri ru re ro wa o n ga gi gu ge go za ji zu ze zo da ji zu de do "
-        "ba bi bu be bo pa pi pu pe po a i u e o ya yu yo".split(),
+        [
+            "a",
+            "i",
+            "u",
+            "e",
+            "o",
+            "ka",
+            "ki",
+            "ku",
+            "ke",
+            "ko",
+            "sa",
+            "shi",
+            "su",
+            "se",
+            "so",
+            "ta",
+            "chi",
+            "tsu",
+            "te",
+            "to",
+            "na",
+            "ni",
+            "nu",
+            "ne",
+            "no",
+            "ha",
+            "hi",
+            "fu",
+            "he",
+            "ho",
+            "ma",
+            "mi",
+            "mu",
+            "me",
+            "mo",
+            "ya",
+            "yu",
+            "yo",
+            "ra",
+            "ri",
+            "ru",
+            "re",
+            "ro",
+            "wa",
+            "o",
+            "n",
+            "ga",
+            "gi",
+            "gu",
+            "ge",
+            "go",
+            "za",
+            "ji",
+            "zu",
+            "ze",
+            "zo",
+            "da",
+            "ji",
+            "zu",
+            "de",
+            "do",
+            "ba",
+            "bi",
+            "bu",
+            "be",
+            "bo",
+            "pa",
+            "pi",
+            "pu",
+            "pe",
+            "po",
+            "a",
+            "i",
+            "u",
+            "e",
+            "o",
+            "ya",
+            "yu",
+            "yo",
+        ],
         strict=True,
     )
 )
 _KUNREI = {"shi": "si", "chi": "ti", "tsu": "tu", "fu": "hu", "ji": "zi", "sha": "sya", "shu": "syu",
-           "sho": "syo", "cha": "tya", "chu": "tyu", "cho": "tyo", "ja": "zya", "ju": "zyu", "jo": "zyo"}  # fmt: skip
+           "sho": "syo", "cha": "tya", "chu": "tyu", "cho": "tyo",
+           "ja": "zya", "ju": "zyu", "jo": "zyo"}  # fmt: skip
 _MACRONS = {"a": "ā", "i": "ī", "u": "ū", "e": "ē", "o": "ō"}
 
 
@@ -47,7 +126,7 @@ def to_katakana(text: str) -> str:
 
 
 def _syllables(kana: str) -> list[str]:
-    """Romaji syllables (Hepburn) of a kana string; ``ー`` repeats the vowel as ``-``; unknown signs dropped."""
+    """Romaji syllables (Hepburn) of kana; ``ー`` becomes ``-`` (a long vowel); unknown signs dropped."""
     text, out, i = to_hiragana(kana), [], 0
     while i < len(text):
         pair = text[i : i + 2]
@@ -68,7 +147,7 @@ def _syllables(kana: str) -> list[str]:
 
 
 def romaji_variants(kana: str) -> set[str]:
-    """Lower-case romaji spellings of ``kana``: Hepburn and Kunrei; long vowels doubled, dropped, ``h`` or macron."""
+    """Lower-case romaji of ``kana``: Hepburn and Kunrei; long vowels doubled, dropped, h or macron."""
     spellings: set[str] = set()
     for scheme in ("hepburn", "kunrei"):
         syllables = [_KUNREI.get(s, s) if scheme == "kunrei" else s for s in _syllables(kana)]
@@ -76,7 +155,9 @@ def romaji_variants(kana: str) -> set[str]:
         pieces: list[list[str]] = []
         for index, syl in enumerate(syllables):
             previous = syllables[index - 1][-1:] if index else ""
-            long_vowel = syl == "-" or (syl in ("u", "o") and previous in ("o",)) or (syl == "u" and previous == "u")
+            long_vowel = (
+                syl == "-" or (syl in ("u", "o") and previous in ("o",)) or (syl == "u" and previous == "u")
+            )
             if long_vowel and previous:
                 pieces.append(["", previous if syl == "-" else syl, "h", "macron"])
             else:
@@ -129,9 +210,7 @@ def _forms(components: list[str], *, spaced: bool) -> list[str]:
     return forms + [c for c in components if len(c) >= 2]
 
 
-def known_names(
-    names: Iterable[str], reading: Callable[[str], str] | None = None
-) -> list[KnownName]:
+def known_names(names: Iterable[str], reading: Callable[[str], str] | None = None) -> list[KnownName]:
     """Every spelling of the given PN strings to replace, longest first.
 
     Parameters
@@ -161,8 +240,12 @@ def known_names(
         romaji_parts = [sorted(romaji_variants(p)) for p in phonetic] + [[a.lower()] for a in alphabetic]
         spellings = [[p.lower() for p in alphabetic]] if alphabetic else []
         if phonetic:
-            spellings += [list(combo) for combo in itertools.islice(
-                itertools.product(*[sorted(romaji_variants(p)) for p in phonetic[:2]]), 64)]
+            spellings += [
+                list(combo)
+                for combo in itertools.islice(
+                    itertools.product(*[sorted(romaji_variants(p)) for p in phonetic[:2]]), 64
+                )
+            ]
         for components in spellings:
             for text in _forms(components, spaced=True):
                 found.setdefault(text, KnownName(text, ignore_case=True))

@@ -19,24 +19,185 @@ from workbench.summary.redaction.kinds import Kind
 logger = logging.getLogger(__name__)
 
 HONORIFICS = frozenset(
-    "様 さん 氏 くん 君 ちゃん 殿 先生 医師 院長 副院長 部長 科長 医長 看護師 師長 主任 薬剤師 技師 Dr Dr. Ns".split()
+    [
+        "様",
+        "さん",
+        "氏",
+        "くん",
+        "君",
+        "ちゃん",
+        "殿",
+        "先生",
+        "医師",
+        "院長",
+        "副院長",
+        "部長",
+        "科長",
+        "医長",
+        "看護師",
+        "師長",
+        "主任",
+        "薬剤師",
+        "技師",
+        "Dr",
+        "Dr.",
+        "Ns",
+    ]
 )
 RELATIONS = frozenset(
-    (
-        "長男 次男 三男 長女 次女 三女 息子 娘 妻 夫 母 父 母親 父親 兄 弟 姉 妹 孫 嫁 婿 義母 義父 祖母 祖父 叔父 叔母 伯父 "
-        "伯母 甥 姪 配偶者 家族 キーパーソン KP 主治医 担当医 執刀医 紹介医 前医 院長 担当看護師 看護師 担当 薬剤師 ケアマネ "
-        "ケアマネジャー ケアマネージャー MSW 医師 Dr Dr. 友人 知人 隣人 大家"
-    ).split()
+    [
+        "長男",
+        "次男",
+        "三男",
+        "長女",
+        "次女",
+        "三女",
+        "息子",
+        "娘",
+        "妻",
+        "夫",
+        "母",
+        "父",
+        "母親",
+        "父親",
+        "兄",
+        "弟",
+        "姉",
+        "妹",
+        "孫",
+        "嫁",
+        "婿",
+        "義母",
+        "義父",
+        "祖母",
+        "祖父",
+        "叔父",
+        "叔母",
+        "伯父",
+        "伯母",
+        "甥",
+        "姪",
+        "配偶者",
+        "家族",
+        "キーパーソン",
+        "KP",
+        "主治医",
+        "担当医",
+        "執刀医",
+        "紹介医",
+        "前医",
+        "院長",
+        "担当看護師",
+        "看護師",
+        "担当",
+        "薬剤師",
+        "ケアマネ",
+        "ケアマネジャー",
+        "ケアマネージャー",
+        "MSW",
+        "医師",
+        "Dr",
+        "Dr.",
+        "友人",
+        "知人",
+        "隣人",
+        "大家",
+    ]
 )
 NOT_NAMES = frozenset(
-    (
-        "患者 家族 本人 奥 奥様 娘 息子 妻 夫 母 父 兄 弟 姉 妹 孫 皆 看護師 医師 先生 お母 お父 お子 子 嫁 主治医 担当 担当医 "
-        "ご家族 ご本人 患者様 お客 主人 ご主人 旦那 奥さん お嫁 お孫 皆様 みな 当院 前医 同 各 上記 同氏 本 院長 長男 長女 次男 "
-        "次女 病棟 外来 救急 医療 介護 施設 ケアマネ 相手 方 人 隣 友人 知人 本人様 ドクター 主治 執刀 紹介 担当者 看護 薬剤 "
-        "技師 栄養 リハ 理学 作業 療法 言語 聴覚 事務 受付 相談 主任 師長 部長 科長 医長"
-    ).split()
+    [
+        "患者",
+        "家族",
+        "本人",
+        "奥",
+        "奥様",
+        "娘",
+        "息子",
+        "妻",
+        "夫",
+        "母",
+        "父",
+        "兄",
+        "弟",
+        "姉",
+        "妹",
+        "孫",
+        "皆",
+        "看護師",
+        "医師",
+        "先生",
+        "お母",
+        "お父",
+        "お子",
+        "子",
+        "嫁",
+        "主治医",
+        "担当",
+        "担当医",
+        "ご家族",
+        "ご本人",
+        "患者様",
+        "お客",
+        "主人",
+        "ご主人",
+        "旦那",
+        "奥さん",
+        "お嫁",
+        "お孫",
+        "皆様",
+        "みな",
+        "当院",
+        "前医",
+        "同",
+        "各",
+        "上記",
+        "同氏",
+        "本",
+        "院長",
+        "長男",
+        "長女",
+        "次男",
+        "次女",
+        "病棟",
+        "外来",
+        "救急",
+        "医療",
+        "介護",
+        "施設",
+        "ケアマネ",
+        "相手",
+        "方",
+        "人",
+        "隣",
+        "友人",
+        "知人",
+        "本人様",
+        "ドクター",
+        "主治",
+        "執刀",
+        "紹介",
+        "担当者",
+        "看護",
+        "薬剤",
+        "技師",
+        "栄養",
+        "リハ",
+        "理学",
+        "作業",
+        "療法",
+        "言語",
+        "聴覚",
+        "事務",
+        "受付",
+        "相談",
+        "主任",
+        "師長",
+        "部長",
+        "科長",
+        "医長",
+    ]
 )
-_JOINERS = frozenset("の は : ： が と ・ 、".split()) | {" ", "　"}
+_JOINERS = frozenset(["の", "は", ":", "：", "が", "と", "・", "、"]) | {" ", "　"}
 
 
 def _is_name_tag(token: Any) -> bool:
@@ -50,14 +211,20 @@ def _is_nameish(token: Any) -> bool:
         return False
     if not all("一" <= c <= "龥" or c in "々ヶ" or "ぁ" <= c <= "ヶ" or c == "ー" for c in text):
         return False
-    return _is_name_tag(token) or token.tag_.startswith(("名詞-固有名詞", "名詞-普通名詞-一般")) or token.pos_ == "PROPN"
+    return (
+        _is_name_tag(token)
+        or token.tag_.startswith(("名詞-固有名詞", "名詞-普通名詞-一般"))
+        or token.pos_ == "PROPN"
+    )
 
 
 class JapaneseNameRecognizer(LocalRecognizer):
     """People's names from GiNZA's tokens (see the module docstring)."""
 
     def __init__(self) -> None:
-        super().__init__(supported_entities=[Kind.NAME.entity], supported_language="ja", name="JapaneseNameRecognizer")
+        super().__init__(
+            supported_entities=[Kind.NAME.entity], supported_language="ja", name="JapaneseNameRecognizer"
+        )
 
     def load(self) -> None:
         """Nothing to load: the tokens come with the NLP artifacts."""
@@ -102,16 +269,27 @@ class JapaneseNameRecognizer(LocalRecognizer):
                 while j < len(tokens) and tokens[j].text in _JOINERS and j - index <= 2:
                     j += 1
                 start = j
-                while j < len(tokens) and j - start < 3 and _is_nameish(tokens[j]) and (
-                    _is_name_tag(tokens[j]) or j == start
+                while (
+                    j < len(tokens)
+                    and j - start < 3
+                    and _is_nameish(tokens[j])
+                    and (_is_name_tag(tokens[j]) or j == start)
                 ):
                     j += 1
-                if j > start and (j - start >= 2 or _is_name_tag(tokens[start]) or tokens[start].pos_ == "PROPN"):
+                if j > start and (
+                    j - start >= 2 or _is_name_tag(tokens[start]) or tokens[start].pos_ == "PROPN"
+                ):
                     spans.add((tokens[start].idx, tokens[j - 1].idx + len(tokens[j - 1].text), 0.91))
         return [
-            RecognizerResult(Kind.NAME.entity, start, end, score, recognition_metadata={
-                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-            })
+            RecognizerResult(
+                Kind.NAME.entity,
+                start,
+                end,
+                score,
+                recognition_metadata={
+                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                },
+            )
             for start, end, score in sorted(spans)
         ]

@@ -49,7 +49,11 @@ def _plausible(result: Any, text: str) -> bool:
     if not _is_model(result):
         return True
     value = text[result.start : result.end]
-    if any(c.isdigit() or c.isspace() or c.isascii() for c in value) or value in NOT_NAMES or value in HONORIFICS:
+    if (
+        any(c.isdigit() or c.isspace() or c.isascii() for c in value)
+        or value in NOT_NAMES
+        or value in HONORIFICS
+    ):
         return False
     if result.entity_type == Kind.NAME.entity:
         kana_only = all(c in "ァ-ヶー・" or "ァ" <= c <= "ヶ" or c in "ー・" for c in value)
@@ -103,16 +107,24 @@ class Redactor:
         ad_hoc = []
         pattern = _known_names_pattern(spellings)
         if pattern:
-            ad_hoc.append(PatternRecognizer(
-                supported_entity=Kind.NAME.entity, supported_language="ja", name="KnownNameRecognizer",
-                patterns=[Pattern("known name", pattern, 1.0)],
-            ))
+            ad_hoc.append(
+                PatternRecognizer(
+                    supported_entity=Kind.NAME.entity,
+                    supported_language="ja",
+                    name="KnownNameRecognizer",
+                    patterns=[Pattern("known name", pattern, 1.0)],
+                )
+            )
         id_values = sorted({i for i in ids if i and str(i).strip()}, key=len, reverse=True)
         if id_values:
-            ad_hoc.append(PatternRecognizer(
-                supported_entity=Kind.ID.entity, supported_language="ja", name="KnownIdRecognizer",
-                patterns=[Pattern("known id", "|".join(f"(?i:{re.escape(i)})" for i in id_values), 1.0)],
-            ))
+            ad_hoc.append(
+                PatternRecognizer(
+                    supported_entity=Kind.ID.entity,
+                    supported_language="ja",
+                    name="KnownIdRecognizer",
+                    patterns=[Pattern("known id", "|".join(f"(?i:{re.escape(i)})" for i in id_values), 1.0)],
+                )
+            )
         self._ad_hoc = ad_hoc
 
     @property
@@ -174,7 +186,9 @@ class Redactor:
             return self.shifter.shift(segment)
 
         operators = {
-            kind.entity: OperatorConfig("custom", {"lambda": lambda value, k=kind: self._placeholder(k, value)})
+            kind.entity: OperatorConfig(
+                "custom", {"lambda": lambda value, k=kind: self._placeholder(k, value)}
+            )
             for kind in Kind
         }
         operators[Kind.BIRTH_DATE.entity] = OperatorConfig(

@@ -40,7 +40,9 @@ _BUILDING = (
 )
 _FACILITY_PREFIXES = "(?:紹介元|紹介先|転院先|前医|近医|かかりつけ医|かかりつけ|当院|同院|他院)"
 _LABEL_GAP = f"[.．]?{S}*(?:[:：=＝]|は)?{S}*(?:No\\.?|NO\\.?|№|#|＃)?{S}*"
-_VALUE = f"[A-Za-zＡ-Ｚａ-ｚ0-9０-９](?:[A-Za-zＡ-Ｚａ-ｚ0-9０-９]|{H}(?={D}|[A-Za-z])|{S}(?={D}{{4}})){{1,29}}"
+_VALUE = (
+    f"[A-Za-zＡ-Ｚａ-ｚ0-9０-９](?:[A-Za-zＡ-Ｚａ-ｚ0-9０-９]|{H}(?={D}|[A-Za-z])|{S}(?={D}{{4}})){{1,29}}"
+)
 _END = "(?![A-Za-zＡ-Ｚａ-ｚ0-9０-９])"
 
 _LABELS: dict[Kind, str] = {
@@ -148,7 +150,13 @@ def rule_recognizers() -> list[PatternRecognizer]:
         ),
         _pattern_recognizer(
             Kind.EMAIL,
-            [Pattern("email", "[A-Za-z0-9._%+\\-]+[@＠][A-Za-z0-9\\-]+(?:\\.[A-Za-z0-9\\-]+)*\\.[A-Za-z]{2,}", 0.95)],
+            [
+                Pattern(
+                    "email",
+                    "[A-Za-z0-9._%+\\-]+[@＠][A-Za-z0-9\\-]+(?:\\.[A-Za-z0-9\\-]+)*\\.[A-Za-z]{2,}",
+                    0.95,
+                )
+            ],
         ),
         _pattern_recognizer(
             Kind.URL,
@@ -173,7 +181,9 @@ def rule_recognizers() -> list[PatternRecognizer]:
                     "(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(?![0-9.])",
                     0.9,
                 ),
-                Pattern("IPv6", "(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![0-9A-Fa-f:])", 0.9),
+                Pattern(
+                    "IPv6", "(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![0-9A-Fa-f:])", 0.9
+                ),
             ],
         ),
         _pattern_recognizer(
