@@ -40,6 +40,7 @@ def test_no_clinical_token_is_damaged_and_every_round_trip_holds(scored) -> None
     assert table.loc["ALL", "clinical_tokens"] >= 100
     assert [(d.id, d.damaged) for d in details if d.damaged] == []
     assert [d.id for d in details if not d.round_trip] == []
+    assert table.loc["ALL", "spurious"] == 0, [(d.id, d.spurious) for d in details if d.spurious]
 
 
 def test_the_markup_parser() -> None:

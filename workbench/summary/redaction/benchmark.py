@@ -121,6 +121,8 @@ class DocumentScore:
     leaked: list[tuple[Kind, str]]
     damaged: list[str]
     round_trip: bool
+    spurious: list[tuple[Kind, str]] = field(default_factory=list)
+    """Replacements that touch no identifier (text replaced without need; clinical or not)."""
 
 
 def score_document(document: Document) -> DocumentScore:
@@ -161,7 +163,10 @@ def score_document(document: Document) -> DocumentScore:
             expected.append(text[s:e])
         position = e
     expected.append(text[position:])
-    return DocumentScore(document.id, found, leaked, damaged, redactor.restore(redacted) == "".join(expected))
+    identifier_spans = [(s, e) for s, e, _ in document.identifiers]
+    spurious = [(kind, text[s:e]) for s, e, kind in spans if not _touches(s, e, identifier_spans)]
+    round_trip = redactor.restore(redacted) == "".join(expected)
+    return DocumentScore(document.id, found, leaked, damaged, round_trip, spurious)
 
 
 def score(documents: list[Document]) -> tuple[pd.DataFrame, list[DocumentScore]]:
@@ -171,7 +176,8 @@ def score(documents: list[Document]) -> tuple[pd.DataFrame, list[DocumentScore]]
     -------
     pandas.DataFrame
         One row per category and a final ``ALL`` row: ``identifiers``, ``found``, ``recall``, ``leaked``;
-        the ``ALL`` row also has ``clinical_tokens`` and ``clinical_damaged``.
+        the ``ALL`` row also has ``clinical_tokens``, ``clinical_damaged`` and ``spurious`` (replacements
+        that touch no identifier).
     list of DocumentScore
     """
     scores = [score_document(d) for d in documents]
@@ -199,6 +205,7 @@ def score(documents: list[Document]) -> tuple[pd.DataFrame, list[DocumentScore]]
             "leaked": sum(len(s.leaked) for s in scores),
             "clinical_tokens": sum(len(d.clinical) for d in documents),
             "clinical_damaged": sum(len(s.damaged) for s in scores),
+            "spurious": sum(len(s.spurious) for s in scores),
         }
     )
     return pd.DataFrame(rows).set_index("category"), scores
