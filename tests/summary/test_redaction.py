@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -172,3 +175,23 @@ def test_a_missing_model_names_the_extra_to_install(monkeypatch) -> None:
     monkeypatch.setitem(redaction_engine._REQUIRED, "ja_ginza_not_installed", "ja-ginza")
     with pytest.raises(RedactionUnavailableError, match=r"install the 'redact' extra .*nothing was sent"):
         Redactor()
+
+
+def test_without_the_extra_the_package_imports_and_redaction_fails_closed(tmp_path) -> None:
+    """With Presidio, spaCy and GiNZA not importable, generation still imports; asking to redact stops."""
+    script = (
+        "import sys\n"
+        "for name in ('presidio_analyzer', 'presidio_anonymizer', 'spacy', 'ginza', 'ja_ginza', 'regex'):\n"
+        "    sys.modules[name] = None\n"
+        "import workbench.summary.generate\n"
+        "from workbench.summary.redaction import Redactor\n"
+        "try:\n"
+        "    Redactor()\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("RedactionUnavailableError redaction needs presidio-analyzer, presidio-anonymizer")
+    assert "pip install 'workbench[redact]'" in done.stdout

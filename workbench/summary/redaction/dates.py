@@ -22,8 +22,6 @@ import logging
 import re
 import secrets
 
-import regex
-
 from workbench import config
 from workbench.files import atomic_write
 
@@ -62,10 +60,13 @@ DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 _BIRTH_DATE = "|".join(f"(?:{p.pattern})" for name, p in DATE_PATTERNS if name in ("era", "kanji", "iso"))
 _BIRTH_DATE = re.sub(r"\(\?P<\w+>", "(", _BIRTH_DATE).replace("(?P=s)", "[-/.年月]")
-BIRTH_DATE_RE = regex.compile(
-    rf"(?<=(?:生年月日|誕生日)\s*[:：]?\s*)(?:{_BIRTH_DATE})|(?:{_BIRTH_DATE})\s?(?:生まれ|生)(?!活|化|検|理|食|命|存|体|後)"
+BIRTH_DATE_PATTERN = (
+    rf"(?<=(?:生年月日|誕生日)\s*[:：]?\s*)(?:{_BIRTH_DATE})"
+    rf"|(?:{_BIRTH_DATE})\s?(?:生まれ|生)(?!活|化|検|理|食|命|存|体|後)"
 )
-"""A birth date: labelled (``生年月日: 1946年3月2日``) or followed by ``生``/``生まれ``."""
+"""A birth date, labelled (``生年月日: 1946年3月2日``) or followed by ``生``/``生まれ``.
+
+For the ``regex`` module (variable-length look-behind), which Presidio matches with."""
 AGE_OVER_89_RE = re.compile(r"(?<![\d.])(?:9\d|1[01]\d|[９][０-９])\s?歳")
 """An age over 89 (HIPAA groups them as 90 or older)."""
 

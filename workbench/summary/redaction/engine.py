@@ -12,7 +12,6 @@ leaves the machine unredacted.
 
 from __future__ import annotations
 
-import functools
 import importlib.metadata
 import importlib.util
 import logging
@@ -42,9 +41,16 @@ class RedactionUnavailableError(ConfigError):
     """Redaction was asked for but its recogniser (Presidio, GiNZA and its model) is not installed."""
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module blocked or broken in sys.modules
+        return False
+
+
 def check_installed() -> None:
     """Raise :class:`RedactionUnavailableError` naming the extra to install if a part is missing."""
-    missing = [dist for module, dist in _REQUIRED.items() if importlib.util.find_spec(module) is None]
+    missing = [dist for module, dist in _REQUIRED.items() if not _installed(module)]
     if missing:
         raise RedactionUnavailableError(
             f"redaction needs {', '.join(missing)}: install the '{EXTRA}' extra "
@@ -62,7 +68,9 @@ def recogniser_version() -> str:
     )
 
 
-@functools.cache
+_ENGINE: list[Any] = []
+
+
 def analyzer() -> Any:
     """The Presidio ``AnalyzerEngine`` for Japanese, made on first use and kept for the process.
 
@@ -73,42 +81,47 @@ def analyzer() -> Any:
     """
     check_installed()
     with _LOCK:
-        import spacy
-        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
-        from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+        if not _ENGINE:
+            _ENGINE.append(_build())
+        return _ENGINE[0]
 
-        from workbench.summary.redaction.ner import JapaneseNameRecognizer
-        from workbench.summary.redaction.rules import rule_recognizers
 
-        try:
-            nlp = spacy.load(
-                MODEL
-            )  # the installed package; SpacyNlpEngine.load() would download a missing one
-        except OSError as exc:
-            raise RedactionUnavailableError(
-                f"the GiNZA model {MODEL} cannot be loaded ({exc}): install the '{EXTRA}' extra "
-                f"(pip install 'workbench[{EXTRA}]'); nothing was sent"
-            ) from None
-        logger.info("loaded %s for redaction", MODEL)
-        ignored = sorted(set(nlp.get_pipe("ner").labels) - set(_GINZA_ENTITIES))
-        nlp_engine = SpacyNlpEngine(
-            models=[{"lang_code": "ja", "model_name": MODEL}],
-            ner_model_configuration=NerModelConfiguration(
-                model_to_presidio_entity_mapping=_GINZA_ENTITIES,
-                labels_to_ignore=ignored,
-                low_confidence_score_multiplier=1.0,
-            ),
-        )
-        nlp_engine.nlp = {"ja": nlp}
-        registry = RecognizerRegistry(supported_languages=["ja"])
-        registry.add_recognizer(
-            SpacyRecognizer(supported_language="ja", supported_entities=sorted(set(_GINZA_ENTITIES.values())))
-        )
-        registry.add_recognizer(JapaneseNameRecognizer())
-        for recognizer in rule_recognizers():
-            registry.add_recognizer(recognizer)
-        return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["ja"])
+def _build() -> Any:
+    """Load GiNZA and assemble the Presidio engine (called once, under the lock)."""
+    import spacy
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+    from workbench.summary.redaction.ner import JapaneseNameRecognizer
+    from workbench.summary.redaction.rules import rule_recognizers
+
+    try:  # the installed package (SpacyNlpEngine.load() would download a missing one)
+        nlp = spacy.load(MODEL)
+    except OSError as exc:
+        raise RedactionUnavailableError(
+            f"the GiNZA model {MODEL} cannot be loaded ({exc}): install the '{EXTRA}' extra "
+            f"(pip install 'workbench[{EXTRA}]'); nothing was sent"
+        ) from None
+    logger.info("loaded %s for redaction", MODEL)
+    ignored = sorted(set(nlp.get_pipe("ner").labels) - set(_GINZA_ENTITIES))
+    nlp_engine = SpacyNlpEngine(
+        models=[{"lang_code": "ja", "model_name": MODEL}],
+        ner_model_configuration=NerModelConfiguration(
+            model_to_presidio_entity_mapping=_GINZA_ENTITIES,
+            labels_to_ignore=ignored,
+            low_confidence_score_multiplier=1.0,
+        ),
+    )
+    nlp_engine.nlp = {"ja": nlp}
+    registry = RecognizerRegistry(supported_languages=["ja"])
+    registry.add_recognizer(
+        SpacyRecognizer(supported_language="ja", supported_entities=sorted(set(_GINZA_ENTITIES.values())))
+    )
+    registry.add_recognizer(JapaneseNameRecognizer())
+    for recognizer in rule_recognizers():
+        registry.add_recognizer(recognizer)
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["ja"])
 
 
 def analyze(text: str, ad_hoc: list[Any] | None = None) -> list[Any]:

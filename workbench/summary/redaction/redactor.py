@@ -14,7 +14,7 @@ from workbench.summary.redaction import engine
 from workbench.summary.redaction.dates import DateShifter, age_text
 from workbench.summary.redaction.kinds import Kind
 from workbench.summary.redaction.names import KnownName, known_names
-from workbench.summary.redaction.ner import HONORIFICS, NOT_NAMES
+from workbench.summary.redaction.words import HONORIFICS, NOT_NAMES
 
 logger = logging.getLogger(__name__)
 

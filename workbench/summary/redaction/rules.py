@@ -10,7 +10,7 @@ from __future__ import annotations
 import regex
 from presidio_analyzer import Pattern, PatternRecognizer
 
-from workbench.summary.redaction.dates import AGE_OVER_89_RE, BIRTH_DATE_RE
+from workbench.summary.redaction.dates import AGE_OVER_89_RE, BIRTH_DATE_PATTERN
 from workbench.summary.redaction.kinds import Kind
 
 D = "[0-9０-９]"
@@ -215,7 +215,7 @@ def rule_recognizers() -> list[PatternRecognizer]:
                 ),
             ],
         ),
-        _pattern_recognizer(Kind.BIRTH_DATE, [Pattern("birth date", BIRTH_DATE_RE.pattern, 0.95)]),
+        _pattern_recognizer(Kind.BIRTH_DATE, [Pattern("birth date", BIRTH_DATE_PATTERN, 0.95)]),
         _pattern_recognizer(Kind.AGE_OVER_89, [Pattern("age over 89", AGE_OVER_89_RE.pattern, 0.95)]),
         _pattern_recognizer(
             Kind.FACILITY,
