@@ -191,7 +191,10 @@ def test_without_the_extra_the_package_imports_and_redaction_fails_closed(tmp_pa
         "    print(type(exc).__name__, exc)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("RedactionUnavailableError redaction needs presidio-analyzer, presidio-anonymizer")
+    assert done.stdout.startswith(
+        "RedactionUnavailableError redaction needs presidio-analyzer, presidio-anonymizer"
+    )
     assert "pip install 'workbench[redact]'" in done.stdout
