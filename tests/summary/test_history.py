@@ -101,3 +101,20 @@ def test_threads_sharing_one_history(tmp_path: Path) -> None:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _i: history.record(make_generation()), range(80)))
     assert history.count() == 80
+
+
+def test_a_history_written_before_redaction_was_recorded_gains_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old_columns = [name for name in make_generation().to_dict() if name != "redaction"]
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"CREATE TABLE generations ({', '.join(old_columns)})")
+        connection.execute(
+            "INSERT INTO generations (id, timestamp, patient_id) VALUES ('old', '2024-01-01T00:00', 'AB12')"
+        )
+    history = History(path)
+    counts = {"recogniser": "presidio-analyzer", "date_shift": True, "counts": {"NAME": 2}}
+    history.record(make_generation(id="new", redaction=counts))
+    assert history.get("new").redaction == counts
+    assert history.get("old").redaction == {}
