@@ -32,7 +32,7 @@ def main() -> None:
     # the peer: GiNZA's statistical model alone, through the same Presidio engine
     registry = engine.analyzer().registry
     kept = list(registry.recognizers)
-    registry.recognizers = [r for r in kept if r.name == "SpacyRecognizer"]
+    registry.recognizers = [r for r in kept if r.name == "GinzaRecognizer"]
     try:
         peer, _ = score(documents)
     finally:

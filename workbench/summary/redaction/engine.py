@@ -91,9 +91,8 @@ def _build() -> Any:
     import spacy
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
-    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-    from workbench.summary.redaction.ner import JapaneseNameRecognizer
+    from workbench.summary.redaction.ner import GinzaRecognizer, JapaneseNameRecognizer
     from workbench.summary.redaction.rules import rule_recognizers
 
     try:  # the installed package (SpacyNlpEngine.load() would download a missing one)
@@ -115,9 +114,7 @@ def _build() -> Any:
     )
     nlp_engine.nlp = {"ja": nlp}
     registry = RecognizerRegistry(supported_languages=["ja"])
-    registry.add_recognizer(
-        SpacyRecognizer(supported_language="ja", supported_entities=sorted(set(_GINZA_ENTITIES.values())))
-    )
+    registry.add_recognizer(GinzaRecognizer())
     registry.add_recognizer(JapaneseNameRecognizer())
     for recognizer in rule_recognizers():
         registry.add_recognizer(recognizer)

@@ -19,7 +19,7 @@ from workbench.summary.redaction.words import HONORIFICS, NOT_NAMES
 logger = logging.getLogger(__name__)
 
 _PLACEHOLDER_RE = re.compile(r"\[(?:" + "|".join(re.escape(k.value) for k in Kind) + r")\d+\]")
-_MODEL_RECOGNIZER = "SpacyRecognizer"
+_MODEL_RECOGNIZER = "GinzaRecognizer"
 _KANA = "ぁ-ゖァ-ヶー"
 
 

@@ -31,6 +31,8 @@ HONORIFICS = frozenset(
 )
 RELATIONS = frozenset(
     [
+        "医",
+        "師",
         "長男",
         "次男",
         "三男",
@@ -91,6 +93,13 @@ RELATIONS = frozenset(
 )
 NOT_NAMES = frozenset(
     [
+        "ばあ",
+        "じい",
+        "おばあ",
+        "おじい",
+        "赤",
+        "お姉",
+        "お兄",
         "患者",
         "家族",
         "本人",
