@@ -214,3 +214,11 @@ def test_without_the_extra_the_package_imports_and_redaction_fails_closed(tmp_pa
         "RedactionUnavailableError redaction needs presidio-analyzer, presidio-anonymizer"
     )
     assert "pip install 'workbench[redact]'" in done.stdout
+
+
+def test_analysed_lines_are_kept_and_give_the_same_answer() -> None:
+    text = "長男 山田一郎（携帯 080-2345-6789）\n〒231-0005 神奈川県横浜市中区本町6丁目50番地\n"
+    redaction_engine.clear_cache()
+    fresh = Redactor().redact(text)
+    assert "長男 山田一郎（携帯 080-2345-6789）\n" in redaction_engine._CACHE
+    assert Redactor().redact(text) == fresh == "長男 [氏名1]（携帯 [電話1]）\n[郵便番号1] [住所1]\n"

@@ -16,6 +16,7 @@ import importlib.metadata
 import importlib.util
 import logging
 import threading
+from collections import OrderedDict
 from typing import Any
 
 from workbench.errors import ConfigError
@@ -122,33 +123,63 @@ def _build() -> Any:
 
 
 def analyze(text: str, ad_hoc: list[Any] | None = None) -> list[Any]:
-    """Presidio results for ``text`` (long texts are analysed line block by line block)."""
-    engine = analyzer()
+    """Presidio results for ``text``, line by line.
+
+    Each line's results are kept for the process (the last :data:`LINE_CACHE_SIZE` lines), so the same
+    case under several prompts, models and repeats, and notes copied from day to day, are analysed once;
+    new lines go through GiNZA together (``nlp.pipe``). The patient's own names and IDs (``ad_hoc``, pattern
+    recognisers) are matched on the whole text.
+    """
+    from presidio_analyzer import BatchAnalyzerEngine, RecognizerResult
+
+    engine = analyzer()  # fails closed before any work
+    pieces = _pieces(text)
+    with _LOCK:
+        new = list(dict.fromkeys(p for p in pieces if p.strip() and p not in _CACHE))
+        if new:
+            batch = BatchAnalyzerEngine(analyzer_engine=engine)
+            answers_new = batch.analyze_iterator(new, language="ja", batch_size=32)
+            for piece, found in zip(new, answers_new, strict=True):
+                _CACHE[piece] = tuple(found)
+        answers = {p: _CACHE[p] for p in pieces if p.strip()}
+        for piece in answers:
+            _CACHE.move_to_end(piece)
+        while len(_CACHE) > LINE_CACHE_SIZE:
+            _CACHE.popitem(last=False)
     results: list[Any] = []
     offset = 0
-    for block in _blocks(text):
-        if block.strip():
-            with _LOCK:
-                found = engine.analyze(block, language="ja", ad_hoc_recognizers=ad_hoc or None)
-            for result in found:
-                result.start += offset
-                result.end += offset
-            results += found
-        offset += len(block)
+    for piece in pieces:
+        for found in answers.get(piece, ()):
+            start, end, score = found.start + offset, found.end + offset, found.score
+            metadata = found.recognition_metadata
+            results.append(RecognizerResult(found.entity_type, start, end, score, None, metadata))
+        offset += len(piece)
+    for recognizer in ad_hoc or []:
+        results += recognizer.analyze(text, recognizer.supported_entities, None)
     return results
 
 
-def _blocks(text: str, size: int = 4000) -> list[str]:
-    """``text`` cut at line ends into pieces of at most about ``size`` characters (Sudachi's input limit)."""
-    blocks, current = [], ""
+LINE_CACHE_SIZE = 100_000
+_CACHE: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+
+
+def clear_cache() -> None:
+    """Forget the analysed lines (after the recognisers changed)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+def _pieces(text: str, size: int = 4000) -> list[str]:
+    """``text`` cut into lines; a line longer than ``size`` characters (Sudachi's input is limited) is cut
+    after a ``。`` or, failing that, every ``size`` characters."""
+    pieces = []
     for line in text.splitlines(keepends=True):
-        if current and len(current) + len(line) > size:
-            blocks.append(current)
-            current = ""
-        current += line
-    if current:
-        blocks.append(current)
-    return blocks
+        while len(line) > size:
+            cut = line.rfind("。", 0, size) + 1 or size
+            pieces.append(line[:cut])
+            line = line[cut:]
+        pieces.append(line)
+    return pieces
 
 
 def reading(text: str) -> str:
