@@ -50,7 +50,7 @@ DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "slash",
         re.compile(
-            rf"(?<![\d/.]){_M}/{_DD}(?![\d/.]|{_FRACTION_AFTER})(?=[(（\s、。,，~〜～:：\-]|[ぁ-ん]|入|退|$)"
+            rf"(?<![\d/.]){_M}/{_DD}(?![\d/.]|\s?(?:{_FRACTION_AFTER}))(?=[(（\s、。,，~〜～:：\-]|[ぁ-ん]|入|退|$)"
         ),
     ),
     ("year_month", re.compile(rf"(?<!\d){_Y}年\s?{_M}月(?!\s?\d{{1,2}}日|\s?[０-９]{{1,2}}日)")),
@@ -102,11 +102,19 @@ def _replace_group(match: re.Match[str], values: dict[str, int]) -> str:
     return text
 
 
+_SCORE_BEFORE = re.compile(
+    r"(?:MMT|NRS|VAS|NPRS|ECOG|PS|GCS|JCS|Grade|grade|スコア|score|筋力|疼痛|痛み)\s*[:：]?\s*\Z"
+)
+"""Labels after which ``4/5`` is a score (read on the text just before a slash date)."""
+
+
 def _matches(text: str) -> list[tuple[int, int, str, re.Match[str]]]:
     """Every date in ``text``: (start, end, spelling, match), in order, never overlapping."""
     spans: list[tuple[int, int, str, re.Match[str]]] = []
     for kind, pattern in DATE_PATTERNS:
         for match in pattern.finditer(text):
+            if kind == "slash" and _SCORE_BEFORE.search(text, max(0, match.start() - 12), match.start()):
+                continue  # MMT 4/5, NRS 3/10: a score, not a date
             if not any(s < match.end() and match.start() < e for s, e, _, _ in spans):
                 spans.append((match.start(), match.end(), kind, match))
     return sorted(spans, key=lambda s: s[0])

@@ -69,7 +69,10 @@ _LABELS: dict[Kind, str] = {
 
 
 def _labelled(kind: Kind) -> Pattern:
-    return Pattern(f"labelled {kind.name}", f"(?<=(?:{_LABELS[kind]}){_LABEL_GAP}){_VALUE}{_END}", 0.95)
+    # the label is a word of its own (not the ID of IDDM), the value holds a digit
+    label = f"(?:{_LABELS[kind]})(?![A-Za-z])"
+    value = f"(?=[A-Za-zＡ-Ｚａ-ｚ{H[1:-1]}]*[0-9０-９]){_VALUE}"
+    return Pattern(f"labelled {kind.name}", f"(?<={label}{_LABEL_GAP}){value}{_END}", 0.95)
 
 
 class PhoneRecognizer(PatternRecognizer):
