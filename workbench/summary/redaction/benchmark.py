@@ -7,7 +7,8 @@ document a :class:`~workbench.summary.redaction.Redactor` is made as
 admission date), and
 
 - an identifier counts as found when the redaction covers all of it (a date: when the date shifter reads it),
-  and as leaked when its text is still in the redacted text;
+  and as leaked when its text is still in the redacted text (more often than it occurs outside identifiers:
+  ``橋本`` stays in ``橋本病``);
 - a clinical token counts as damaged when a replacement or a date shift touches any of its characters, or
   when its text is no longer in the redacted text;
 - the round trip holds when restoring the redacted text gives the original back (birth dates and ages over 89
@@ -112,6 +113,12 @@ def _touches(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
     return any(s < end and start < e for s, e in spans)
 
 
+def _elsewhere(text: str, value: str, identifiers: list[tuple[int, int]]) -> int:
+    """How often ``value`` occurs in ``text`` outside any identifier (``橋本`` in ``橋本病``)."""
+    starts = [m.start() for m in re.finditer(re.escape(value), text)]
+    return sum(1 for s in starts if not _touches(s, s + len(value), identifiers))
+
+
 @dataclass
 class DocumentScore:
     """What happened to one document."""
@@ -134,6 +141,7 @@ def score_document(document: Document) -> DocumentScore:
         reference=document.admission_date,
     )
     text = document.text
+    identifier_spans = [(s, e) for s, e, _ in document.identifiers]
     spans = redactor.spans(text)
     replaced = [(s, e) for s, e, _ in spans]
     dates = [(s, e) for s, e in date_spans(text) if not _touches(s, e, replaced)]
@@ -145,7 +153,7 @@ def score_document(document: Document) -> DocumentScore:
     leaked = [
         (kind, text[s:e])
         for s, e, kind in document.identifiers
-        if kind is not Kind.DATE and text[s:e] in redacted
+        if kind is not Kind.DATE and redacted.count(text[s:e]) > _elsewhere(text, text[s:e], identifier_spans)
     ]
     damaged = [
         text[s:e]
@@ -163,7 +171,6 @@ def score_document(document: Document) -> DocumentScore:
             expected.append(text[s:e])
         position = e
     expected.append(text[position:])
-    identifier_spans = [(s, e) for s, e, _ in document.identifiers]
     spurious = [(kind, text[s:e]) for s, e, kind in spans if not _touches(s, e, identifier_spans)]
     round_trip = redactor.restore(redacted) == "".join(expected)
     return DocumentScore(document.id, found, leaked, damaged, round_trip, spurious)
