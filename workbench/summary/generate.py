@@ -102,12 +102,14 @@ def merge_params(defaults: dict[str, Any], overrides: dict[str, Any] | None) -> 
 def _redact_setting(redact: bool | None) -> bool:
     if redact is not None:
         return bool(redact)
-    value = config.setting("summary", "redact", env="WORKBENCH_REDACT", default=False)
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+    return _on(config.setting("summary", "redact", env="WORKBENCH_REDACT", default=False))
 
 
 def _shift_dates_setting() -> bool:
-    value = config.setting("summary", "shift_dates", env="WORKBENCH_SHIFT_DATES", default=True)
+    return _on(config.setting("summary", "shift_dates", env="WORKBENCH_SHIFT_DATES", default=True))
+
+
+def _on(value: Any) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
