@@ -130,9 +130,10 @@ def test_a_missing_model_fails_closed_with_one_line(capsys, echo_server, corpus_
 
 def test_date_shifting_can_be_turned_off(capsys, echo_server, corpus_case, monkeypatch) -> None:
     monkeypatch.setenv("WORKBENCH_SHIFT_DATES", "false")
-    folder, admission, _ = corpus_case
-    status = main(["summarize", "--case", str(folder), "--prompt", "v2", "--model", "openai:local", "--redact"])
-    out, _ = capsys.readouterr()
+    folder, _, _ = corpus_case
+    argv = ["summarize", "--case", str(folder), "--prompt", "v2", "--model", "openai:local", "--redact"]
+    status = main(argv)
+    capsys.readouterr()
     sent = echo_server.requests[0]["body"]["messages"][-1]["content"]
     assert status == 0 and "1月8日より" in sent and "山田" not in sent
     assert History().search().iloc[0]["redaction"]["date_shift"] is False
