@@ -223,3 +223,14 @@ def test_analysed_lines_are_kept_and_give_the_same_answer() -> None:
     fresh = Redactor().redact(text)
     assert "長男 山田一郎（携帯 080-2345-6789）\n" in redaction_engine._CACHE
     assert Redactor().redact(text) == fresh == "長男 [氏名1]（携帯 [電話1]）\n[郵便番号1] [住所1]\n"
+
+
+def test_every_safe_harbor_item_is_mapped_and_every_category_covers_one() -> None:
+    from workbench.summary.redaction import SAFE_HARBOR
+
+    assert len(SAFE_HARBOR) == 18 and "5 fax numbers" in SAFE_HARBOR
+    assert {kind for kinds in SAFE_HARBOR.values() for kind in kinds} == set(Kind)
+    assert [item for item, kinds in SAFE_HARBOR.items() if not kinds] == [
+        "16 biometric identifiers",
+        "17 full-face photographs",
+    ]
