@@ -109,8 +109,8 @@ def test_the_same_value_keeps_its_placeholder_and_the_answer_is_restored_exactly
     first = redactor.redact("佐藤花子さん、090-1111-2222")
     second = redactor.redact("再度 佐藤花子 に 090-1111-2222 で連絡")
     assert first == "[氏名1]さん、[電話1]" and second == "再度 [氏名1] に [電話1] で連絡"
-    answer = "・ 現病歴\n[氏名1]は発熱で入院した。[氏名9]は不明。"
-    assert redactor.restore(answer) == "・ 現病歴\n佐藤花子は発熱で入院した。[氏名9]は不明。"
+    answer = "・ 現病歴\n[氏名1]は発熱で入院した。[氏名9]は不明。［電話1］"
+    assert redactor.restore(answer) == "・ 現病歴\n佐藤花子は発熱で入院した。[氏名9]は不明。090-1111-2222"
     assert redactor.replacements == {"[氏名1]": "佐藤花子", "[電話1]": "090-1111-2222"}
 
 

@@ -18,7 +18,10 @@ from workbench.summary.redaction.words import HONORIFICS, NOT_NAMES
 
 logger = logging.getLogger(__name__)
 
-_PLACEHOLDER_RE = re.compile(r"\[(?:" + "|".join(re.escape(k.value) for k in Kind) + r")\d+\]")
+_PLACEHOLDER_RE = re.compile(
+    r"[\[［](?P<label>" + "|".join(re.escape(k.value) for k in Kind) + r")(?P<number>\d+)[\]］]"
+)
+"""A placeholder as the model may write it back (``[氏名1]``, or with full-width brackets ``［氏名1］``)."""
 _MODEL_RECOGNIZER = "GinzaRecognizer"
 _KANA = "ぁ-ゖァ-ヶー"
 
@@ -204,13 +207,14 @@ class Redactor:
         return anonymized.text
 
     def restore(self, text: str) -> str:
-        """What the model wrote, with the original values back in place of the placeholders and every date
-        moved back; nothing else changes."""
+        """What the model wrote, with the original values back in place of the placeholders (also written
+        with full-width brackets) and every date moved back; nothing else changes."""
         pieces, position = [], 0
         for match in _PLACEHOLDER_RE.finditer(text):
             gap = text[position : match.start()]
             pieces += [self.shifter.unshift(gap) if self.shifter else gap]
-            pieces.append(self._backward.get(match.group(0), match.group(0)))
+            placeholder = f"[{match.group('label')}{int(match.group('number'))}]"
+            pieces.append(self._backward.get(placeholder, match.group(0)))
             position = match.end()
         tail = text[position:]
         pieces.append(self.shifter.unshift(tail) if self.shifter else tail)
