@@ -23,7 +23,6 @@ _PLACEHOLDER_RE = re.compile(
 )
 """A placeholder as the model may write it back (``[氏名1]``, or with full-width brackets ``［氏名1］``)."""
 _MODEL_RECOGNIZER = "GinzaRecognizer"
-_KANA = "ぁ-ゖァ-ヶー"
 
 
 def _known_names_pattern(names: list[KnownName]) -> str | None:
@@ -59,7 +58,7 @@ def _plausible(result: Any, text: str) -> bool:
     ):
         return False
     if result.entity_type == Kind.NAME.entity:
-        kana_only = all(c in "ァ-ヶー・" or "ァ" <= c <= "ヶ" or c in "ー・" for c in value)
+        kana_only = all("ァ" <= c <= "ヶ" or c in "ー・" for c in value)
         return len(value) >= 2 and (not kana_only or "・" in value)
     return len(value) >= 3 and value[-1] in "都道府県市区町村郡"
 
@@ -103,10 +102,9 @@ class Redactor:
         self._numbers: Counter[Kind] = Counter()
         self.counts: Counter[str] = Counter()
         """Replacements made so far per category (Presidio entity names); never the values."""
-        reading = None
-        if any("=" not in str(n) or str(n).count("=") < 2 for n in names):
-            reading = engine.reading
-        spellings = known_names(list(names), reading)
+        names = [str(n) for n in names]
+        without_reading = any(n.count("=") < 2 for n in names)  # no phonetic group: ask Sudachi
+        spellings = known_names(names, engine.reading if without_reading else None)
         ad_hoc = []
         pattern = _known_names_pattern(spellings)
         if pattern:
