@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import re
 import subprocess
 import sys
 
@@ -73,9 +75,11 @@ def test_without_the_eval_extra_the_command_line_still_starts_and_review_says_wh
     assert done.value.code == 0
     capsys.readouterr()
     assert main(["review", "export", "some-id", "-o", str(tmp_path / "sheet")]) == 2
-    assert capsys.readouterr().err.strip() == (
-        "workbench: error: workbench.evaluation needs the optional package 'rapidfuzz'; "
-        "install it with: pip install 'workbench[eval]'"
+    # rapidfuzz here; in the core-only venv every package of the extra is missing and the first one is named
+    assert re.fullmatch(
+        r"workbench: error: workbench\.evaluation needs the optional package '(rapidfuzz|fugashi)'; "
+        r"install it with: pip install 'workbench\[eval\]'",
+        capsys.readouterr().err.strip(),
     )
     assert not (tmp_path / "sheet").exists()
 

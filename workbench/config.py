@@ -76,6 +76,7 @@ class EnvVar(enum.StrEnum):
     OPENAI_BASE_URL = "WORKBENCH_OPENAI_BASE_URL"
     OPENAI_API_KEY = "WORKBENCH_OPENAI_API_KEY"
     REDACT = "WORKBENCH_REDACT"
+    SHIFT_DATES = "WORKBENCH_SHIFT_DATES"
     USER = "WORKBENCH_USER"
     JUPYTERHUB_USER = "JUPYTERHUB_USER"
     AWS_REGION = "AWS_REGION"
@@ -375,11 +376,14 @@ class SummarySettings:
     ----------
     redact : bool
         Replace identifiers before text leaves the machine (``WORKBENCH_REDACT``).
+    shift_dates : bool
+        With redaction, shift dates by the patient's offset (``WORKBENCH_SHIFT_DATES``; default on).
     user : str or None
         The user recorded with each generation (``WORKBENCH_USER``); ``None``: found out.
     """
 
     redact: bool = False
+    shift_dates: bool = True
     user: str | None = None
 
 
@@ -388,6 +392,7 @@ def summary_settings() -> SummarySettings:
     user = setting("summary", "user", env=EnvVar.USER)
     return SummarySettings(
         redact=_flag(setting("summary", "redact", env=EnvVar.REDACT, default=False)),
+        shift_dates=_flag(setting("summary", "shift_dates", env=EnvVar.SHIFT_DATES, default=True)),
         user=str(user) if user else None,
     )
 

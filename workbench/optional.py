@@ -1,10 +1,10 @@
 """Optional dependencies: one clear line naming the extra to install when one is missing.
 
 The package is installable by wing (``pip install workbench`` is imaging; ``workbench[summary]``,
-``[eval]``, ``[ml]``, ``[aws]``, ``[notebooks]``, ``[pathology]``, ``[all]`` add the rest). Code that needs a
-package of an extra imports it through :func:`optional_import` (the pattern of MONAI's
-``optional_import``), so a missing package is a :class:`~workbench.errors.MissingDependencyError` that says
-what to install, not a bare ``ModuleNotFoundError``.
+``[eval]``, ``[ml]``, ``[aws]``, ``[notebooks]``, ``[pathology]``, ``[redact]``, ``[all]`` add the
+rest). Code that needs a package of an extra imports it through :func:`optional_import` (the pattern of
+MONAI's ``optional_import``), so a missing package is a :class:`~workbench.errors.MissingDependencyError`
+that says what to install, not a bare ``ModuleNotFoundError``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ EXTRAS: dict[str, str] = {
     "monai": "ml",
     "sklearn": "ml",
     "wsidicom": "pathology",
+    "presidio_analyzer": "redact",
+    "presidio_anonymizer": "redact",
+    "spacy": "redact",
+    "ginza": "redact",
+    "ja_ginza": "redact",
     "papermill": "notebooks",
     "nbformat": "notebooks",
     "ipywidgets": "notebooks",
@@ -43,6 +48,9 @@ DISTRIBUTIONS: dict[str, str] = {
     "unidic_lite": "unidic-lite",
     "rouge_score": "rouge-score",
     "sklearn": "scikit-learn",
+    "presidio_analyzer": "presidio-analyzer",
+    "presidio_anonymizer": "presidio-anonymizer",
+    "ja_ginza": "ja-ginza",
 }
 """Top-level module -> its distribution name on PyPI, where they differ."""
 

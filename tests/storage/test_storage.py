@@ -136,7 +136,8 @@ def test_history_on_s3_is_partitioned_by_patient_and_answers_like_sqlite(
     generations = [
         make_generation(P1, "2024-02-27T14:44:23+09:00"),
         make_generation(P1, "2024-02-28T08:00:00+09:00", model="openai:x"),
-        make_generation(P2, "2024-05-17T10:20:31+09:00", case_id="case-2"),
+        make_generation(P2, "2024-05-17T10:20:31+09:00", case_id="case-2",
+                        redaction={"recogniser": "presidio", "date_shift": True, "counts": {"NAME": 2}}),
         make_generation(P1, "2024-06-01T23:59:59+09:00", prompt_version="v3"),
     ]
     for generation in generations:
@@ -180,17 +181,20 @@ def test_the_cache_on_s3_keeps_the_first_answer(bucket) -> None:
 
 def test_stored_generations_older_than_a_field_read_it_as_empty_like_sqlite(tmp_path: Path) -> None:
     history = open_history(store=open_store((tmp_path / "shared").as_uri()))
-    generation = make_generation(P1, "2024-02-27T14:44:23+09:00", imaging="studies")
+    redaction = {"recogniser": "presidio-analyzer", "date_shift": True, "counts": {"DATE": 3}}
+    generation = make_generation(P1, "2024-02-27T14:44:23+09:00", imaging="studies", redaction=redaction)
     history.record(generation)
     old = make_generation(P2, "2024-01-01T00:00:00+09:00")
     history.record(old)
     key = next(k for k in history.store.keys("history/") if old.id in k)
     written = json.loads(history.store.get(key))
-    for name in ("imaging", "user_source", "aws_identity"):  # written before these fields existed
+    for name in ("imaging", "user_source", "aws_identity", "sentences", "redaction"):  # older than these
         del written[name]
     history.store.put(key, json.dumps(written).encode("utf-8"))
     rows = history.search()
-    assert rows[["imaging", "user_source", "aws_identity"]].to_dict("records") == [
-        {"imaging": "studies", "user_source": "", "aws_identity": ""},
-        {"imaging": "", "user_source": "", "aws_identity": ""},
+    assert rows[["imaging", "user_source", "aws_identity", "redaction"]].to_dict("records") == [
+        {"imaging": "studies", "user_source": "", "aws_identity": "", "redaction": redaction},
+        {"imaging": "", "user_source": "", "aws_identity": "", "redaction": {}},
     ]
+    assert rows["sentences"].tolist() == [generation.sentences, []]
+    assert history.get(generation.id).redaction == redaction and history.get(old.id).redaction == {}

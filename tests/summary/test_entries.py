@@ -55,3 +55,29 @@ def test_a_stay_over_a_year_uses_the_year(tiny_case) -> None:
     index = EntryIndex(case)
     assert index.id_of(entry) != index.id_of(later)
     assert index.id_of(later).startswith(later.date.strftime("%Y%m%d"))
+
+
+def test_shifted_ids_move_the_day_and_read_back_one_to_one(tiny_case) -> None:
+    import dataclasses
+    import datetime as dt
+
+    index = EntryIndex(tiny_case)
+    shifted = index.shifted_ids(14)
+    assert list(shifted) == index.ids() and len(set(shifted.values())) == len(shifted)
+    for original, moved in shifted.items():
+        assert ID_RE.fullmatch(moved)
+        day, rest = moved.split("-", 1)
+        assert rest == original.split("-", 1)[1]
+        assert day == (index[original].date + dt.timedelta(days=14)).strftime("%m%d")
+    # 2024-02-20 and 2025-02-19 differ as MMDD, but 14 days later both are 03-05: the moved IDs carry the year
+    entry = dataclasses.replace(tiny_case.doctor[0], date=dt.date(2024, 2, 20))
+    later = dataclasses.replace(entry, date=dt.date(2025, 2, 19))
+    case = dataclasses.replace(
+        tiny_case, admission_date=entry.date, doctor=[entry, later], nursing=[], discharge_date=later.date
+    )
+    case_index = EntryIndex(case)
+    assert case_index.id_of(entry).startswith("0220-") and case_index.id_of(later).startswith("0219-")
+    moved = case_index.shifted_ids(14)
+    assert moved[case_index.id_of(entry)].startswith("20240305-")
+    assert moved[case_index.id_of(later)].startswith("20250305-")
+    assert len(set(moved.values())) == len(moved)

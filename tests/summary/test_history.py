@@ -132,6 +132,8 @@ def test_history_and_response_cache_are_private(tmp_path: Path) -> None:
         assert tmp_path / folder / name in files and len(files) >= 2  # with its -wal/-shm
         for path in files:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
 @pytest.mark.parametrize("wildcard", ["_", "%"])
 def test_underscore_and_percent_in_a_patient_id_prefix_are_literal(tmp_path: Path, wildcard: str) -> None:
     history = open_history(tmp_path / "h.sqlite")
@@ -161,3 +163,20 @@ def test_a_history_written_before_a_field_existed_gains_its_column(tmp_path: Pat
     history = open_history(path)
     history.record(make_generation(imaging="no_archive"))
     assert history.search()["imaging"].tolist() == ["no_archive", ""]
+
+
+def test_a_history_written_before_redaction_was_recorded_gains_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old_columns = [name for name in make_generation().to_dict() if name != "redaction"]
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"CREATE TABLE generations ({', '.join(old_columns)})")
+        connection.execute(
+            "INSERT INTO generations (id, timestamp, patient_id) VALUES ('old', '2024-01-01T00:00', 'AB12')"
+        )
+    history = open_history(path)
+    counts = {"recogniser": "presidio-analyzer", "date_shift": True, "counts": {"NAME": 2}}
+    history.record(make_generation(id="new", redaction=counts))
+    assert history.get("new").redaction == counts
+    assert history.get("old").redaction == {}

@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="redact",
         action="store_true",
         default=None,
-        help="replace names, IDs, phone numbers and addresses before sending",
+        help="replace identifiers (Presidio + GiNZA; the 'redact' extra) and shift dates before sending",
     )
     redact.add_argument("--no-redact", dest="redact", action="store_false")
     summarize.add_argument("--json", action="store_true", help="print the whole generation record as JSON")

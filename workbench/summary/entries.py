@@ -199,6 +199,22 @@ class EntryIndex:
         """Every ID: the admission record's parts first, then doctor and nursing entries in file order."""
         return list(self._by_id)
 
+    def shifted_ids(self, days: int) -> dict[str, str]:
+        """Every ID -> the same ID with its day moved by ``days`` (for redaction that shifts dates).
+
+        The day keeps its form (``MMDD`` or ``YYYYMMDD``) unless moving it makes two days share an ``MMDD``;
+        then every moved ID carries the year. The map is one to one, so it can be read backwards.
+        """
+        delta = dt.timedelta(days=days)
+        for fmt in (_day_format(self.case), "%Y%m%d"):
+            moved = {
+                entry_id: f"{(entry.date + delta).strftime(fmt)}-{entry_id.split('-', 1)[1]}"
+                for entry_id, entry in self._by_id.items()
+            }
+            if len(set(moved.values())) == len(moved):
+                break
+        return moved
+
     def id_of(self, entry: Entry) -> str:
         """The ID of one of the case's note entries.
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from workbench import config
@@ -27,12 +27,12 @@ from workbench.summary.backends.base import CaseInput
 from workbench.summary.cache import ResponseCache, cache_key, open_cache
 from workbench.summary.cases import Case, Source
 from workbench.summary.citations import cite_sentences
-from workbench.summary.entries import EntryIndex
+from workbench.summary.entries import ID_RE, EntryIndex
 from workbench.summary.history import Generation, History, open_history
 from workbench.summary.identity import local_user
 from workbench.summary.imaging_context import configured_archive, imaging_context, patient_names
 from workbench.summary.prompts import Prompt, PromptRegistry
-from workbench.summary.redaction import Redactor
+from workbench.summary.redaction import Redactor, patient_offset
 from workbench.summary.sections import parse_sections
 
 __all__ = ["Generation", "PreparedCall", "finish", "prepare", "summarize"]
@@ -62,6 +62,9 @@ class PreparedCall:
     imaging : str
         What ``$(imaging)`` rested on (an :class:`~workbench.summary.imaging_context.ImagingStatus` value;
         empty when the prompt does not use it).
+    entry_ids : dict
+        Entry ID as sent -> as in the case, when redaction shifted the days inside a citing prompt's entry IDs
+        (see :meth:`~workbench.summary.entries.EntryIndex.shifted_ids`); empty otherwise.
     """
 
     case: Case
@@ -73,6 +76,7 @@ class PreparedCall:
     repeat: int
     redactor: Redactor | None
     imaging: str = ""
+    entry_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -162,7 +166,8 @@ def prepare(
         Overrides of the prompt's inference parameters.
     redact : bool, optional
         Replace identifiers before sending (default: ``[summary] redact`` / ``WORKBENCH_REDACT``, off).
-        Not applied to backends that read the case locally (``baseline:``).
+        Not applied to backends that read the case locally (``baseline:``). Dates are shifted by the
+        patient's offset unless ``[summary] shift_dates`` / ``WORKBENCH_SHIFT_DATES`` is false.
     archive : workbench.imaging.Archive, optional
         For ``$(imaging)`` (and names to redact); default ``workbench.imaging.connect()`` when needed and an
         archive is configured. With none configured, ``$(imaging)`` says imaging is unknown (see
@@ -177,6 +182,8 @@ def prepare(
     ------
     CaseFormatError, NotFoundError, PromptError, BackendError, ArchiveError
         One clear message for the first problem found.
+    RedactionUnavailableError
+        Redaction is on but its recogniser is not installed (nothing is sent).
     """
     source = Source.parse(source)
     _check_notes(case, source)
@@ -202,13 +209,24 @@ def prepare(
     user_text = prompt.render(**values)
     system_text = prompt.render_system(**values)
     redactor = None
+    entry_ids: dict[str, str] = {}
     if redacting:
         names = [case.patient_name] if case.patient_name else []
         if archive is not None:
             names += patient_names(case, archive)
-        redactor = Redactor(names=names, ids=[case.patient_id])
+        redactor = Redactor(
+            names=names,
+            ids=[case.patient_id],
+            date_offset=patient_offset(case.patient_id) if config.summary_settings().shift_dates else None,
+            reference=case.admission_date,
+        )
         user_text = redactor.redact(user_text)
         system_text = redactor.redact(system_text) if system_text is not None else None
+        if index is not None and redactor.shifter is not None:  # an entry ID's day would give the offset away
+            shifted = index.shifted_ids(redactor.shifter.days)
+            user_text = _replace_ids(user_text, shifted)
+            system_text = _replace_ids(system_text, shifted) if system_text is not None else None
+            entry_ids = {sent: original for original, sent in shifted.items()}
     request = ModelRequest(
         system=system_text,
         prompt=user_text,
@@ -221,8 +239,13 @@ def prepare(
     key = cache_key(backend.name, request.params(), request.system, request.prompt, repeat, context=context)
     return PreparedCall(
         case, prompt, backend, source, request, key, int(repeat), redactor,
-        imaging=imaging.status.value if imaging is not None else "",
+        imaging=imaging.status.value if imaging is not None else "", entry_ids=entry_ids,
     )
+
+
+def _replace_ids(text: str, ids: dict[str, str]) -> str:
+    """``text`` with every entry ID of ``ids`` replaced by its value (other IDs left as written)."""
+    return ID_RE.sub(lambda match: ids.get(match.group(0), match.group(0)), text)
 
 
 def _check_notes(case: Case, source: Source) -> None:
@@ -266,6 +289,7 @@ def finish(
     if cache is not None and not cache_hit:
         cache.put(call.key, call.model, response)
     output = call.redactor.restore(response.text) if call.redactor else response.text
+    output = _replace_ids(output, call.entry_ids) if call.entry_ids else output
     parsed = parse_sections(output)
     # Citations count only where the prompt asked for them; other prompts' sentences are all uncited.
     known = EntryIndex(call.case) if call.prompt.citations else ()
@@ -301,6 +325,7 @@ def finish(
         redacted=call.redactor is not None,
         sentences=sentences,
         imaging=call.imaging,
+        redaction=call.redactor.record() if call.redactor else {},
     )
     history.record(generation)
     if generation.truncated:

@@ -72,6 +72,9 @@ class Generation:
     imaging : str
         What ``$(imaging)`` rested on: ``no_archive``, ``patient_not_in_archive``, ``no_studies_during_stay``
         or ``studies`` (empty when the prompt does not use it).
+    redaction : dict
+        With redaction on: ``recogniser`` (name and versions), ``date_shift`` and ``counts`` (replacements
+        per category); never the values. Empty without redaction (and in records older than the field).
     """
 
     id: str
@@ -101,6 +104,7 @@ class Generation:
     imaging: str = ""
     user_source: str = ""
     aws_identity: str = ""
+    redaction: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -115,10 +119,12 @@ class Generation:
 
 
 _FIELDS = [f.name for f in dataclasses.fields(Generation)]
-_JSON_FIELDS = {"params", "sections", "missing_sections", "extra_sections", "sentences"}
+_JSON_FIELDS = {"params", "sections", "missing_sections", "extra_sections", "sentences", "redaction"}
 _BOOL_FIELDS = {"truncated", "cache_hit", "redacted"}
 _TEXT_FIELDS_ADDED = ("imaging", "user_source", "aws_identity")
 """Text fields newer than the first histories: empty, not missing, in older records."""
+_JSON_FIELDS_ADDED: dict[str, type[list[Any]] | type[dict[str, Any]]] = {"sentences": list, "redaction": dict}
+"""JSON fields newer than the first histories, and the type of their empty value in older records."""
 _SQL_TYPES = {
     "repeat": "INTEGER",
     "input_tokens": "INTEGER",
@@ -222,7 +228,7 @@ class SqliteHistory:
         self._add_new_columns()
 
     def _add_new_columns(self) -> None:
-        """Give a history written by an older version the columns added since (``sentences``)."""
+        """Give a history written by an older version the columns added since (``sentences`` ...)."""
         present = {row["name"] for row in self._db.query("PRAGMA table_info(generations)")}
         missing = [name for name in _FIELDS if name not in present]
         if missing:
@@ -331,8 +337,9 @@ class SqliteHistory:
     def _decode(row: dict[str, Any]) -> dict[str, Any]:
         for name in _JSON_FIELDS:
             row[name] = json.loads(row[name]) if row[name] is not None else None
-        if row.get("sentences") is None:
-            row["sentences"] = []
+        for name, empty in _JSON_FIELDS_ADDED.items():  # columns added later: NULL in old rows
+            if row.get(name) is None:
+                row[name] = empty()
         for name in _BOOL_FIELDS:
             row[name] = bool(row[name])
         for name in _TEXT_FIELDS_ADDED:  # columns added later: NULL in old rows
@@ -392,6 +399,8 @@ class StoredHistory:
         for row in rows:  # objects written before these fields: empty, as in SqliteHistory
             for name in _TEXT_FIELDS_ADDED:
                 row.setdefault(name, "")
+            for name, empty in _JSON_FIELDS_ADDED.items():
+                row.setdefault(name, empty())
         if others:
             rows = [row for row in rows if all(row.get(name) == value for name, value in others.items())]
             rows = rows[offset:] if limit is None else rows[offset:offset + int(limit)]
