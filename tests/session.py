@@ -27,8 +27,8 @@ ORTHANC_INDEX = os.environ.get("WORKBENCH_TEST_ORTHANC_INDEX", "sqlite")
 """Orthanc's index for this test session: ``sqlite`` (Orthanc's default) or ``postgresql`` (a throwaway
 cluster, as the seed's RDS deployment); ``make test`` runs the imaging tests once more with ``postgresql``."""
 
-_ORTHANC = pytest.StashKey[LocalOrthanc]()
-_DEMO = pytest.StashKey[Any]()
+_ORTHANCS = pytest.StashKey[dict[str, LocalOrthanc]]()
+_DEMOS = pytest.StashKey[dict[str, Any]]()
 
 
 def isolated_environment(folder: Path) -> dict[str, str | None]:
@@ -57,16 +57,22 @@ def orthanc_environment(server: LocalOrthanc) -> dict[str, str | None]:
     }
 
 
-def session_orthanc(config: pytest.Config) -> LocalOrthanc:
+def session_orthanc(config: pytest.Config, purpose: str = "tests") -> LocalOrthanc:
     """The session's Orthanc (DICOM listener on, for dcmtk tests): started on first use, stopped at the
-    end of the session."""
-    if _ORTHANC in config.stash:
-        return config.stash[_ORTHANC]
+    end of the session.
+
+    ``purpose`` names the instance: ``"tests"`` is the one the fixtures share (tests upload their own studies
+    into it); ``"notebooks"`` is the nbval harness's own, holding the demo hospital and what the notebooks
+    write, so that the notebooks' checked outputs do not depend on which tests ran before them.
+    """
+    servers = config.stash.setdefault(_ORTHANCS, {})
+    if purpose in servers:
+        return servers[purpose]
     from workbench.imaging.local_server import Modality, free_port, postgres_settings
 
     stack = contextlib.ExitStack()
     try:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wb-test-orthanc-")))
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"wb-{purpose}-orthanc-")))
         postgres = None
         if ORTHANC_INDEX == "postgresql":
             from tests.postgres import ThrowawayPostgres
@@ -86,18 +92,20 @@ def session_orthanc(config: pytest.Config) -> LocalOrthanc:
         stack.close()
         raise
     config.add_cleanup(stack.close)
-    config.stash[_ORTHANC] = server
+    servers[purpose] = server
     return server
 
 
-def session_demo_hospital(config: pytest.Config) -> Any:
-    """The synthetic demo hospital, loaded once into the session's Orthanc (small screening cohort)."""
-    if _DEMO not in config.stash:
+def session_demo_hospital(config: pytest.Config, purpose: str = "tests") -> Any:
+    """The synthetic demo hospital, loaded once into the session's Orthanc ``purpose`` (small screening
+    cohort)."""
+    demos = config.stash.setdefault(_DEMOS, {})
+    if purpose not in demos:
         from workbench.imaging.demo import load
         from workbench.imaging.orthanc import OrthancArchive
 
-        server = session_orthanc(config)
-        config.stash[_DEMO] = load(
+        server = session_orthanc(config, purpose)
+        demos[purpose] = load(
             OrthancArchive(server.client(), cache=False), cohort_size=DEMO_COHORT_SIZE, progress=False
         )
-    return config.stash[_DEMO]
+    return demos[purpose]
