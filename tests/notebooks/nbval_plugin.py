@@ -31,7 +31,7 @@ from unittest import mock
 
 import pytest
 
-from tests.notebooks.parameters import NEEDS_ARCHIVE, NOTEBOOKS, tiny_parameters
+from tests.notebooks.parameters import NEEDS_ARCHIVE, NOTEBOOKS, ROOT, tiny_parameters
 from tests.session import isolated_environment, orthanc_environment, session_demo_hospital, session_orthanc
 
 try:
@@ -52,6 +52,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--refresh-notebook-references",
         action="store_true",
         help="run the notebooks without comparing outputs and rewrite tests/notebooks/reference/*.ipynb",
+    )
+    parser.getgroup("nbval").addoption(
+        "--notebook-references",
+        default=str(REFERENCES),
+        help="the folder of reference notebooks (default: tests/notebooks/reference)",
     )
 
 
@@ -87,13 +92,14 @@ if IPyNbFile is not None:
         stale_reference: str | None = None
 
         def runtest(self) -> None:
-            if self.stale_reference and not self.config.option.refresh_notebook_references:
-                raise NbCellError(self.cell_num, self.stale_reference, self.cell.source)
-            if self.config.option.refresh_notebook_references:
+            refresh = self.config.option.refresh_notebook_references
+            if refresh:
                 self.options["check"] = False
-            super().runtest()
-            if self.config.option.refresh_notebook_references and _is_checked(self.cell):
+            super().runtest()  # a stale cell runs too: the cells after it need what it defines
+            if refresh and _is_checked(self.cell):
                 self.parent.refreshed[self.cell_num] = self.sanitize_outputs(self.test_outputs)
+            elif self.stale_reference:
+                raise NbCellError(self.cell_num, self.stale_reference, self.cell.source)
 
     class InjectedParameters(WorkbenchCell):
         """The cell papermill would inject: the tiny parameters, filled in when the notebook starts."""
@@ -137,13 +143,18 @@ if IPyNbFile is not None:
                 items.insert(number + 1, item)
             return items
 
+        @property
+        def references(self) -> Path:
+            return Path(self.config.option.notebook_references)
+
         def _reference(self) -> Any:
-            path = REFERENCES / self.path.name
+            path = self.references / self.path.name
             return nbformat.read(path, as_version=4) if path.exists() else None
 
         def _expect(self, item: WorkbenchCell, cell: Any, reference: Any) -> None:
             """Give a checked cell the outputs the reference notebook expects of it."""
-            where = f"tests/notebooks/reference/{self.path.name}"
+            where = self.references / self.path.name
+            where = where.relative_to(ROOT) if ROOT in where.parents else where
             expected = None
             if reference is not None:
                 ref_code = [c for c in reference.cells if c.cell_type == "code"]
@@ -206,9 +217,9 @@ if IPyNbFile is not None:
                         del output["data"][kind]
                 cell.outputs = outputs or []
                 cell.execution_count = number + 1 if outputs is not None else None
-            REFERENCES.mkdir(exist_ok=True)
+            self.references.mkdir(exist_ok=True)
             text = nbformat.writes(reference) + "\n"
-            path = REFERENCES / self.path.name
+            path = self.references / self.path.name
             if path.exists() and path.read_text(encoding="utf-8") == text:
                 return
             atomic_write(path, text.encode("utf-8"), mode=0o644)  # committed to git, read by everyone
