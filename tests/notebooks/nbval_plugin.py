@@ -36,7 +36,7 @@ from tests.session import isolated_environment, orthanc_environment, session_dem
 
 try:
     import nbformat
-    from nbval.kernel import RunningKernel
+    from nbval.kernel import CURRENT_ENV_KERNEL_NAME, RunningKernel
     from nbval.plugin import IPyNbCell, IPyNbFile, NbCellError, find_comment_markers
 except ImportError:  # a core-only install (make test-core) has no notebook stack
     IPyNbFile = None
@@ -109,8 +109,8 @@ if IPyNbFile is not None:
             super().runtest()
 
         def reportinfo(self) -> tuple[Any, int, str]:
-            path, line, _ = super().reportinfo()
-            return path, line, f"{self.name} ({self.path.name})"
+            path, line, description = super().reportinfo()
+            return path, line, f"{description} (injected parameters)"
 
     class WorkbenchNotebook(IPyNbFile):
         """A notebook of ``notebooks/`` run at its tiny parameters against the test Orthanc."""
@@ -185,6 +185,8 @@ if IPyNbFile is not None:
             kernel_name = self.nb.metadata.get("kernelspec", {}).get("name", "python")
             if self.config.option.nbval_kernel_name:
                 kernel_name = self.config.option.nbval_kernel_name
+            elif self.config.option.nbval_current_env:
+                kernel_name = CURRENT_ENV_KERNEL_NAME
             # the kernel inherits os.environ when it starts: set the test's environment for that moment only
             with mock.patch.dict(os.environ):
                 for key, value in env.items():
