@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 CORE_VENV ?= .venv-core
 CORE_STAMP := $(CORE_VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
-APT_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm orthanc-postgresql dcmtk postgresql nodejs fonts-noto-cjk
+APT_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm orthanc-wsi orthanc-postgresql dcmtk postgresql nodejs dicom3tools \
+  fonts-noto-cjk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
@@ -20,7 +21,8 @@ help:
 	@echo "make lab    JupyterLab with the 'workbench' kernel"
 	@echo "make lint   ruff"
 
-# Debian packages: the Orthanc server and plugins, dcmtk (a real DICOM peer for tests), PostgreSQL.
+# Debian packages: the Orthanc server and plugins (orthanc-wsi: whole-slide tiles and viewer, OrthancWSIDicomizer),
+# dcmtk (a real DICOM peer for tests), PostgreSQL.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -57,7 +59,7 @@ $(CORE_STAMP): pyproject.toml
 	touch $(CORE_STAMP)
 
 test-core: $(CORE_STAMP)
-	$(CORE_VENV)/bin/python -m pytest -p no:cacheprovider -m "not orthanc and not notebook" \
+	$(CORE_VENV)/bin/python -m pytest -p no:cacheprovider -m "not orthanc and not notebook and not pathology" \
 	  tests/imaging tests/test_imports.py tests/test_optional.py tests/test_config.py $(PYTEST_ARGS)
 
 # Rewrite the expected outputs of the notebooks' checked cells (# NBVAL_CHECK_OUTPUT) in tests/notebooks/reference/

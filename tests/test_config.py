@@ -83,6 +83,9 @@ def test_typed_settings_convert_their_values(monkeypatch: pytest.MonkeyPatch) ->
     assert config.summary_settings() == config.SummarySettings(redact=True, user="dr.sato")
     openai = config.openai_settings()
     assert openai.timeout == 3.0 and openai.max_attempts == 4 and "k3y" not in repr(openai)
+    assert config.bedrock_settings().record_caller_identity  # on unless turned off (#13)
+    config.update_config("bedrock", {"record_caller_identity": False})
+    assert not config.bedrock_settings().record_caller_identity
     monkeypatch.setenv("WORKBENCH_REDACT", "0")
     monkeypatch.setenv("WORKBENCH_BEDROCK_RECORD_IDENTITY", "true")
     assert config.summary_settings().redact is False and config.bedrock_settings().record_caller_identity

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 SUBCOMMAND_MODULES = (
     "workbench.imaging.cli",
     "workbench.imaging.demo.cli",
+    "workbench.imaging.slides.cli",
     "workbench.summary.cli",
     "workbench.experiments.cli",
 )

@@ -77,6 +77,7 @@ class EnvVar(enum.StrEnum):
     OPENAI_API_KEY = "WORKBENCH_OPENAI_API_KEY"
     REDACT = "WORKBENCH_REDACT"
     USER = "WORKBENCH_USER"
+    JUPYTERHUB_USER = "JUPYTERHUB_USER"
     AWS_REGION = "AWS_REGION"
 
 
@@ -304,7 +305,8 @@ class BedrockSettings:
     throttle_wait : float
         Seconds before the first extra round (default 30).
     record_caller_identity : bool
-        Record the AWS caller identity as the history's user (``WORKBENCH_BEDROCK_RECORD_IDENTITY``).
+        Record the AWS caller identity (``sts:GetCallerIdentity``, once per process) as a generation's
+        ``aws_identity`` (default true; ``false`` / ``WORKBENCH_BEDROCK_RECORD_IDENTITY=false`` turns it off).
     """
 
     region: str | None = None
@@ -312,7 +314,7 @@ class BedrockSettings:
     read_timeout: float = 300.0
     throttle_rounds: int = 2
     throttle_wait: float = 30.0
-    record_caller_identity: bool = False
+    record_caller_identity: bool = True
 
 
 def bedrock_settings() -> BedrockSettings:
@@ -325,7 +327,7 @@ def bedrock_settings() -> BedrockSettings:
         throttle_rounds=int(values.get("throttle_rounds", 2)),
         throttle_wait=float(values.get("throttle_wait", 30)),
         record_caller_identity=_flag(
-            setting("bedrock", "record_caller_identity", env=EnvVar.BEDROCK_RECORD_IDENTITY)
+            setting("bedrock", "record_caller_identity", env=EnvVar.BEDROCK_RECORD_IDENTITY, default=True)
         ),
     )
 

@@ -1,10 +1,10 @@
 """Optional dependencies: one clear line naming the extra to install when one is missing.
 
 The package is installable by wing (``pip install workbench`` is imaging; ``workbench[summary]``,
-``[eval]``, ``[ml]``, ``[aws]``, ``[notebooks]``, ``[all]`` add the rest). Code that needs a package of an
-extra imports it through :func:`optional_import` (the pattern of MONAI's ``optional_import``), so a missing
-package is a :class:`~workbench.errors.MissingDependencyError` that says what to install, not a bare
-``ModuleNotFoundError``.
+``[eval]``, ``[ml]``, ``[aws]``, ``[notebooks]``, ``[pathology]``, ``[all]`` add the rest). Code that needs a
+package of an extra imports it through :func:`optional_import` (the pattern of MONAI's
+``optional_import``), so a missing package is a :class:`~workbench.errors.MissingDependencyError` that says
+what to install, not a bare ``ModuleNotFoundError``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ EXTRAS: dict[str, str] = {
     "torch": "ml",
     "monai": "ml",
     "sklearn": "ml",
+    "wsidicom": "pathology",
     "papermill": "notebooks",
     "nbformat": "notebooks",
     "ipywidgets": "notebooks",

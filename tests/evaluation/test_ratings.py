@@ -47,7 +47,7 @@ def test_xlsx_validates_scores(exported: tuple) -> None:
     sheet = openpyxl.load_workbook(paths.xlsx)["ratings"]
     validation = sheet.data_validations.dataValidation[0]
     assert (validation.type, validation.formula1, validation.formula2) == ("whole", "1", "5")
-    assert [c.value for c in sheet[1]][3] == "accuracy"
+    assert [c.value for c in sheet[1]][3] == "cited"  # the first PDSQI-9 attribute
 
 
 def _fill(paths: object, tmp_path: Path, *, noise: int) -> tuple[Path, Path]:
@@ -62,7 +62,7 @@ def _fill(paths: object, tmp_path: Path, *, noise: int) -> tuple[Path, Path]:
         item = row[0].value
         hallucinated = key.loc[item, "model"] == "bedrock:model-b"
         worse = key.loc[item, "prompt_version"] == "v1"
-        scores = {"hallucination": 2 if hallucinated else 5, "omission": 2 if worse else 5}
+        scores = {"accurate": 2 if hallucinated else 5, "thorough": 2 if worse else 5}
         for criterion in CRITERIA:
             value = scores.get(criterion, 4)
             value = int(np.clip(value + (rng.integers(-1, 2) if noise else 0), 1, 5))
@@ -86,7 +86,7 @@ def test_round_trip_and_agreement(exported: tuple, tmp_path: Path) -> None:
     assert set(ratings["rater"]) == {"dr_a", "dr_b"}
     n_items = len(pd.read_csv(paths.key))
     assert len(ratings) == 2 * n_items * len(CRITERIA)
-    a = ratings[(ratings["rater"] == "dr_a") & (ratings["criterion"] == "hallucination")]
+    a = ratings[(ratings["rater"] == "dr_a") & (ratings["criterion"] == "accurate")]
     assert (a.loc[a["model"] == "bedrock:model-b", "score"] == 2).all()  # unblinded through the key
     # A judge that agrees with the physicians on the two criteria that vary.
     keys = pd.read_csv(paths.key)
@@ -94,32 +94,32 @@ def test_round_trip_and_agreement(exported: tuple, tmp_path: Path) -> None:
         {
             "key": keys["key"],
             **{f"judge_{c}": 4.0 for c in CRITERIA},
-            "judge_hallucination": np.where(keys["model"] == "bedrock:model-b", 1.5, 4.5),
-            "judge_omission": np.where(keys["prompt_version"] == "v1", 2.0, 5.0),
+            "judge_accurate": np.where(keys["model"] == "bedrock:model-b", 1.5, 4.5),
+            "judge_thorough": np.where(keys["prompt_version"] == "v1", 2.0, 5.0),
         }
     )
     agreement = judge_agreement(ratings, judged).set_index("criterion")
-    assert agreement.loc["hallucination", "n"] == n_items
-    assert agreement.loc["hallucination", "spearman_rho"] > 0.8
-    assert agreement.loc["omission", "icc2_1"] > 0.8
-    assert 0 < agreement.loc["omission", "physician_icc2_1"] < 1  # dr_b is noisy
-    assert np.isnan(agreement.loc["accuracy", "spearman_rho"])  # the judge gives 4 to everything
+    assert agreement.loc["accurate", "n"] == n_items
+    assert agreement.loc["accurate", "spearman_rho"] > 0.8
+    assert agreement.loc["thorough", "icc2_1"] > 0.8
+    assert 0 < agreement.loc["thorough", "physician_icc2_1"] < 1  # dr_b is noisy
+    assert np.isnan(agreement.loc["succinct", "spearman_rho"])  # the judge gives 4 to everything
     shuffled = judged.assign(
-        judge_hallucination=judged["judge_hallucination"].sample(frac=1, random_state=0).values
+        judge_accurate=judged["judge_accurate"].sample(frac=1, random_state=0).values
     )
-    assert judge_agreement(ratings, shuffled).set_index("criterion").loc["hallucination", "icc2_1"] < 0.5
+    assert judge_agreement(ratings, shuffled).set_index("criterion").loc["accurate", "icc2_1"] < 0.5
 
 
 def test_import_rejects_bad_scores(exported: tuple, tmp_path: Path) -> None:
     _, _, paths = exported
     sheet = pd.read_csv(paths.csv, encoding="utf-8-sig")
     sheet.loc[:, list(CRITERIA)] = 3
-    sheet.loc[4, "omission"] = 7
+    sheet.loc[4, "thorough"] = 7
     bad = tmp_path / "bad.csv"
     sheet.to_csv(bad, index=False)
-    with pytest.raises(WorkbenchError, match=r"bad.csv:6: omission of item-\d+ is 7"):
+    with pytest.raises(WorkbenchError, match=r"bad.csv:6: thorough of item-\d+ is 7"):
         import_ratings(bad, paths.key)
-    sheet.loc[4, "omission"] = None  # blank cells are skipped
+    sheet.loc[4, "thorough"] = None  # blank cells are skipped
     sheet.to_csv(bad, index=False)
     assert len(import_ratings(bad, paths.key)) == len(sheet) * len(CRITERIA) - 1
     other_key = tmp_path / "other_key.csv"

@@ -30,7 +30,15 @@ def test_write_report(sample_run: Path) -> None:
         assert (path.parent / CSV_FILES[name]).is_file()
     assert not (path.parent / CSV_FILES["judge"]).exists()
     metrics = pd.read_csv(path.parent / "metrics.csv")
-    assert {"rougeL", "fact_recall", "unsupported_rate"} <= set(metrics["metric"])
+    expected = {"rougeL", "fact_recall", "unsupported_rate", "n_claims", "uncheckable_share"}
+    assert expected <= set(metrics["metric"])
+    assert {"n", "n_cases"} <= set(metrics.columns)
+    assert {"n", "n_cases", "p_adjusted"} <= set(pd.read_csv(path.parent / "paired.csv").columns)
+    assert "n_cases" in set(pd.read_csv(path.parent / "costs.csv").columns)
+    # every HTML table shows its n, and the report names its interval and its correction
+    tables = re.findall(r"<table.*?</table>", page, flags=re.DOTALL)
+    assert len(tables) >= 3 and all(re.search(r"<th[^>]*>n(_cases)?</th>", t) for t in tables)
+    assert "Student t" in page and "Benjamini-Hochberg" in page
 
 
 def test_mark_differences() -> None:

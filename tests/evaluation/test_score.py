@@ -83,3 +83,13 @@ def test_moved_case_folder(sample_run: Path) -> None:
     manifest, _ = load_run(sample_run)
     with pytest.raises(NotFoundError, match="is not at /nowhere"):
         load_run_cases({**manifest, "cases": {"case-x": "/nowhere/case-x"}})
+
+
+def test_a_narrative_summary_counts_zero_claims(sample_run: Path) -> None:
+    import math
+
+    manifest, _ = load_run(sample_run)
+    case = next(iter(load_run_cases(manifest).values()))
+    values = score_output("・ 現病歴\n植込み型除細動器を留置した。\n外来で経過観察とした。", case, "both")
+    assert values["n_claims"] == 0 and values["uncheckable_share"] == 1.0
+    assert math.isnan(values["unsupported_rate"])  # undefined, and counted as missing in tables (n = k of N)

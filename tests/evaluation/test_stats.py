@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from workbench.evaluation.stats import bootstrap_ci, icc2_1, paired_comparison, pairwise_agreement
+from workbench.evaluation.stats import (
+    adjust_p_values,
+    bootstrap_ci,
+    icc2_1,
+    is_better,
+    mean_ci,
+    paired_comparison,
+    pairwise_agreement,
+)
 
 
 def test_bootstrap_interval_covers_the_true_mean_about_95_percent() -> None:
@@ -61,3 +69,47 @@ def test_pairwise_agreement() -> None:
     assert pairwise_agreement([[4, 5, 3]]) == 0.0
     assert pairwise_agreement([[4, 5, 3]], tolerance=1) == pytest.approx(2 / 3)
     assert math.isnan(pairwise_agreement([[4, math.nan]]))
+
+
+@pytest.mark.parametrize("n", [6, 10, 30])
+@pytest.mark.parametrize(
+    ("name", "mean"),
+    [("normal differences", 0.02), ("ROUGE-like scores", 5 / 7)],
+)
+def test_intervals_hold_their_level_at_small_n(n: int, name: str, mean: float) -> None:
+    rng = np.random.default_rng(n)
+    trials = 2000
+    if name == "normal differences":
+        samples = rng.normal(mean, 0.05, size=(trials, n))
+    else:
+        samples = rng.beta(5, 2, size=(trials, n))
+    covered = 0
+    for sample in samples:
+        ci = mean_ci(sample)
+        covered += ci.low <= mean <= ci.high
+    assert 0.93 <= covered / trials <= 0.97, (name, n, covered / trials)
+
+
+def test_better_is_rare_without_a_true_difference() -> None:
+    rng = np.random.default_rng(6)
+    trials, flagged = 2000, 0
+    for _ in range(trials):
+        base = rng.uniform(0.3, 0.6, size=6)
+        result = paired_comparison(base + rng.normal(0, 0.05, size=6), base)
+        flagged += is_better(result.low, result.high, adjust_p_values([result.p_value])[0])
+    assert flagged / trials <= 0.03  # one-sided nominal 2.5 %
+
+
+def test_four_wins_of_four_are_not_better() -> None:
+    result = paired_comparison([0.6, 0.7, 0.8, 0.9], [0.5, 0.6, 0.7, 0.75])
+    assert result.wins == 4 and result.low > 0 and result.p_value == 0.125
+    assert not is_better(result.low, result.high, adjust_p_values([result.p_value])[0])
+
+
+def test_benjamini_hochberg_adjustment() -> None:
+    adjusted = adjust_p_values([0.01, 0.04, 0.03, math.nan, 0.5])
+    # m = 4 tests: 0.01 * 4/1, then min(0.03 * 4/2, 0.04 * 4/3) for both larger ones
+    assert adjusted[:3] == pytest.approx([0.04, 0.04 * 4 / 3, 0.04 * 4 / 3])
+    assert math.isnan(adjusted[3]) and adjusted[4] == 0.5
+    assert is_better(0.1, 0.3, 0.04) and not is_better(0.1, 0.3, 0.06)
+    assert is_better(-0.3, -0.1, 0.01, higher_is_better=False) and not is_better(-0.3, 0.1, 0.01)

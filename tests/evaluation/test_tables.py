@@ -36,6 +36,7 @@ def test_metric_table(run: tuple[pd.DataFrame, pd.DataFrame]) -> None:
         "metric",
         "label",
         "n",
+        "n_cases",
         "mean",
         "low",
         "high",
@@ -54,9 +55,13 @@ def test_paired_table(run: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     assert set(zip(paired["baseline"], paired["candidate"], strict=True)) == {("v1", "v2")}
     assert (paired["n"] == 4).all()
     rouge_rows = paired[paired["metric"] == "rougeL"]
-    assert (rouge_rows["wins"] == 4).all() and rouge_rows["better"].all() and (rouge_rows["low"] > 0).all()
+    # Four wins out of four: the interval excludes 0, but Wilcoxon's exact p is 0.125: not "better".
+    assert (rouge_rows["wins"] == 4).all() and (rouge_rows["low"] > 0).all()
+    assert (rouge_rows["p_value"] == 0.125).all() and not rouge_rows["better"].any()
+    assert (paired["p_adjusted"] >= paired["p_value"]).all()
+    assert paired.attrs == {"correction": "Benjamini-Hochberg", "comparisons": len(paired)}
     unsupported = paired[paired["metric"] == "unsupported_rate"]
-    assert (unsupported["mean_diff"] < 0).all() and unsupported["better"].all()  # lower is better
+    assert (unsupported["mean_diff"] < 0).all()  # lower is better
     assert paired_table(rows, ["rougeL"], baseline="v2")["candidate"].eq("v1").all()
 
 
@@ -69,3 +74,34 @@ def test_cost_table(run: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     assert repeated["cost_per_summary_usd"] == pytest.approx(0.005)
     assert costs["errors"].sum() == 0
     assert costs.loc[("v1", "bedrock:model-b", "both"), "cost_usd"] == pytest.approx(0.08)
+
+
+def test_a_metric_missing_for_some_cases_says_n_of_all() -> None:
+    import math
+
+    rows = pd.DataFrame(
+        {
+            "prompt_version": ["v1"] * 6,
+            "model": ["m"] * 6,
+            "source": ["both"] * 6,
+            "case_id": [f"c{i}" for i in range(6)],
+            "fact_recall": [0.5, 0.6, 0.7, 0.8, math.nan, math.nan],  # two cases without facts.json
+            "rougeL": [0.3, 0.4, 0.5, 0.4, 0.3, 0.5],
+        }
+    )
+    table = metric_table(rows, ["fact_recall", "rougeL"]).set_index("metric")
+    assert (table.loc["fact_recall", "n"], table.loc["fact_recall", "n_cases"]) == (4, 6)
+    wide = wide_table(metric_table(rows, ["fact_recall", "rougeL"]))
+    row = wide.loc[("v1", "m", "both")]
+    assert row["n"] == 6
+    assert row["Fact recall"].endswith("(n = 4 of 6)")
+    assert "n =" not in row["ROUGE-L (MeCab)"]
+    assert "n = 4 of 6" in wide.to_csv()
+
+
+def test_every_table_has_its_n(run: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    results, rows = run
+    assert {"n", "n_cases"} <= set(metric_table(rows).columns)
+    assert {"n", "n_cases"} <= set(paired_table(rows, ["rougeL"]).columns)
+    assert {"n_cases", "calls", "ok", "n_calls_made"} <= set(cost_table(results).columns)
+    assert "n" in wide_table(metric_table(rows)).columns

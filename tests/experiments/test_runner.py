@@ -23,6 +23,7 @@ from workbench.records.manifest import read_manifest
 from workbench.records.results import read_results
 from workbench.records.schema import RESULT_COLUMNS
 from workbench.summary.cases import Source
+from workbench.summary.identity import local_user
 from workbench.summary.prompts import PromptRegistry
 
 FAST = Backoff(attempts=4, base_s=0.001, max_s=0.002)
@@ -42,6 +43,8 @@ def test_a_run_records_every_call_with_the_contract_fields(tmp_path: Path, backe
     assert {r["repeat"] for r in rows} == {0, 1} and {r["source"] for r in rows} == {"doctor", "both"}
     assert all(r["error"] is None and r["cache_hit"] is False and r["output"] for r in rows)
     assert all(r["run_id"] == result.run_dir.name for r in rows)
+    # who generated each row, and (no $(imaging) in these prompts, no AWS backend) nothing more
+    assert {(r["user"], r["imaging"], r["aws_identity"]) for r in rows} == {(local_user().name, "", "")}
     manifest = read_manifest(result.run_dir)
     assert manifest["run_id"] == result.run_dir.name and manifest["n_calls"] == 16
     assert set(manifest["cases"]) == {r["case_id"] for r in rows}

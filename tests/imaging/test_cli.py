@@ -58,6 +58,8 @@ def test_fetch(
         (["fetch", "1.2.3.999", "-o", "x.mha"], "must end in .npz, .nii or .nii.gz"),
         (["studies", "--study-date", "2024-02-30"], "not a real calendar date"),
         (["studies", "--modality", "C T"], "not a DICOM modality code"),
+        (["fetch", "1.2.3\\1.2.4", "-o", "x.npz"], "series_uid '1.2.3\\\\1.2.4' holds several values"),
+        (["fetch", "", "-o", "x.npz"], "series_uid '' is empty"),
     ],
 )
 def test_bad_input_is_one_line(
@@ -79,14 +81,15 @@ def test_wrong_password(
 def test_cache_info_prune_clear(
     isolated_folders: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from workbench.imaging.cache import InstanceCache
+    from workbench.imaging.cache import InstanceCache, server_key
 
-    cache = InstanceCache("srv")
+    key = server_key("http://srv:8042")
+    cache = InstanceCache(key)
     for uid in ("1.1", "1.2", "1.3"):
-        cache.put(uid, b"x" * 1000)
+        cache.put(uid, b"x" * 978)  # + a 22-byte trailer
     assert main(["cache"]) == 0
     out = capsys.readouterr().out
-    assert "0.00 GB of" in out and "instance" in out and "srv" in out
+    assert "0.00 GB of" in out and "instance" in out and key in out
     monkeypatch.setenv("WORKBENCH_IMAGE_CACHE_MAX_GB", str(2500 / 1e9))
     assert main(["cache", "prune"]) == 0
     assert "deleted 1 entries" in capsys.readouterr().out

@@ -29,7 +29,7 @@ def _counts(orthanc: LocalOrthanc) -> dict[str, Any]:
 
 
 def test_load_stores_the_whole_hospital(orthanc: LocalOrthanc, demo_hospital: pd.DataFrame) -> None:
-    generated = demo_hospital[demo_hospital.cohort != "pydicom"]
+    generated = demo_hospital[~demo_hospital.cohort.isin(["pydicom", "pathology"])]
     cohort_size = _cohort_size(demo_hospital)
     assert cohort_size > 0 and set(generated.status) == {"new"}
     assert generated.series_uid.tolist() == [p.series_uid for p in hospital.plans(cohort_size)]

@@ -13,7 +13,6 @@ from workbench.imaging import connect
 from workbench.imaging.dicomweb import DicomWebArchive
 from workbench.imaging.local_server import LocalOrthanc
 from workbench.imaging.orthanc import OrthancArchive
-from workbench.imaging.wire import split_multipart
 
 pytestmark = pytest.mark.orthanc
 
@@ -101,13 +100,3 @@ def test_store_with_stow(dicomweb: DicomWebArchive, archive: OrthancArchive) -> 
     results = dicomweb.store(datasets)
     assert [r.status for r in results] == ["Success", "Success"]
     assert archive.series(patient_id="IMG-STOW").n_instances.tolist() == [2]
-
-
-def test_split_multipart() -> None:
-    body = (
-        b"--XY\r\nContent-Type: application/dicom\r\nContent-Length: 3\r\n\r\nabc\r\n"
-        b"--XY\r\nContent-Type: application/dicom\r\n\r\nde\r\nf\r\n--XY--\r\n"
-    )
-    assert [bytes(p) for p in split_multipart(body, b"XY")] == [b"abc", b"de\r\nf"]
-    with pytest.raises(ArchiveError, match="cut short"):
-        list(split_multipart(body[:60], b"XY"))

@@ -103,9 +103,10 @@ def test_second_load_comes_from_disk(
     archive: OrthancArchive, synthetic_ct: StoredSeries, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = archive.load_series(synthetic_ct.series_uid, progress=False)
-    assert archive.instance_cache is not None
-    cached = sorted(p.stem for p in archive.instance_cache.folder.glob("*.dcm"))
-    assert cached == sorted(str(ds.SOPInstanceUID) for ds in synthetic_ct.datasets)
+    assert archive.instance_cache is not None and archive.volume_cache is not None
+    archive.volume_cache.get(archive._series_ref(synthetic_ct.series_uid).entry())  # waits for the writer
+    assert not list(archive.instance_cache.folder.glob("*.dcm"))  # the data is written once: the volume
+    assert len(list(archive.volume_cache.folder.glob("*.npy"))) == 1
 
     def no_retrieval(*args: object, **kwargs: object) -> None:
         raise AssertionError("retrieved from the server although cached")
@@ -116,23 +117,23 @@ def test_second_load_comes_from_disk(
     np.testing.assert_array_equal(warm.array, first.array)
     np.testing.assert_allclose(warm.affine, first.affine)
     assert warm.metadata["sop_instance_uids"] == first.metadata["sop_instance_uids"]
-    # without the decoded-volume cache, the instance files alone serve the load
-    assert archive.volume_cache is not None
-    archive.volume_cache.clear()
-    rebuilt = archive.load_series(synthetic_ct.series_uid, progress=False)
-    np.testing.assert_array_equal(rebuilt.array, first.array)
+    warm.array[0, 0, 0] += 1  # the caller's changes stay in its copy
+    again = archive.load_series(synthetic_ct.series_uid, progress=False)
+    np.testing.assert_array_equal(again.array, first.array)
 
 
 def test_partly_cached_series_fetches_only_the_missing(
-    archive: OrthancArchive, synthetic_ct: StoredSeries
+    archive: OrthancArchive, synthetic_ct: StoredSeries, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    archive.load_series(synthetic_ct.series_uid, progress=False)
-    assert archive.instance_cache is not None and archive.volume_cache is not None
-    archive.volume_cache.clear()
+    archive.download_series(synthetic_ct.series_uid, tmp_path / "a")  # caches the instance files
+    assert archive.instance_cache is not None
     lost = str(synthetic_ct.datasets[0].SOPInstanceUID)
     archive.instance_cache.path(lost).unlink()
-    volume = archive.load_series(synthetic_ct.series_uid, progress=False)
-    assert lost in volume.metadata["sop_instance_uids"]
+    fetched = []
+    original = archive._retrieve_instance
+    monkeypatch.setattr(archive, "_retrieve_instance", lambda s, ref: fetched.append(ref) or original(s, ref))
+    paths = archive.download_series(synthetic_ct.series_uid, tmp_path / "b")
+    assert len(paths) == 12 and [ref.sop_instance_uid for ref in fetched] == [lost]
     assert archive.instance_cache.path(lost).exists()
 
 

@@ -309,3 +309,15 @@ def _ct_small() -> str:
     from pydicom.data import get_testdata_file
 
     return str(get_testdata_file("CT_small.dcm", download=False))
+def test_start_loads_the_wsi_plugin_when_installed(cli_server: dict[str, object]) -> None:
+    plugins = OrthancClient.from_settings().get_json("/plugins")
+    assert {"dicom-web", "wsi"} <= set(plugins)
+
+
+def test_a_missing_optional_plugin_is_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.imaging import local_server
+
+    monkeypatch.setitem(local_server.OPTIONAL_PLUGINS, "wsi", "libNotInstalledWSI.so")
+    with LocalOrthanc(tmp_path / "orthanc") as server:
+        plugins = server.client().get_json("/plugins")
+    assert "dicom-web" in plugins and "wsi" not in plugins

@@ -88,9 +88,37 @@ def test_mixed_orientation_is_an_error() -> None:
 def test_irregular_spacing_warns_and_is_recorded() -> None:
     datasets = ct_series(4, 4, 4, shuffle=False)
     datasets[3].ImagePositionPatient = [-100.0, -120.0, 40.0 + 3 * 2.5 + 4.0]
-    with pytest.warns(GeometryWarning, match="irregular slice spacing"):
+    with pytest.warns(GeometryWarning, match="irregular slice spacing") as caught:
         volume = volume_from_files(files(datasets))
     assert volume.metadata["irregular_spacing"] is True
+    assert "sidecar .json" in str(caught[0].message)
+
+
+def test_irregular_spacing_is_recorded_in_nifti_exports(tmp_path: Path) -> None:
+    import json
+
+    import nibabel as nib
+
+    datasets = ct_series(4, 4, 4, shuffle=False)
+    datasets[3].ImagePositionPatient = [-100.0, -120.0, 40.0 + 3 * 2.5 + 4.0]
+    with pytest.warns(GeometryWarning):
+        volume = volume_from_files(files(datasets))
+    for name, sidecar in (("ct.nii.gz", "ct.json"), ("mr.nii", "mr.json")):
+        volume.save(tmp_path / name)
+        header = nib.load(tmp_path / name).header
+        assert header["descrip"].tobytes().rstrip(b"\0").decode() == (
+            f"irregular slice spacing; positions in {sidecar}"
+        )
+        record = json.loads((tmp_path / sidecar).read_text(encoding="utf-8"))
+        assert record["irregular_spacing"] is True
+        assert record["slice_distances_mm"] == [40.0, 42.5, 45.0, 51.5]
+        assert record["slice_positions_lps_mm"] == [[-100.0, -120.0, z] for z in (40.0, 42.5, 45.0, 51.5)]
+        assert record["sop_instance_uids"] == volume.metadata["sop_instance_uids"]
+        assert record["affine_slice_spacing_mm"] == pytest.approx(11.5 / 3)
+    regular = volume_from_files(files(ct_series(3, 4, 4, shuffle=False)))
+    regular.save(tmp_path / "regular.nii.gz")
+    assert not (tmp_path / "regular.json").exists()
+    assert nib.load(tmp_path / "regular.nii.gz").header["descrip"].tobytes().rstrip(b"\0") == b""
 
 
 def test_no_pixel_data_and_truncated_instances() -> None:

@@ -125,3 +125,67 @@ def test_segmentation_rejects_a_mask_of_the_wrong_shape(make_ct):
         segmentation(source, np.zeros((3, 24, 20)), label="x", algorithm_name="a", algorithm_version="1")
     with pytest.raises(ValueError, match="binary"):
         segmentation(source, np.full((3, 20, 24), 2), label="x", algorithm_name="a", algorithm_version="1")
+
+
+# -- ordinary sources: Type 2 attributes missing, stored \ISO 2022 IR 87 (#15.3) ----------------------------
+def _ordinary(make_ct, n_slices=3):
+    """Source headers as real exports give them: Type 2 attributes left out, names in JIS X 0208 escapes."""
+    out = []
+    for ds in make_ct(n_slices=n_slices):
+        for keyword in ("PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID", "StudyTime",
+                        "ReferringPhysicianName"):
+            delattr(ds, keyword)
+        ds.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+        ds.PatientName = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+        ds.PatientID = "ML-ORDINARY-1"
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        out.append(buffer.getvalue())
+    return out
+
+
+def _dciodvfy_errors(path):
+    """dciodvfy's (Debian dicom3tools) error lines about a written file."""
+    import shutil
+    import subprocess
+
+    assert shutil.which("dciodvfy"), "dciodvfy is missing: apt-get install dicom3tools (make setup)"
+    result = subprocess.run(["dciodvfy", "-new", str(path)], capture_output=True, text=True, check=False)
+    return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
+
+
+def test_sr_and_seg_of_ordinary_sources_pass_dciodvfy(make_ct, tmp_path):
+    headers = [pydicom.dcmread(io.BytesIO(b), stop_before_pixels=True) for b in _ordinary(make_ct)]
+    mask = np.zeros((3, 20, 24), dtype=bool)
+    mask[1, 4:9, 5:11] = True
+    sr = prediction_sr(headers, finding="normal", probability=0.4, algorithm_name="m", algorithm_version="1")
+    seg = segmentation(headers, mask, label="ground glass opacity", algorithm_name="a", algorithm_version="1")
+    for name, obj in (("sr", sr), ("seg", seg)):
+        path = tmp_path / f"{name}.dcm"
+        obj.save_as(path)
+        assert _dciodvfy_errors(path) == [], name
+        read = pydicom.dcmread(path)
+        assert read.SpecificCharacterSet == "ISO_IR 192"
+        assert read.PatientName.ideographic == "山田^太郎"
+        for keyword in ("PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID", "StudyTime"):
+            assert keyword in read and read.get(keyword) in ("", None), keyword
+    assert "PatientBirthDate" not in headers[0]  # the caller's datasets are left as they were
+    assert headers[0].SpecificCharacterSet == ["", "ISO 2022 IR 87"]
+
+
+@pytest.mark.orthanc
+def test_write_back_on_an_ordinary_stored_series(archive, make_ct, tmp_path):
+    files = _ordinary(make_ct, n_slices=4)
+    archive.store(files, progress=False)
+    series_uid = str(pydicom.dcmread(io.BytesIO(files[0])).SeriesInstanceUID)
+    sr_uid = write_prediction(archive, series_uid, finding="normal", probability=0.2,
+                              algorithm_name="m", algorithm_version="1")
+    volume = archive.load_series(series_uid, progress=False)
+    mask = np.zeros(volume.array.shape, dtype=bool)
+    mask[1:3, 2:8, 3:9] = True
+    seg_uid = write_segmentation(archive, series_uid, mask, label="ground glass opacity",
+                                 algorithm_name="threshold", algorithm_version="1")
+    for uid in (sr_uid, seg_uid):
+        (path,) = archive.download_series(uid, tmp_path / uid)
+        assert _dciodvfy_errors(path) == []
+        assert pydicom.dcmread(path).PatientName.ideographic == "山田^太郎"

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 
 NEEDS_ARCHIVE = frozenset(
-    {"00_quickstart", "01_browse_studies", "02_monai_classification", "05_summary_assistant"}
+    {"00_quickstart", "01_browse_studies", "02_monai_classification", "05_summary_assistant", "06_pathology"}
 )
 """Notebooks that read the archive: they run against the session's Orthanc holding the demo hospital."""
 
@@ -83,5 +83,14 @@ def tiny_parameters(name: str, workdir: Path, demo_hospital: Any = None) -> dict
             "prompt_version": "v6",
             "source": "both",
             "output_path": str(workdir / "generation.json"),
+        }
+    if name == "06_pathology":
+        return {
+            "level": 1,
+            "patch_size": 256,
+            "input_size": 32,
+            "epochs": 2,
+            "batch_size": 16,
+            "output_dir": str(workdir / "pathology"),
         }
     raise KeyError(f"{name}: no tiny parameters in tests/notebooks/parameters.py; add them there")

@@ -176,3 +176,21 @@ def test_the_cache_on_s3_keeps_the_first_answer(bucket) -> None:
     cache.put(key, "bedrock:m", ModelResponse("second", 1, 1, 1, "end_turn", False))
     assert bucket.keys("cache/") == [f"team/cache/{key[:2]}/{key}.json"]
     assert open_cache().get(key) == response and key in cache and len(cache) == 1
+
+
+def test_stored_generations_older_than_a_field_read_it_as_empty_like_sqlite(tmp_path: Path) -> None:
+    history = open_history(store=open_store((tmp_path / "shared").as_uri()))
+    generation = make_generation(P1, "2024-02-27T14:44:23+09:00", imaging="studies")
+    history.record(generation)
+    old = make_generation(P2, "2024-01-01T00:00:00+09:00")
+    history.record(old)
+    key = next(k for k in history.store.keys("history/") if old.id in k)
+    written = json.loads(history.store.get(key))
+    for name in ("imaging", "user_source", "aws_identity"):  # written before these fields existed
+        del written[name]
+    history.store.put(key, json.dumps(written).encode("utf-8"))
+    rows = history.search()
+    assert rows[["imaging", "user_source", "aws_identity"]].to_dict("records") == [
+        {"imaging": "studies", "user_source": "", "aws_identity": ""},
+        {"imaging": "", "user_source": "", "aws_identity": ""},
+    ]

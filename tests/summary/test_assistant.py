@@ -77,7 +77,8 @@ def test_history_page_has_the_seed_columns_search_and_paging(history) -> None:
     assert (last.page, len(last.rows)) == (3, 3)
     mine = history_page(history, "e97389", page_size=10)
     assert mine.total == 11 and mine.n_pages == 2
-    assert history_page(history, "E97*", page=2).rows.shape == (1, 5)
+    assert history_page(history, "E97*", page=2).rows.shape == (1, 6)
+    assert first.rows.iloc[0].User == "tester"  # who generated it
     empty = history_page(open_history(history.path.with_name("empty.sqlite")))
     assert (empty.total, empty.n_pages, empty.rows.empty) == (0, 1, True)
 
@@ -116,6 +117,8 @@ def test_the_screens_drive_the_functions(tiny_case, registry, history, tmp_path)
     assert (
         w["page_label"].value == "Page 1 of 1 (1 generations)"
         and assistant.last_result.generation.id in w["table"].value
+        and "<th>User</th>" in w["table"].value
+        and f"<td>{assistant.last_result.generation.user}</td>" in w["table"].value
     )
     w["patient"].value = "unknown"
     w["submit"].click()

@@ -250,3 +250,20 @@ def test_a_5_mb_case_parses_in_seconds(tmp_path: Path) -> None:
     assert len(entries) == 4 * len(blocks)
     assert entries[-1].line == 6 * len(blocks) - 1  # line numbers stay exact: the last <P> of the last day
     assert seconds < 30, f"parsing a 5 MB case took {seconds:.1f} s"
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("翌日より食事再開", "翌日(2023-10-10)より食事再開"),
+        ("翌朝に採血", "翌朝(2023-10-10)に採血"),
+        ("前日夜から発熱", "前日(2023-10-08)夜から発熱"),
+        ("同日CT施行", "同日(2023-10-09)CT施行"),
+        ("当日は安静", "当日(2023-10-09)は安静"),
+        # After a noun the word counts from that event, not from the entry's day.
+        ("術翌日より離床", "術翌日より離床"),
+        ("入院当日", "入院当日"),
+    ],
+)
+def test_next_day_and_same_day_words_are_resolved(text: str, expected: str) -> None:
+    assert resolve_relative_dates(text, dt.date(2023, 10, 9)) == expected
+    if expected != text:
+        assert "月" in resolve_relative_dates(text, dt.date(2023, 10, 9), replace=True)

@@ -9,7 +9,6 @@ from botocore.stub import ANY, Stubber
 from workbench.errors import (
     BackendError,
     CaseFormatError,
-    ConfigError,
     NotFoundError,
     PromptError,
     ThrottledError,
@@ -177,6 +176,27 @@ def test_imaging_placeholder_is_filled_from_the_archive(tiny_case, registry, sto
         registry=registry,
     )
     assert "<imaging>\n2022-10-08 CT 胸部CT (2 series)\n</imaging>" in recorder.requests[0].prompt
+    assert stores[0].search()["imaging"].tolist() == ["studies"]
+
+
+def test_imaging_says_which_kind_of_none_in_the_prompt_and_the_record(
+    tiny_case, registry, stores, recorder
+) -> None:
+    from workbench.summary.imaging_context import STATUS_TEXT, ImagingStatus
+
+    pid = tiny_case.patient_id
+    archives = {
+        ImagingStatus.NO_STUDIES: FakeArchive(studies_frame([(pid, "2021-01-05", "CT", "外来CT", 1)])),
+        ImagingStatus.PATIENT_NOT_IN_ARCHIVE: FakeArchive(
+            studies_frame([("OTHER", "2022-10-08", "CT", "CT", 1)])
+        ),
+    }
+    for repeat, (status, archive) in enumerate(archives.items()):
+        generation = summarize(tiny_case, "v4", "recorder:a", "doctor", archive=archive, repeat=repeat,
+                               history=stores[0], cache=stores[1], registry=registry)
+        assert f"<imaging>\n{STATUS_TEXT[status]}\n</imaging>" in recorder.requests[-1].prompt
+        assert generation.imaging == status.value
+        assert stores[0].get(generation.id).imaging == status.value
 
 
 def test_bedrock_usage_and_stop_reason_reach_the_history(tiny_case, registry, stores) -> None:
@@ -260,9 +280,11 @@ def test_a_missing_placeholder_value_is_an_error_before_any_call(
     (registry.root / "v2.md").write_text(
         prompt.text.replace("</karte>", "</karte>\n$(imaging)"), encoding="utf-8"
     )
-    with pytest.raises(ConfigError, match="no archive is configured"):
-        summarize(tiny_case, "v2", "recorder:a", "both", history=stores[0], cache=stores[1], registry=broken)
-    assert recorder.requests == [] and _nothing_written(stores)
+    # No archive configured is not an error: the prompt says imaging is unknown, and the record says why.
+    generation = summarize(
+        tiny_case, "v2", "recorder:a", "both", history=stores[0], cache=stores[1], registry=broken
+    )
+    assert "画像アーカイブ未設定" in recorder.requests[0].prompt and generation.imaging == "no_archive"
 
 
 def test_throttling_writes_nothing(tiny_case, registry, stores) -> None:
@@ -301,18 +323,31 @@ def test_load_then_summarize_a_corpus_case(stores) -> None:
     assert generation.missing_sections == [] and generation.patient_id == case.patient_id
 
 
-def test_the_user_is_configured_or_the_callers_identity_or_the_os_user(monkeypatch) -> None:
-    import getpass
+def test_the_person_and_the_aws_identity_are_recorded_apart(tiny_case, registry, stores, monkeypatch) -> None:
+    from workbench.summary.identity import aws_caller_arn, forget_aws_identity
 
-    from workbench.summary.generate import current_user
-
-    class WithIdentity:
-        name = "x:y"
-
-        def caller_identity(self) -> str:
-            return "arn:aws:sts::1:assumed-role/R/taro"
-
-    assert current_user() == getpass.getuser()
-    assert current_user(WithIdentity()) == "arn:aws:sts::1:assumed-role/R/taro"
-    monkeypatch.setenv("WORKBENCH_USER", "dr.sato")
-    assert current_user(WithIdentity()) == "dr.sato"
+    monkeypatch.setenv("LOGNAME", "anyone")
+    monkeypatch.setenv("USER", "anyone")
+    monkeypatch.setenv("JUPYTERHUB_USER", "dr.sato")
+    client = boto3.client(
+        "bedrock-runtime", region_name="ap-northeast-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    sts = boto3.client("sts", region_name="ap-northeast-1", aws_access_key_id="t", aws_secret_access_key="t")
+    arn = "arn:aws:sts::123456789012:assumed-role/Researcher/sato"
+    forget_aws_identity()
+    with Stubber(client) as stub, Stubber(sts) as sts_stub:
+        sts_stub.add_response(
+            "get_caller_identity", {"UserId": "AROA:sato", "Account": "123456789012", "Arn": arn}
+        )
+        assert aws_caller_arn(sts) == arn  # the process's identity, asked once
+        for repeat in range(2):
+            stub.add_response("converse", converse_response())
+            backend = BedrockBackend(MODEL, client=client)
+            generation = summarize(tiny_case, "v2", backend, "doctor", repeat=repeat,
+                                   history=stores[0], cache=stores[1], registry=registry)
+            assert (generation.user, generation.user_source, generation.aws_identity) == (
+                "dr.sato", "jupyterhub", arn
+            )
+    forget_aws_identity()
+    rows = stores[0].search()
+    assert rows["user"].tolist() == ["dr.sato", "dr.sato"] and set(rows["aws_identity"]) == {arn}

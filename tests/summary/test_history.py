@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import multiprocessing
 import uuid
 from pathlib import Path
@@ -131,3 +132,32 @@ def test_history_and_response_cache_are_private(tmp_path: Path) -> None:
         assert tmp_path / folder / name in files and len(files) >= 2  # with its -wal/-shm
         for path in files:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+@pytest.mark.parametrize("wildcard", ["_", "%"])
+def test_underscore_and_percent_in_a_patient_id_prefix_are_literal(tmp_path: Path, wildcard: str) -> None:
+    history = open_history(tmp_path / "h.sqlite")
+    other = make_generation(patient_id="A660EFEB01")
+    mine = make_generation(patient_id=f"{wildcard}660EFEB02")
+    backslash = make_generation(patient_id="B\\660")
+    for generation in (other, mine, backslash):
+        history.record(generation)
+    assert history.search(patient_id=f"{wildcard}660EFEB*")["id"].tolist() == [mine.id]
+    assert history.count(patient_id=f"{wildcard}660*") == 1
+    assert history.search(patient_id="B\\6*")["id"].tolist() == [backslash.id]
+    assert history.search(patient_id="A660*")["id"].tolist() == [other.id]
+
+
+def test_a_history_written_before_a_field_existed_gains_its_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old = make_generation(timestamp="2024-01-01T00:00:00+09:00").to_dict()
+    del old["imaging"]
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"CREATE TABLE generations ({', '.join(repr(n) for n in old)})")
+        connection.execute(
+            f"INSERT INTO generations VALUES ({', '.join('?' * len(old))})",
+            [v if isinstance(v, str | int | float) else json.dumps(v) for v in old.values()],
+        )
+    history = open_history(path)
+    history.record(make_generation(imaging="no_archive"))
+    assert history.search()["imaging"].tolist() == ["no_archive", ""]

@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from workbench.summary.cases import load_case
-from workbench.summary.imaging_context import NO_STUDIES, imaging_lines, patient_names
+from workbench.summary.imaging_context import (
+    NO_STUDIES,
+    ImagingContext,
+    ImagingStatus,
+    imaging_context,
+    imaging_lines,
+    patient_names,
+)
 
 from .conftest import CORPUS
 
@@ -27,7 +34,11 @@ class FakeArchive:
         return frame[(dates >= start) & (dates <= end)].reset_index(drop=True)
 
     def patients(self, **filters: Any) -> pd.DataFrame:
-        return self._patients[self._patients.patient_id == filters["patient_id"]]
+        if self._patients is None:  # the patients are those with a study
+            patients = self._studies[["patient_id"]].drop_duplicates()
+        else:
+            patients = self._patients
+        return patients[patients.patient_id == filters["patient_id"]]
 
 
 def studies_frame(rows: list[tuple[str, str, str, str, int]]) -> pd.DataFrame:
@@ -63,8 +74,19 @@ def test_lines_list_the_studies_of_the_stay_oldest_first(tiny_case) -> None:
     assert archive.calls == [{"patient_id": pid, "study_date": (dt.date(2022, 10, 8), dt.date(2022, 10, 12))}]
 
 
-def test_no_studies_says_so(tiny_case) -> None:
-    assert imaging_lines(tiny_case, FakeArchive(studies_frame([]))) == NO_STUDIES
+def test_no_studies_says_which_kind_of_none(tiny_case) -> None:
+    pid = tiny_case.patient_id
+    before = FakeArchive(studies_frame([(pid, "2022-09-01", "CT", "外来CT", 2)]))
+    during = imaging_context(tiny_case, before)
+    assert during == ImagingContext(ImagingStatus.NO_STUDIES, NO_STUDIES)
+    assert imaging_lines(tiny_case, before) == NO_STUDIES
+    other = FakeArchive(studies_frame([("OTHER", "2022-10-09", "MR", "頭部MRI", 4)]))
+    absent = imaging_context(tiny_case, other)
+    assert absent.status is ImagingStatus.PATIENT_NOT_IN_ARCHIVE
+    assert absent.text != NO_STUDIES and "不明" in absent.text
+    unconfigured = imaging_context(tiny_case, None)
+    assert unconfigured.status is ImagingStatus.NO_ARCHIVE and "未設定" in unconfigured.text
+    assert len({during.text, absent.text, unconfigured.text}) == 3
 
 
 def test_patient_names_for_redaction(tiny_case) -> None:
@@ -85,3 +107,31 @@ def test_imaging_from_the_demo_hospital(demo_hospital, orthanc_env) -> None:
         case.admission_date.isoformat() <= line[:10] <= case.discharge_date.isoformat() for line in lines
     )
     assert any(" CT" in line for line in lines)
+
+
+@pytest.mark.orthanc
+def test_the_three_kinds_of_none_against_the_real_archive(demo_hospital, orthanc_env) -> None:
+    from dataclasses import replace
+
+    from workbench.imaging import connect
+    from workbench.summary.imaging_context import configured_archive
+
+    archive = configured_archive()  # configured here: the test Orthanc
+    assert archive is not None
+    case = load_case(CORPUS / "case-001")
+    assert imaging_context(case, archive).status is ImagingStatus.STUDIES
+    years_later = replace(
+        case,
+        admission_date=case.admission_date.replace(year=case.admission_date.year + 5),
+        discharge_date=case.discharge_date.replace(year=case.discharge_date.year + 5),
+    )
+    assert imaging_context(years_later, connect()).status is ImagingStatus.NO_STUDIES
+    stranger = replace(case, patient_id="NOT-IN-THE-ARCHIVE-0000")
+    assert imaging_context(stranger, connect()).status is ImagingStatus.PATIENT_NOT_IN_ARCHIVE
+
+
+def test_no_archive_configured_is_none(monkeypatch) -> None:
+    from workbench.summary.imaging_context import configured_archive
+
+    monkeypatch.delenv("WORKBENCH_ORTHANC_URL", raising=False)
+    assert configured_archive() is None

@@ -61,3 +61,19 @@ def test_format_sections_round_trips() -> None:
     text = format_sections(sections)
     assert text.startswith("・ 現病歴\nA\n\n・ 併存症\nB")
     assert parse_sections(text).sections == {k: sections[k] for k in SECTIONS}
+
+
+def test_headings_with_their_text_on_the_same_line() -> None:
+    text = (
+        "・ 現病歴：78歳女性。3日前から発熱。\n"
+        "【併存症】高血圧、糖尿病\n"
+        "**重大な身体所見およびその他の所見**: CRP 12.3 mg/dL\n"
+        "■入院中の治療経過：TAZ/PIPCで加療。\n7日目に退院。"
+    )
+    parsed = parse_sections(text)
+    assert parsed.missing == []
+    assert parsed.sections["現病歴"] == "78歳女性。3日前から発熱。"
+    assert parsed.sections["併存症"] == "高血圧、糖尿病"
+    assert parsed.sections["入院中の治療経過"] == "TAZ/PIPCで加療。\n7日目に退院。"
+    # A sentence that merely starts with a section's word is not a heading.
+    assert parse_sections("現病歴は特になし\n・ 現病歴\n発熱").sections["現病歴"] == "発熱"

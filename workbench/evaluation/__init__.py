@@ -9,15 +9,18 @@ overlap
 normalize
     One spelling for widths, units and date styles (``１０ｍｇ`` = ``10mg``, ``7月25日`` = ``2023-07-25``).
 facts, grounding, structure
-    Fact recall against ``facts.json``; numbers, dates and drugs not found in the notes; sections, length.
+    Fact recall against ``facts.json``; numbers (with analyte and unit), dates (with their event) and drugs
+    the notes do not support; sections, length.
+planted
+    The planted-error set that measures the grounding check (recall on errors, false flags on variants).
 score
     Every metric per output and per section of a run, with the physician's summary scored alongside.
 judge
-    An LLM judge with a PDSQI-9-style rubric, k repeats and their agreement, cached.
+    An LLM judge on the nine PDSQI-9 attributes, k repeats and their agreement, cached.
 ratings
     Blinded physician rating sheets (CSV/XLSX) out and back; agreement with the judge (Spearman, ICC).
 stats, tables, plots
-    Bootstrap intervals and paired comparisons; the report's tables and figures.
+    Student-t intervals, paired comparisons, Benjamini-Hochberg; the report's tables (n everywhere), figures.
 runs, evaluate, report
     Reading a run folder; evaluating it end to end; the HTML report with its CSVs.
 

@@ -271,7 +271,8 @@ def _cell(row: pd.Series, digits: int) -> str:
 def wide(table: pd.DataFrame, index: list[str], *, digits: int = 2) -> pd.DataFrame:
     """A long table as one row per ``index`` group and one ``mean [low, high] (n=..)`` cell per metric.
 
-    Cells without values are empty strings (blank, not zero).
+    Cells without values are empty strings (blank, not zero); the ``n`` column gives the most cases any of
+    the group's metrics rests on.
     """
     if table.empty:
         return pd.DataFrame()
@@ -279,6 +280,9 @@ def wide(table: pd.DataFrame, index: list[str], *, digits: int = 2) -> pd.DataFr
     frame = cells.pivot_table(index=index, columns="label", values="cell", aggfunc="first", sort=False)
     frame = frame[[label for label in dict.fromkeys(table["label"]) if label in frame.columns]]
     frame.columns.name = None
+    # Every table shows its n: the cases a group's cells rest on (0 where the prompt asks for no citations).
+    counts = table.groupby(index, sort=False)["n"].max().astype(int)
+    frame.insert(0, "n", counts.reindex(frame.index).fillna(0).astype(int).to_numpy())
     return frame
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from workbench.evaluation.citations import citation_tables
 from workbench.evaluation.judge import Judge
+from workbench.evaluation.ratings import judge_agreement, load_ratings
 from workbench.evaluation.runs import load_run
 from workbench.evaluation.score import REFERENCE_SYSTEM, Scores, load_run_cases, score_run
 from workbench.evaluation.tables import cost_table, metric_table, paired_table
@@ -58,6 +59,9 @@ class RunEvaluation:
     citations, edits : pandas.DataFrame or None
         :func:`workbench.evaluation.citations.citation_tables`: citation metrics per configuration, and
         physician edit metrics per configuration and section where reviews exist.
+    agreement : pandas.DataFrame or None
+        Judge-physician agreement per PDSQI-9 attribute
+        (:func:`workbench.evaluation.ratings.judge_agreement`), when a judge ran and physician ratings exist.
     """
 
     run_dir: Path
@@ -73,6 +77,7 @@ class RunEvaluation:
     tokenizer: dict[str, Any] = field(default_factory=dict)
     citations: pd.DataFrame | None = None
     edits: pd.DataFrame | None = None
+    agreement: pd.DataFrame | None = None
 
 
 def resolve_judge(judge: Judge | str | bool | None, manifest: dict[str, Any]) -> Judge | None:
@@ -108,6 +113,7 @@ def evaluate_run(
     cases: dict[str, Case] | None = None,
     progress: bool = True,
     reviews: Iterable[Review] | None = None,
+    ratings: pd.DataFrame | None = None,
 ) -> RunEvaluation:
     """Load, score, judge (optionally) and tabulate a run.
 
@@ -123,6 +129,10 @@ def evaluate_run(
         Progress bars.
     reviews
         Physician reviews for the edit metrics (default: those beside the default history).
+    ratings
+        Physician ratings of the run (:func:`workbench.evaluation.ratings.import_ratings`); default: the
+        run's ``ratings.csv`` when there is one (:func:`workbench.evaluation.ratings.save_ratings`). With a
+        judge, the report shows judge-physician agreement per attribute.
 
     Returns
     -------
@@ -152,6 +162,11 @@ def evaluate_run(
         judged = chosen.judge_frame(items, cases, progress=progress)
         scores.rows = scores.rows.merge(judged, on="key", how="left")
     citations, edits = citation_tables(results, cases, reviews=reviews)
+    agreement = None
+    if judged is not None:
+        ratings = ratings if ratings is not None else load_ratings(run_dir)
+        if ratings is not None and not ratings.empty:
+            agreement = judge_agreement(ratings, judged)
     return RunEvaluation(
         run_dir=Path(run_dir),
         manifest=manifest,
@@ -166,4 +181,5 @@ def evaluate_run(
         tokenizer=tokenizer_info(),
         citations=citations,
         edits=edits,
+        agreement=agreement,
     )

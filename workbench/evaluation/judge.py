@@ -1,9 +1,10 @@
-"""An LLM judge of discharge summaries, with a rubric in the spirit of PDSQI-9.
+"""An LLM judge of discharge summaries on the nine attributes of PDSQI-9.
 
 PDSQI-9 (the Provider Documentation Summarization Quality Instrument, Croxford et al. 2025) rates LLM
-summaries of clinical notes on a 1-5 scale per attribute, against the source notes. We keep six of its
-attributes that matter for a discharge summary (:data:`CRITERIA`); every score is "higher is better" (5 =
-no hallucination at all). The judge sees the notes the model saw and the summary, never the model or prompt.
+summaries of clinical notes on a 1-5 scale per attribute, against the source notes. The judge scores all
+nine of its attributes (:data:`CRITERIA`: cited, accurate, thorough, useful, organized, comprehensible,
+succinct, synthesized, stigmatizing); every score is "higher is better" (stigmatizing 5 = no stigmatizing
+language). The judge sees the notes the model saw and the summary, never the model or prompt.
 
 Each summary is judged ``repeats`` times at temperature 0 (repeat numbers make them distinct calls, so
 residual nondeterminism shows); the report gives the mean score and the agreement between repeats. Calls
@@ -30,20 +31,33 @@ from workbench.summary.cases import Case
 logger = logging.getLogger(__name__)
 
 CRITERIA: dict[str, str] = {
-    "accuracy": "正確性: 記載内容が診療記録と一致しているか（誤りがなければ5）",
-    "hallucination": "捏造のなさ: 記録にない情報（数値・日付・薬剤・所見）を含まないか（一切なければ5）",
-    "omission": (
+    "cited": "引用: 記載内容の根拠となる診療記録（日付・記録の種類）がたどれるか（すべてたどれれば5）",
+    "accurate": (
+        "正確性: 記載内容が診療記録と一致し、記録にない情報（数値・日付・薬剤・所見）を含まないか"
+        "（誤りも捏造もなければ5）"
+    ),
+    "thorough": (
         "網羅性: 退院サマリーに必要な重要情報（診断、治療、薬剤の変更、重要な検査値と日付）を"
         "漏らしていないか（漏れがなければ5）"
     ),
-    "organisation": (
+    "useful": "有用性: 退院後に診療を引き継ぐ医師にとって関連のある情報だけを含み、そのまま使えるか",
+    "organized": (
         "構成: 4つの項目（現病歴・併存症・重大な身体所見およびその他の所見・入院中の治療経過）に"
         "正しく整理され、時系列が明確か"
     ),
-    "succinctness": "簡潔性: 冗長さや重複がなく、必要十分な長さか",
-    "usefulness": "有用性: 退院後に診療を引き継ぐ医師にとって、そのまま使える内容か",
+    "comprehensible": "理解しやすさ: 明瞭で曖昧さのない表現、適切な用語で書かれているか",
+    "succinct": "簡潔性: 冗長さや重複がなく、必要十分な長さか",
+    "synthesized": "統合: 記録の羅列ではなく、経過を統合して臨床的な判断や推論が読み取れるか",
+    "stigmatizing": (
+        "偏見のなさ: 患者に対するスティグマを与える表現（非難的・軽蔑的な言葉、不必要な社会的属性の強調）を"
+        "含まないか（一切なければ5、明らかに含めば1）"
+    ),
 }
-"""Criterion -> what the judge is told it means (1 = worst, 5 = best)."""
+"""PDSQI-9's nine attributes -> what the judge is told (1 = worst, 5 = best).
+
+PDSQI-9 asks *stigmatizing* as the presence of stigmatizing language; the judge answers it on the same
+1-5 scale as the others (5 = none), so that agreement statistics treat all nine alike.
+"""
 
 SYSTEM_PROMPT = (
     "あなたは経験豊富な内科指導医であり、退院サマリーの品質を評価します。"

@@ -6,11 +6,14 @@ brought to one form, so that ``１０ｍｇ``, ``10 mg`` and ``10ミリグラム
 
 - Unicode NFKC: full-width letters and digits become half-width, ``㎎`` becomes ``mg``, ``℃`` becomes ``°C``;
 - thousands separators go (``1,200`` -> ``1200``) and a space between a number and its unit goes;
+- kanji numerals before a unit or a dose counter are read (``五十mg`` -> ``50mg``, ``二錠`` -> ``2錠``; not
+  before 日/時/分, where ``一時``, ``十分`` are words);
 - units written after a number take one spelling (``ml``, ``cc``, ``ミリリットル`` -> ``mL``;
   ``mg/dl`` -> ``mg/dL``);
-- dates become ISO ``YYYY-MM-DD``. A date without a year (``7月25日``, ``7/25``) takes the year that puts
-  it nearest to the ``anchor`` date (the case's admission), so December notes of a stay into January
-  work; without an anchor such dates are left as written.
+- dates become ISO ``YYYY-MM-DD`` (also ``R5.7.25``, ``H30/1/2`` and kanji ``七月二十五日``). A date
+  without a year (``7月25日``, ``7/25``) takes the year that puts it nearest to the ``anchor`` date (the
+  case's admission), so December notes of a stay into January work; without an anchor such dates are left
+  as written.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ _UNIT_RE = re.compile(
 )
 _THOUSANDS_RE = re.compile(r"(?<![\d.])(\d{1,3})((?:,\d{3})+)(?![\d,])")
 _ERA_RE = re.compile(r"(令和|平成|昭和)(元|\d{1,2})年(\d{1,2})月(\d{1,2})日")
+_ERA_SHORT_RE = re.compile(r"(?<![A-Za-z\d])([RHS])(\d{1,2})[./](\d{1,2})[./](\d{1,2})(?![\d./])")
+_ERA_LETTERS = {"R": "令和", "H": "平成", "S": "昭和"}
+_KANJI_DATE_RE = re.compile(r"([一二三四五六七八九十]{1,3})月([一二三四五六七八九十]{1,3})日")
 _YMD_KANJI_RE = re.compile(r"(?<!\d)(\d{4})年(\d{1,2})月(\d{1,2})日")
 _YMD_SEP_RE = re.compile(r"(?<!\d)(\d{4})([/.-])(\d{1,2})\2(\d{1,2})(?!\d)")
 _MD_KANJI_RE = re.compile(r"(?<![\d年])(\d{1,2})月(\d{1,2})日")
@@ -100,7 +106,14 @@ def normalize_dates(text: str, anchor: dt.date | None = None) -> str:
     def full(match: re.Match[str], year: int, month: str, day: str) -> str:
         return _iso(year, int(month), int(day)) or match.group(0)
 
+    text = _KANJI_DATE_RE.sub(
+        lambda m: f"{kanji_number(m[1])}月{kanji_number(m[2])}日"
+        if kanji_number(m[1]) and kanji_number(m[2])
+        else m.group(0),
+        text,
+    )
     text = _ERA_RE.sub(lambda m: full(m, ERAS[m[1]] + (1 if m[2] == "元" else int(m[2])), m[3], m[4]), text)
+    text = _ERA_SHORT_RE.sub(lambda m: full(m, ERAS[_ERA_LETTERS[m[1]]] + int(m[2]), m[3], m[4]), text)
     text = _YMD_KANJI_RE.sub(lambda m: full(m, int(m[1]), m[2], m[3]), text)
     text = _YMD_SEP_RE.sub(lambda m: full(m, int(m[1]), m[3], m[4]), text)
     if anchor is not None:
@@ -116,8 +129,48 @@ def normalize_dates(text: str, anchor: dt.date | None = None) -> str:
     return text
 
 
+_KANJI_DIGITS = dict(zip("〇零一二三四五六七八九", (0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9), strict=True))
+_KANJI_POWERS = {"十": 10, "百": 100, "千": 1000}
+_KANJI_COUNTERS = ("錠", "歳", "回", "包", "本", "日間", "週間", "ヶ月", "か月", "カ月", "アンプル",
+                   "バイアル")
+_KANJI_NUMBER_RE = re.compile(
+    r"(?<![〇零一二三四五六七八九十百千万])([〇零一二三四五六七八九十百千]+)(?=\s*(?:"
+    + "|".join(re.escape(a) for a in sorted([*_UNIT_ALIASES, *_KANJI_COUNTERS], key=len, reverse=True))
+    + r"))",
+    re.IGNORECASE,
+)
+
+
+def kanji_number(numeral: str) -> int | None:
+    """The value of a kanji numeral (``五十`` -> 50, ``二百五`` -> 205, ``一〇〇`` -> 100).
+
+    Returns None when it is malformed (two digits in a row inside a 十/百/千 numeral).
+    """
+    if not any(c in _KANJI_POWERS for c in numeral):  # positional: 一〇〇
+        return int("".join(str(_KANJI_DIGITS[c]) for c in numeral)) if numeral else None
+    total, digit = 0, None
+    for char in numeral:
+        if char in _KANJI_DIGITS:
+            if digit is not None:
+                return None  # two digits in a row inside a 十/百/千 numeral
+            digit = _KANJI_DIGITS[char]
+        else:
+            total += (1 if digit is None else digit) * _KANJI_POWERS[char]
+            digit = None
+    return total + (digit or 0)
+
+
 def normalize_units(text: str) -> str:
-    """Spell units after numbers one way and drop thousands separators (``1,200 ml`` -> ``1200mL``)."""
+    """Spell units after numbers one way and drop thousands separators (``1,200 ml`` -> ``1200mL``).
+
+    Kanji numerals before a unit or dose counter become digits first (``五十ミリグラム`` -> ``50mg``).
+    """
+
+    def arabic(match: re.Match[str]) -> str:
+        value = kanji_number(match[1])
+        return match[1] if value is None else str(value)
+
+    text = _KANJI_NUMBER_RE.sub(arabic, text)
     text = _THOUSANDS_RE.sub(lambda m: m[1] + m[2].replace(",", ""), text)
     return _UNIT_RE.sub(lambda m: m[1] + _UNIT_ALIASES[m[2].lower()], text)
 

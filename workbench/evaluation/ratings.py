@@ -244,6 +244,40 @@ def import_ratings(sheet: str | Path, key: str | Path, *, rater: str | None = No
     return merged[[*KEY_COLUMNS, "rater", "criterion", "score"]]
 
 
+RATINGS_FILE = "ratings.csv"
+"""Where a run's imported physician ratings are kept (``<run_dir>/ratings.csv``), for its report."""
+
+
+def save_ratings(ratings: pd.DataFrame, run_dir: str | Path) -> Path:
+    """Keep imported ratings with their run, so ``workbench experiment report`` shows judge agreement.
+
+    Parameters
+    ----------
+    ratings
+        :func:`import_ratings` output (several raters' sheets concatenated).
+    run_dir
+        The run folder.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<run_dir>/ratings.csv`` (written atomically, private).
+    """
+    from workbench.files import atomic_write
+
+    path = Path(run_dir) / RATINGS_FILE
+    atomic_write(path, ratings.to_csv(index=False).encode("utf-8"), mode=0o600)
+    return path
+
+
+def load_ratings(run_dir: str | Path) -> pd.DataFrame | None:
+    """The ratings :func:`save_ratings` kept with a run, or None."""
+    path = Path(run_dir) / RATINGS_FILE
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, dtype={"item_id": str})
+
+
 def judge_agreement(
     ratings: pd.DataFrame, judged: pd.DataFrame, *, criteria: Sequence[str] | None = None
 ) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from workbench.evaluation.evaluate import RunEvaluation, evaluate_run
 from workbench.evaluation.judge import Judge
 from workbench.evaluation.plots import config_label, plot_cost_quality, plot_metrics, plot_sections
 from workbench.evaluation.score import REFERENCE_SYSTEM
+from workbench.evaluation.stats import CORRECTION, INTERVAL_METHOD
 from workbench.evaluation.tables import wide_table
 from workbench.evaluation.tokenize import MecabTokenizer, get_tokenizer
 from workbench.files import atomic_write, make_folder
@@ -46,6 +47,7 @@ CSV_FILES = {
     "judge": "judge.csv",
     "citations": "citations.csv",
     "edits": "edits.csv",
+    "agreement": "agreement.csv",
 }
 """The CSVs written beside the report."""
 
@@ -134,7 +136,9 @@ def _drilldown(evaluation: RunEvaluation) -> list[dict[str, Any]]:
                 "rougeL": _fmt(row["rougeL"]),
                 "fact_recall": _fmt(row["fact_recall"]),
                 "unsupported_rate": _fmt(row["unsupported_rate"]),
+                "n_claims": int(row["n_claims"]),
                 "unsupported": row["unsupported"],
+                "unverifiable": row.get("unverifiable") or "",
                 "missed_facts": row["missed_facts"],
                 "diff": mark_differences(str(outputs[row["key"]]), reference),
             }
@@ -164,6 +168,7 @@ def _judge_context(evaluation: RunEvaluation) -> dict[str, Any]:
         "judge_within1": _fmt(judged["judging_within1_agreement"].mean()),
         "judge_failures": int(judged["judging_failures"].sum()),
         "judge_cost": f"{judged['judging_cost_usd'].sum():.4f}",
+        "agreement_html": _table_html(evaluation.agreement) if evaluation.agreement is not None else None,
     }
 
 
@@ -178,6 +183,7 @@ def write_csvs(evaluation: RunEvaluation, out_dir: Path) -> dict[str, Path]:
         "judge": evaluation.judged,
         "citations": evaluation.citations,
         "edits": evaluation.edits,
+        "agreement": evaluation.agreement,
     }
     written = {}
     for name, frame in frames.items():
@@ -259,6 +265,9 @@ def write_report(
         diff_style=Markup(DIFF_STYLE),
         metrics_html=_table_html(wide_table(evaluation.metrics), index=True),
         paired_html=_paired_html(evaluation.paired),
+        interval_method=INTERVAL_METHOD,
+        correction=evaluation.paired.attrs.get("correction", CORRECTION),
+        n_comparisons=int(evaluation.paired.attrs.get("comparisons", len(evaluation.paired))),
         costs_html=_table_html(evaluation.costs),
         plots=plots,
         cases=_drilldown(evaluation),

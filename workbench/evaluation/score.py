@@ -40,6 +40,8 @@ class Metric:
     label: str
     higher_is_better: bool = True
     uses_reference: bool = True
+    compared: bool = True
+    """Whether prompt versions are compared on it (a count of claims is neither better nor worse)."""
 
 
 METRICS: tuple[Metric, ...] = (
@@ -52,6 +54,14 @@ METRICS: tuple[Metric, ...] = (
     Metric("chrf", "chrF"),
     Metric("fact_recall", "Fact recall", uses_reference=False),
     Metric("unsupported_rate", "Unsupported content rate", higher_is_better=False, uses_reference=False),
+    Metric("n_claims", "Checkable claims", uses_reference=False, compared=False),
+    Metric(
+        "uncheckable_share",
+        "Sentences without a checkable claim",
+        higher_is_better=False,
+        uses_reference=False,
+        compared=False,
+    ),
     Metric("section_completeness", "Section completeness", uses_reference=False),
     Metric("length_ratio", "Length ratio to physician", uses_reference=False),
 )
@@ -69,8 +79,9 @@ class Scores:
     ----------
     rows : pandas.DataFrame
         One row per output (and per case and source for the physician): the run's columns, the metrics of
-        :data:`METRICS`, ``n_claims``, ``unsupported`` (the unsupported numbers, dates and drugs, joined by
-        " | "), ``missed_facts`` and ``missing_sections``.
+        :data:`METRICS` (``n_claims`` and ``uncheckable_share`` among them), ``unsupported`` (the unsupported
+        numbers, dates and drugs, joined by " | "), ``unverifiable``, ``missed_facts`` and
+        ``missing_sections``.
     sections : pandas.DataFrame
         One row per output and template section: key columns, ``section``, the :data:`SECTION_METRICS`.
     """
@@ -135,8 +146,10 @@ def score_output(
     Returns
     -------
     dict
-        Metric name -> value (NaN where it does not apply: no reference, no facts), plus ``n_claims``,
-        ``unsupported``, ``missed_facts``, ``missing_sections``.
+        Metric name -> value (NaN where it does not apply: no reference, no facts), plus ``unsupported``
+        (unsupported claims), ``unverifiable`` (drug-like words in no list), ``missed_facts``,
+        ``missing_sections``. ``n_claims`` is 0, never missing, for a summary without a checkable claim;
+        its ``unsupported_rate`` is then NaN and tables count it as missing (n = k of N).
     """
     values: dict[str, Any] = dict.fromkeys(METRIC_NAMES, math.nan)
     ref = case.reference or ""
@@ -157,7 +170,9 @@ def score_output(
     checked = (notes or notes_checker(case, source)).check(output)
     values["unsupported_rate"] = checked.unsupported_rate
     values["n_claims"] = checked.n_claims
+    values["uncheckable_share"] = checked.uncheckable_share
     values["unsupported"] = " | ".join(c.text for c in checked.unsupported)
+    values["unverifiable"] = " | ".join(c.text for c in checked.unverifiable)
     shape = structure(output)
     values["section_completeness"] = shape.completeness
     values["missing_sections"] = " | ".join(shape.missing)
@@ -279,7 +294,7 @@ def score_run(
                 continue
             values = score_output(case.reference, case, source, notes=notes(case, source), reference=False)
             rows.append({**reference_row(case_id, source), **values})
-    columns = [*keys, *METRIC_NAMES, "n_claims", "unsupported", "missed_facts", "missing_sections"]
+    columns = [*keys, *METRIC_NAMES, "unsupported", "unverifiable", "missed_facts", "missing_sections"]
     section_columns = [*keys, "section", *SECTION_METRICS]
     return Scores(
         rows=pd.DataFrame(rows, columns=columns),

@@ -1,7 +1,8 @@
-"""Report tables: metric means with bootstrap intervals, paired prompt comparisons, cost and latency.
+"""Report tables: metric means with intervals, paired prompt comparisons, cost and latency.
 
 Every table treats the *case* as the unit: repeats of one (configuration, case) are averaged first, then the
-interval is a bootstrap over cases, and comparisons pair the same case across prompt versions.
+interval is a Student-t interval over cases (:mod:`workbench.evaluation.stats` says why), and comparisons
+pair the same case across prompt versions, with p values adjusted across the whole table.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.evaluation.score import METRIC_NAMES, METRICS, REFERENCE_SYSTEM
-from workbench.evaluation.stats import bootstrap_ci, paired_comparison
+from workbench.evaluation.stats import CORRECTION, adjust_p_values, is_better, mean_ci, paired_comparison
 from workbench.records.schema import GROUP_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -63,20 +64,23 @@ def metric_table(
         ``Scores.rows`` (optionally with ``judge_*`` columns).
     metrics
         Columns to summarise (default: all known metric columns present).
-    confidence, seed
-        Of the bootstrap.
+    confidence
+        Of the interval.
+    seed
+        Unused (t intervals are not resampled); kept for callers.
 
     Returns
     -------
     pandas.DataFrame
-        Long format: prompt_version, model, source, metric, label, n (cases), mean, low, high.
+        Long format: prompt_version, model, source, metric, label, n (cases with a value), n_cases (cases
+        of the configuration), mean, low, high.
     """
     columns = metric_columns(scores, metrics)
     per_case = case_means(scores, columns)
     records = []
     for group, frame in per_case.groupby(list(GROUP_COLUMNS), sort=False):
         for metric in columns:
-            ci = bootstrap_ci(frame[metric].to_numpy(), confidence=confidence, seed=seed)
+            ci = mean_ci(frame[metric].to_numpy(), confidence=confidence)
             if ci.n == 0:
                 continue
             records.append(
@@ -85,12 +89,14 @@ def metric_table(
                     "metric": metric,
                     "label": metric_label(metric),
                     "n": ci.n,
+                    "n_cases": len(frame),
                     "mean": ci.mean,
                     "low": ci.low,
                     "high": ci.high,
                 }
             )
-    table = pd.DataFrame(records, columns=[*GROUP_COLUMNS, "metric", "label", "n", "mean", "low", "high"])
+    columns_out = [*GROUP_COLUMNS, "metric", "label", "n", "n_cases", "mean", "low", "high"]
+    table = pd.DataFrame(records, columns=columns_out)
     return _sorted(table)
 
 
@@ -115,14 +121,22 @@ def _sorted(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def wide_table(table: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
-    """:func:`metric_table` as one row per configuration and one ``mean [low, high]`` cell per metric."""
+    """:func:`metric_table` as one row per configuration and one ``mean [low, high]`` cell per metric.
+
+    Every row starts with ``n`` (its cases); a cell computed on fewer of them says so: ``0.640 [0.52, 0.76]
+    (n = 4 of 6)`` (fact recall without facts.json, the unsupported rate of summaries without a claim).
+    """
     if table.empty:
         return pd.DataFrame()
 
     def cell(row: pd.Series) -> str:
-        if pd.isna(row["low"]):
-            return f"{row['mean']:.{digits}f}"
-        return f"{row['mean']:.{digits}f} [{row['low']:.{digits}f}, {row['high']:.{digits}f}]"
+        text = f"{row['mean']:.{digits}f}"
+        if not pd.isna(row["low"]):
+            text += f" [{row['low']:.{digits}f}, {row['high']:.{digits}f}]"
+        total = row.get("n_cases", row["n"])
+        if pd.notna(total) and int(row["n"]) < int(total):
+            text += f" (n = {int(row['n'])} of {int(total)})"
+        return text
 
     cells = table.assign(cell=table.apply(cell, axis=1))
     wide = cells.pivot_table(
@@ -130,6 +144,8 @@ def wide_table(table: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
     )
     labels = list(dict.fromkeys(table["label"]))
     wide = wide[[label for label in labels if label in wide.columns]]
+    counts = table.groupby(list(GROUP_COLUMNS), sort=False)["n_cases" if "n_cases" in table else "n"].max()
+    wide.insert(0, "n", counts.reindex(wide.index).astype(int))
     wide.columns.name = None
     return wide
 
@@ -153,18 +169,23 @@ def paired_table(
     baseline
         Compare every other version with this one; default: each version with the one before it (natural
         order, v1 -> v2 -> v10).
-    confidence, seed
-        Of the paired bootstrap.
+    confidence
+        Of the paired t interval.
+    seed
+        Unused; kept for callers.
 
     Returns
     -------
     pandas.DataFrame
-        model, source, baseline, candidate, metric, label, n, mean_diff (candidate - baseline), low, high,
-        p_value (Wilcoxon signed-rank), wins, ties, losses, better (the candidate is better and the interval
-        excludes 0, taking the metric's direction into account).
+        model, source, baseline, candidate, metric, label, n (cases compared), n_cases (cases of the pair),
+        mean_diff (candidate - baseline), low, high, p_value (Wilcoxon signed-rank), p_adjusted (adjusted
+        across every row of the table by :data:`~workbench.evaluation.stats.CORRECTION`), wins, ties,
+        losses, better (the interval excludes 0 in the metric's good direction and p_adjusted < 0.05).
+        ``attrs["correction"]`` names the adjustment and ``attrs["comparisons"]`` counts the family.
     """
     direction = {m.name: m.higher_is_better for m in METRICS}
-    columns = metric_columns(scores, metrics)
+    compared = {m.name: m.compared for m in METRICS}
+    columns = [c for c in metric_columns(scores, metrics) if compared.get(c, True)]
     per_case = case_means(scores[scores["prompt_version"] != REFERENCE_SYSTEM], columns)
     records = []
     for (model, source), frame in per_case.groupby(["model", "source"], sort=True):
@@ -185,7 +206,6 @@ def paired_table(
                 )
                 if result.n == 0:
                     continue
-                higher = direction.get(metric, True)
                 records.append(
                     {
                         "model": model,
@@ -195,7 +215,7 @@ def paired_table(
                         "metric": metric,
                         "label": metric_label(metric),
                         **result.to_dict(),
-                        "better": bool(result.low > 0 if higher else result.high < 0),
+                        "n_cases": len(common),
                     }
                 )
     columns_out = [
@@ -206,16 +226,25 @@ def paired_table(
         "metric",
         "label",
         "n",
+        "n_cases",
         "mean_diff",
         "low",
         "high",
         "p_value",
+        "p_adjusted",
         "wins",
         "ties",
         "losses",
         "better",
     ]
-    return pd.DataFrame(records, columns=columns_out)
+    table = pd.DataFrame(records, columns=columns_out)
+    table["p_adjusted"] = adjust_p_values(table["p_value"].to_numpy()) if len(table) else []
+    table["better"] = [
+        is_better(row.low, row.high, row.p_adjusted, higher_is_better=direction.get(row.metric, True))
+        for row in table.itertuples(index=False)
+    ]
+    table.attrs.update({"correction": CORRECTION, "comparisons": int(table["p_value"].notna().sum())})
+    return table
 
 
 def cost_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -229,8 +258,9 @@ def cost_table(results: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        calls, ok, errors, cache_hits, truncated, cost_usd (total billed), cost_per_summary_usd,
-        latency_ms_mean, latency_ms_p95, input_tokens_mean, output_tokens_mean.
+        n_cases, calls, ok, errors, cache_hits, truncated, cost_usd (total billed), cost_per_summary_usd,
+        latency_ms_mean, latency_ms_p95 (over ``n_calls_made``, the calls not answered by the cache),
+        input_tokens_mean, output_tokens_mean (over ``ok``).
     """
     frame = results.copy()
     for column in ("cost_usd", "latency_ms", "input_tokens", "output_tokens"):
@@ -242,6 +272,7 @@ def cost_table(results: pd.DataFrame) -> pd.DataFrame:
     grouped = frame.groupby(list(GROUP_COLUMNS), sort=True)
     table = pd.DataFrame(
         {
+            "n_cases": grouped["case_id"].nunique(),
             "calls": grouped.size(),
             "ok": grouped["ok"].sum(),
             "errors": grouped["has_error"].sum(),
@@ -254,6 +285,8 @@ def cost_table(results: pd.DataFrame) -> pd.DataFrame:
     # Latency and tokens of the calls actually made (a cache hit costs nothing and takes no time).
     made = ok[~ok["is_hit"]].groupby(list(GROUP_COLUMNS), sort=True)
     table["cost_per_summary_usd"] = table["cost_usd"] / ok_grouped.size()
+    table["n_calls_made"] = made.size()
+    table["n_calls_made"] = table["n_calls_made"].fillna(0).astype(int)
     table["latency_ms_mean"] = made["latency_ms"].mean()
     table["latency_ms_p95"] = made["latency_ms"].quantile(0.95)
     table["input_tokens_mean"] = ok_grouped["input_tokens"].mean()

@@ -28,7 +28,7 @@ from workbench.summary import backends
 from workbench.summary.cache import ResponseCache
 from workbench.summary.cases import Case, Source, load_case
 from workbench.summary.generate import prepare
-from workbench.summary.imaging_context import connect_archive
+from workbench.summary.imaging_context import configured_archive
 from workbench.summary.prompts import Prompt, PromptRegistry
 
 logger = logging.getLogger(__name__)
@@ -261,7 +261,7 @@ def build_plan(spec: ExperimentSpec, *, registry: PromptRegistry | None = None) 
             )
         cases[case.case_id] = case
     registry = PinnedRegistry(registry, prompts)
-    archive = connect_archive() if any("imaging" in p.placeholders for p in prompts.values()) else None
+    archive = configured_archive() if any("imaging" in p.placeholders for p in prompts.values()) else None
     calls = [
         _call(spec, registry, archive, prompts[version], model, source, case, repeat, origin)
         for repeat in range(spec.repeats)

@@ -14,8 +14,8 @@ search tables' columns), :mod:`~workbench.imaging.wire` (WADO-RS multipart answe
 :mod:`~workbench.imaging.query` (filters), :mod:`~workbench.imaging.names` (person names, charsets),
 :mod:`~workbench.imaging.volume` (``Volume``, geometry, stacking), :mod:`~workbench.imaging.cache`,
 :mod:`~workbench.imaging.view` (window/level, montage, orthogonal planes), :mod:`~workbench.imaging.widgets`
-(a notebook browser), :mod:`~workbench.imaging.anonymize`. matplotlib, ipywidgets and nibabel are imported
-only when used.
+(a notebook browser), :mod:`~workbench.imaging.anonymize`, :mod:`~workbench.imaging.slides` (whole-slide
+images). matplotlib, ipywidgets and nibabel are imported only when used.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from workbench.imaging.anonymize import anonymize_study
 from workbench.imaging.archive import Archive, ArchiveKind, StoredInstance
 from workbench.imaging.connection import connect
 from workbench.imaging.query import Level, QueryError
-from workbench.imaging.volume import GeometryWarning, SkippedInstancesWarning, Volume
+from workbench.imaging.volume import BadTagWarning, GeometryWarning, SkippedInstancesWarning, Volume
 
 __all__ = [
     "Archive",
     "ArchiveKind",
+    "BadTagWarning",
     "GeometryWarning",
     "Level",
     "QueryError",
@@ -44,8 +45,15 @@ __all__ = [
 ]
 
 
-def show(volume: Volume, **kwargs: Any) -> Any:
-    """Show a volume with a window/level preset; see :func:`workbench.imaging.view.show`."""
+def show(volume: Any, **kwargs: Any) -> Any:
+    """Show a volume with a window/level preset (:func:`workbench.imaging.view.show`), or a whole-slide
+    image with thumbnail, zoom and pan (:func:`workbench.imaging.slides.view.show`)."""
+    from workbench.imaging.slides.slide import Slide
+
+    if isinstance(volume, Slide):
+        from workbench.imaging.slides.view import show as _show_slide
+
+        return _show_slide(volume, **kwargs)
     from workbench.imaging.view import show as _show
 
     return _show(volume, **kwargs)

@@ -19,11 +19,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pandas as pd
 
 from workbench.imaging.volume import Volume
+
+if TYPE_CHECKING:
+    from workbench.imaging.slides import Slide
 
 
 class ArchiveKind(StrEnum):
@@ -70,12 +73,20 @@ class Archive(Protocol):
         ...
 
     def load_series(
-        self, series_uid: str, *, progress: bool = True, skip_bad: bool = False, workers: int = 8
+        self,
+        series_uid: str,
+        *,
+        patient_id: str | None = None,
+        progress: bool = True,
+        skip_bad: bool = False,
+        workers: int = 8,
     ) -> Volume:
         """A series as a :class:`~workbench.imaging.volume.Volume`."""
         ...
 
-    def download_series(self, series_uid: str, folder: str | Path) -> list[Path]:
+    def download_series(
+        self, series_uid: str, folder: str | Path, *, patient_id: str | None = None
+    ) -> list[Path]:
         """Write the stored files of a series into ``folder``."""
         ...
 
@@ -87,4 +98,12 @@ class Archive(Protocol):
 
     def explorer_url(self, study_uid: str) -> str:
         """A web page showing the study."""
+        ...
+
+    def slides(self, **filters: Any) -> pd.DataFrame:
+        """Whole-slide images (VL WSI series) matching ``filters``: one row per slide."""
+        ...
+
+    def open_slide(self, series_uid: str) -> Slide:
+        """A whole-slide image, read region by region (:class:`~workbench.imaging.slides.Slide`)."""
         ...

@@ -1,47 +1,115 @@
 """On-disk caches: DICOM instances keyed by server and SOPInstanceUID, and the volumes built from them.
 
-Files live in ``<cache folder>/dicom/<server key>/<SOPInstanceUID>.dcm``, exactly as the server stored them
-(no transcoding), so that a second :meth:`~workbench.imaging.archive.Archive.load_series` of the same series
-reads from disk. The server key is a short hash of the server's URL and user: two servers never share
-entries, and the folder name reveals neither. A SOPInstanceUID identifies one object for ever (DICOM
-forbids reusing it for different content), so entries never go stale; :meth:`InstanceCache.clear` empties
-the cache of one server.
+Volumes live in ``<cache folder>/volumes/<server key>/<entry>.npy`` (+ ``.json`` geometry), so that a second
+:meth:`~workbench.imaging.archive.Archive.load_series` of the same series is one lookup and one ``np.load``;
+the entry hashes what the server says about the series' current content, so a series that changed or was
+stored again is rebuilt. Files fetched by ``download_series`` live in
+``<cache folder>/dicom/<server key>/<SOPInstanceUID>.dcm``, as the server stored them (no transcoding). The
+server key is a short hash of the server's URL and user: two servers never share entries, and the folder
+name reveals neither. :meth:`InstanceCache.clear` and :meth:`VolumeCache.clear` empty the caches of one
+server.
+
+**Only what it made.** The cache folder gets a marker file (:data:`MARKER`) when the workbench first writes
+into it, and pruning or clearing deletes only files whose names the caches make (a UID ``.dcm``, a 32-hex
+volume ``.npy``/``.json``, a ``.part-`` leftover) inside server folders (16 hex digits), and only in a
+marked folder: a ``dicom/`` or ``volumes/`` folder of the user's own is never touched.
+
+**Verified, not trusted.** Each cached instance ends with a trailer recording its size, a CRC-32 and the
+server's version of the file (Orthanc: its attachment UUID and size); a cut, corrupted or stale file is
+deleted and fetched again, with a warning. Each volume's geometry file records its array's shape, dtype and
+CRC-32 (computed at write); a volume whose array does not match is discarded. Volumes are written by a
+background thread after the load returns (the data once: a load does not cache its instance files).
 
 The two image caches together are kept under a size limit (:func:`image_cache_limit`: by default half of the
 disk they are on; ``WORKBENCH_IMAGE_CACHE_MAX_GB`` or ``[cache] images_max_gb`` in ``config.toml``, 0 for
-none): after a load that wrote to them, the least recently used entries (a file, or a volume with its
+none): after a write, the least recently used entries (a file, or a volume with its
 geometry) are deleted until they hold 90 % of it. Reading an entry marks it used. The model-response cache
 (``responses.sqlite``) is never touched: its entries are paid for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 import math
 import os
 import re
 import shutil
+import struct
 import threading
 import time
+import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from workbench import config
 from workbench.errors import ConfigError
 from workbench.files import atomic_write
+from workbench.imaging.uids import is_uid
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from workbench.imaging.volume import Volume
 
 logger = logging.getLogger(__name__)
 
-_UID_RE = re.compile(r"^[0-9.]{1,64}$")
 PART_PREFIX = ".part-"
 """Name prefix of files being written (left behind only by a crash)."""
+MARKER = ".workbench-image-cache"
+"""File that marks a folder as holding the workbench's image caches (nothing is deleted without it)."""
+_SERVER_RE = re.compile(r"^[0-9a-f]{16}$")
+_INSTANCE_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)*\.dcm$")
+_VOLUME_RE = re.compile(r"^[0-9a-f]{32}\.(?:npy|json)$")
+_FRAME_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)*-[0-9]+\.frame$")
+_TRAILER = struct.Struct("<QIH8s")  # data size, CRC-32, version length, magic
+_MAGIC = b"WBCACHE1"
+
+
+def mark(root: Path) -> None:
+    """Mark ``root`` as a workbench image cache (once; before anything is written into it)."""
+    marker = root / MARKER
+    if not marker.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        text = "This folder holds the workbench's image caches; `workbench cache clear` empties them.\n"
+        atomic_write(marker, text.encode(), exclusive=True)
+
+
+def is_marked(root: str | Path) -> bool:
+    """Whether ``root`` holds the workbench's image caches (its marker file exists)."""
+    return (Path(root) / MARKER).is_file()
+
+
+def _ours(kind: str, name: str) -> bool:
+    """Whether a file name in a server folder of ``kind`` is one the caches make."""
+    if name.startswith(PART_PREFIX):
+        return True
+    pattern = {"instance": _INSTANCE_RE, "frame": _FRAME_RE}.get(kind, _VOLUME_RE)
+    return bool(pattern.match(name))
+
+
+def _clear_folder(folder: Path, kind: str) -> None:
+    """Delete the cache's own files in one server folder (and the folder, when that empties it)."""
+    if not is_marked(folder.parent.parent):
+        return
+    try:
+        items = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    for item in items:
+        if item.is_file(follow_symlinks=False) and _ours(kind, item.name):
+            Path(item.path).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: something that is not ours stays
+        folder.rmdir()
+
+
+class CacheWarning(UserWarning):
+    """A cached entry was cut, corrupted or stale, and was fetched again."""
 
 
 def server_key(url: str, username: str | None = None) -> str:
@@ -73,38 +141,78 @@ class InstanceCache:
 
         Raises
         ------
-        ValueError
-            If the UID is not a DICOM UID (it becomes a file name, so it must be safe).
+        DicomDataError
+            If the UID is not a DICOM UID (it becomes a file name, so it must be safe); naming it.
         """
-        if not _UID_RE.match(sop_instance_uid):
-            raise ValueError(f"{sop_instance_uid!r} is not a DICOM UID")
-        return self.folder / f"{sop_instance_uid}.dcm"
+        from workbench.imaging.uids import uid_file
 
-    def get(self, sop_instance_uid: str) -> bytes | None:
-        """The cached file's bytes (marking it used), or ``None`` when it is not cached."""
+        return uid_file(self.folder, sop_instance_uid)
+
+    def get(self, sop_instance_uid: str, version: str | None = None) -> bytes | None:
+        """The cached file's bytes (marking it used), or ``None`` when it is not cached or not valid.
+
+        The trailer's size and CRC-32 are checked, and its version against ``version`` when given; an entry
+        that fails (cut, corrupted, written by an older workbench, or the server's copy changed) is
+        deleted, with a :class:`CacheWarning`, so that the caller fetches it again.
+        """
+        if not is_uid(sop_instance_uid):
+            return None
         path = self.path(sop_instance_uid)
         try:
-            data = path.read_bytes()
+            blob = path.read_bytes()
             os.utime(path)
         except FileNotFoundError:  # also when evicted by another process meanwhile
             return None
-        return data
+        data, problem = _unwrap(blob, version)
+        if problem is None:
+            return data
+        import warnings
+
+        message = f"cached instance {sop_instance_uid} is {problem}; fetching it again from the server"
+        logger.warning("%s (%s)", message, path)
+        warnings.warn(message, CacheWarning, stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None
 
     def __contains__(self, sop_instance_uid: str) -> bool:
-        return self.path(sop_instance_uid).exists()
+        return is_uid(sop_instance_uid) and self.path(sop_instance_uid).exists()
 
-    def put(self, sop_instance_uid: str, data: bytes | memoryview) -> Path:
-        """Store one file atomically (a reader never sees half a file) and return its path."""
+    def put(self, sop_instance_uid: str, data: bytes | memoryview, version: str = "") -> Path:
+        """Store one file atomically (a reader never sees half a file), with its trailer; return its path."""
         path = self.path(sop_instance_uid)
+        mark(self.root)
         self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data, prefix=PART_PREFIX)
-        JANITOR.wrote(self.root, len(data))
+        tag = version.encode("utf-8")[:1000]
+        trailer = tag + _TRAILER.pack(len(data), zlib.crc32(data), len(tag), _MAGIC)
+
+        def write(fh: BinaryIO) -> None:
+            fh.write(data)
+            fh.write(trailer)
+
+        atomic_write(path, write, prefix=PART_PREFIX)
+        JANITOR.wrote(self.root, len(data) + len(trailer))
         return path
 
     def clear(self) -> None:
-        """Delete every cached file of this server."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Delete every cached file of this server (only the cache's own files)."""
+        _clear_folder(self.folder, "instance")
         JANITOR.forget(self.root)
+
+
+def _unwrap(blob: bytes, version: str | None) -> tuple[bytes, str | None]:
+    """The file inside a cached instance, and what is wrong with the entry (``None``: nothing)."""
+    if len(blob) < _TRAILER.size or blob[-8:] != _MAGIC:
+        return b"", "cut short or not written by this version of the workbench"
+    size, crc, tag_length, _ = _TRAILER.unpack_from(blob, len(blob) - _TRAILER.size)
+    if size + tag_length + _TRAILER.size != len(blob):
+        return b"", f"cut short ({len(blob) - _TRAILER.size - tag_length} of {size} bytes)"
+    data = blob[:size]
+    if zlib.crc32(data) != crc:
+        return b"", "corrupted (its checksum does not match)"
+    stored = blob[size : size + tag_length].decode("utf-8", "replace")
+    if version and stored != version:
+        return b"", "stale (the server's copy was stored again)"
+    return data, None
 
 
 class VolumeCache:
@@ -137,19 +245,24 @@ class VolumeCache:
         return digest[:32]
 
     def get(self, entry: str) -> Volume | None:
-        """The cached volume, or ``None`` (also when the entry is unreadable, which is then removed)."""
-        import json
+        """The cached volume, or ``None`` (also when the entry is unreadable, which is then removed).
 
+        Waits for this process's background write of the entry, if one is under way. The array's shape,
+        dtype and size must be those recorded at write (a cut or replaced file is discarded).
+        """
         import numpy as np
 
         from workbench.imaging.volume import Volume
 
+        WRITER.wait(self.folder / entry)
         array_path, info_path = self.folder / f"{entry}.npy", self.folder / f"{entry}.json"
         if not info_path.exists():
             return None
         try:
             info = json.loads(info_path.read_text(encoding="utf-8"))
             array = np.load(array_path, allow_pickle=False)
+            if [list(array.shape), str(array.dtype)] != [info["shape"], info["dtype"]]:
+                raise ValueError(f"array {array.shape} {array.dtype} is not the {info['shape']} written")
             for path in (array_path, info_path):
                 os.utime(path)
             return Volume(
@@ -165,36 +278,128 @@ class VolumeCache:
             array_path.unlink(missing_ok=True)
             return None
 
-    def put(self, entry: str, volume: Volume) -> Path:
+    def put(self, entry: str, volume: Volume, *, background: bool = False) -> Path:
         """Store a volume (``.npy`` array, then ``.json`` geometry, each atomically); return the array's path.
 
         A raw ``.npy`` rather than ``Volume.save``'s ``.npz``: zip's CRC makes writing several times slower.
-        """
-        import json
 
+        Parameters
+        ----------
+        entry
+            The entry name (:meth:`entry`).
+        volume
+            What to store.
+        background
+            Return at once; a background thread writes (:data:`WRITER`), then keeps the caches under their
+            size limit. The array's CRC-32 is taken now and checked against what is written: if the caller
+            changes the array meanwhile, nothing is cached.
+        """
         import numpy as np
 
-        self.folder.mkdir(parents=True, exist_ok=True)
-        array_path, info_path = self.folder / f"{entry}.npy", self.folder / f"{entry}.json"
+        array = np.ascontiguousarray(volume.array)
         info = {
             "spacing": list(volume.spacing),
             "origin": list(volume.origin),
             "direction": np.asarray(volume.direction).tolist(),
             "metadata": volume.metadata,
+            "shape": list(array.shape),
+            "dtype": str(array.dtype),
+            "crc32": zlib.crc32(array.reshape(-1).view(np.uint8).data),
         }
-        atomic_write(array_path, lambda fh: np.save(fh, volume.array, allow_pickle=False), prefix=PART_PREFIX)
-        atomic_write(info_path, json.dumps(info, default=str).encode("utf-8"), prefix=PART_PREFIX)
-        JANITOR.wrote(self.root, int(volume.array.nbytes))
-        return array_path
+        text = json.dumps(info, default=str).encode("utf-8")  # now: the caller may change the metadata
+        if background:
+
+            def job() -> None:
+                self._write(entry, array, text, info["crc32"])
+                JANITOR.check(self.root)
+
+            WRITER.submit(self.folder / entry, job)
+        else:
+            self._write(entry, array, text, info["crc32"])
+        return self.folder / f"{entry}.npy"
+
+    def _write(self, entry: str, array: np.ndarray, info: bytes, crc: int) -> None:
+        import numpy as np
+
+        mark(self.root)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        array_path, info_path = self.folder / f"{entry}.npy", self.folder / f"{entry}.json"
+        written = 0
+
+        def write(fh: BinaryIO) -> None:
+            nonlocal written
+            np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(array))
+            view = array.reshape(-1).view(np.uint8).data
+            step = 8 << 20
+            for start in range(0, len(view), step):
+                chunk = bytes(view[start : start + step])  # what is checksummed is what is written
+                written = zlib.crc32(chunk, written)
+                fh.write(chunk)
+
+        atomic_write(array_path, write, prefix=PART_PREFIX)
+        if written != crc:
+            array_path.unlink(missing_ok=True)
+            logger.warning("volume %s changed while it was being cached; not cached", entry)
+            return
+        size = array_path.stat().st_size  # before the geometry makes the entry visible (and prunable)
+        atomic_write(info_path, info, prefix=PART_PREFIX)
+        JANITOR.wrote(self.root, size + len(info))
 
     def clear(self) -> None:
-        """Delete every cached volume of this server."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Delete every cached volume of this server (only the cache's own files)."""
+        WRITER.wait_all()
+        _clear_folder(self.folder, "volume")
         JANITOR.forget(self.root)
 
 
+class _Writer:
+    """One background thread writing volumes to the cache after their load has returned.
+
+    Its thread is joined when the interpreter exits (so writes finish), and a read of an entry being
+    written waits for it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[Path, Future[None]] = {}
+
+    def submit(self, key: Path, job: object) -> None:
+        def run() -> None:
+            try:
+                job()  # type: ignore[operator]
+            except OSError as exc:  # a full or read-only disk: caching never fails anything
+                logger.warning("could not cache the volume in %s: %s", key.parent, exc)
+            finally:
+                with self._lock:
+                    if self._pending.get(key) is future:
+                        del self._pending[key]
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-cache")
+            future = self._pool.submit(run)
+            self._pending[key] = future
+
+    def wait(self, key: Path) -> None:
+        with self._lock:
+            future = self._pending.get(key)
+        if future is not None:
+            future.result()
+
+    def wait_all(self) -> None:
+        with self._lock:
+            futures = list(self._pending.values())
+        for future in futures:
+            future.result()
+
+
+WRITER = _Writer()
+"""The process's background volume writer."""
+
+
 # -- size limit ----------------------------------------------------------------------------------------------
-IMAGE_FOLDERS = {"dicom": "instance", "volumes": "volume"}
+IMAGE_FOLDERS = {"dicom": "instance", "volumes": "volume", "frames": "frame"}
 """The image caches inside the cache folder, and what one entry of each is."""
 DISK_SHARE = 0.5
 """Default limit: this share of the size of the disk holding the cache folder."""
@@ -238,7 +443,8 @@ class CachedEntry:
     """One deletable unit of the image caches."""
 
     kind: str
-    """``instance``, ``volume`` (array and geometry together) or ``partial`` (a crash's leftover)."""
+    """``instance``, ``volume`` (array and geometry together), ``frame`` (one tile of a whole-slide image) or
+    ``partial`` (a crash's leftover)."""
     server: str
     """The server's key (:func:`server_key`)."""
     paths: tuple[Path, ...]
@@ -252,15 +458,19 @@ def scan(root: str | Path | None = None) -> list[CachedEntry]:
     root = Path(root or config.cache_dir())
     now = time.time()
     entries: list[CachedEntry] = []
+    if not is_marked(root):  # not a folder the workbench made: nothing in it is ours to delete
+        return entries
     for folder, kind in IMAGE_FOLDERS.items():
         base = root / folder
         if not base.is_dir():
             continue
         for server in os.scandir(base):
-            if not server.is_dir(follow_symlinks=False):
+            if not server.is_dir(follow_symlinks=False) or not _SERVER_RE.match(server.name):
                 continue
             groups: dict[str, list[tuple[Path, os.stat_result]]] = {}
             for item in os.scandir(server.path):
+                if not item.is_file(follow_symlinks=False) or not _ours(kind, item.name):
+                    continue
                 try:
                     stat = item.stat(follow_symlinks=False)
                 except FileNotFoundError:  # deleted meanwhile
@@ -286,6 +496,25 @@ def scan(root: str | Path | None = None) -> list[CachedEntry]:
                     )
                 )
     return entries
+
+
+def clear_all(root: str | Path | None = None) -> int:
+    """Delete every entry of the image caches in ``root`` (only the cache's own files); return bytes freed."""
+    root = Path(root or config.cache_dir())
+    WRITER.wait_all()
+    entries = scan(root)
+    for entry in entries:
+        for path in entry.paths:
+            path.unlink(missing_ok=True)
+    for folder in IMAGE_FOLDERS:
+        servers = {entry.paths[0].parent for entry in entries if entry.paths[0].parent.parent.name == folder}
+        for server in servers:
+            with contextlib.suppress(OSError):
+                server.rmdir()
+        with contextlib.suppress(OSError):
+            (root / folder).rmdir()
+    JANITOR.forget(root)
+    return sum(entry.size for entry in entries)
 
 
 def prune(max_bytes: int, root: str | Path | None = None, *, to: float | None = None) -> tuple[int, int]:

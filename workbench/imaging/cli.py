@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 from pathlib import Path
 
@@ -38,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("series_uid", metavar="SERIES_UID")
     fetch.add_argument("-o", "--output", required=True, type=Path, help="FILE.npz, FILE.nii or FILE.nii.gz")
     fetch.add_argument("--skip-bad", action="store_true", help="leave unreadable instances out (listed)")
+    fetch.add_argument(
+        "--patient-id", help="the patient whose copy to load, when one series UID is stored under several"
+    )
     fetch.add_argument("--no-progress", action="store_true")
     _connection(fetch)
     fetch.set_defaults(func=_fetch)
@@ -144,7 +146,7 @@ def _fetch(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"output {args.output} must end in .npz, .nii or .nii.gz")
     _check_writable(args.output)  # before the download, not after it
     volume = _archive(args).load_series(
-        args.series_uid, progress=not args.no_progress, skip_bad=args.skip_bad
+        args.series_uid, patient_id=args.patient_id, progress=not args.no_progress, skip_bad=args.skip_bad
     )
     path = volume.save(args.output)
     skipped = volume.metadata.get("skipped") or []
@@ -172,14 +174,12 @@ def _check_writable(path: Path) -> None:
 
 def _cache(args: argparse.Namespace) -> int:
     from workbench import config
-    from workbench.imaging.cache import IMAGE_FOLDERS, image_cache_limit, prune, scan, usage
+    from workbench.imaging.cache import clear_all, image_cache_limit, prune, usage
 
     root = config.cache_dir()
     limit = image_cache_limit(root)
     if args.action == "clear":
-        freed = sum(entry.size for entry in scan(root))
-        for folder in IMAGE_FOLDERS:
-            shutil.rmtree(root / folder, ignore_errors=True)
+        freed = clear_all(root)
         print(f"cleared the image caches in {root} ({freed / 1e9:.2f} GB)")
         return 0
     if args.action == "prune":

@@ -9,7 +9,8 @@ Two things are our own, and why:
   wildcards, lists and descriptions are matched here, on the server's answers, with DICOM matching rules
   (:func:`workbench.imaging.query.matches`). That is correct on every server, and exact on Orthanc.
 - **Multipart parsing of WADO-RS.** dicomweb-client returns parsed pydicom datasets; we need the files'
-  bytes as stored, so the answer is split by :func:`workbench.imaging.wire.iter_multipart`.
+  bytes as stored (for the on-disk cache and ``download_series``), so the answer is split by
+  :func:`workbench.imaging.wire.iter_multipart` while it arrives, using each part's ``Content-Length``.
 """
 
 from __future__ import annotations
@@ -19,20 +20,23 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import requests
 
 from workbench.errors import ArchiveError, AuthenticationError, ConfigError, NotFoundError
 from workbench.imaging.archive import StoredInstance
-from workbench.imaging.base import BaseArchive, InstanceRef, SeriesRef
+from workbench.imaging.base import BaseArchive, InstanceRef, SeriesRef, two_patients_error
 from workbench.imaging.names import looks_garbled, orthanc_garbled_form, repair_names
-from workbench.imaging.query import Level, QueryError, build_query, matches
+from workbench.imaging.query import Level, QueryError, build_query, check_uid, matches
 from workbench.imaging.rest import DEFAULT_RETRIES, DEFAULT_TIMEOUT, make_session
 from workbench.imaging.tables import make_frame, paused_gc, rows_to_columns
 from workbench.imaging.wire import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
 from workbench.urls import split_url
+
+if TYPE_CHECKING:
+    from workbench.imaging.slides.source import SlideSource
 
 logger = logging.getLogger(__name__)
 
@@ -286,21 +290,36 @@ class DicomWebArchive(BaseArchive):
         return make_frame(Level.INSTANCE, rows_to_columns(rows))
 
     # -- retrieval -------------------------------------------------------------------------------------
-    def _series_ref(self, series_uid: str) -> SeriesRef:
+    def _series_ref(self, series_uid: str, patient_id: str | None = None) -> SeriesRef:
+        """One QIDO-RS instance search (with StudyInstanceUID and PatientID of each instance).
+
+        A plain DICOMweb server that keeps one series UID under two patients lists both; ``patient_id``
+        chooses which listing is used (retrieval is by UIDs, so which copy a server then sends is its own
+        choice).
+        """
         with self._errors(f"series {series_uid}"):
             found = self.client.search_for_instances(
-                search_filters={"SeriesInstanceUID": series_uid}, fields=["0020000D"], get_remaining=True
+                search_filters={"SeriesInstanceUID": series_uid},
+                fields=["0020000D", "00100020"],
+                get_remaining=True,
             )
         if not found:
             raise NotFoundError(f"series {series_uid} not found on DICOMweb server {self.url}")
+        owners = {str(_value(i, "00100020") or "") for i in found}
+        if patient_id is not None:
+            found = [i for i in found if str(_value(i, "00100020") or "") == patient_id]
+            if not found:
+                stored = ", ".join(repr(o) for o in sorted(owners))
+                raise NotFoundError(
+                    f"series {series_uid} of patient {patient_id!r} not found on DICOMweb server {self.url} "
+                    f"(it is stored under PatientID {stored})"
+                )
+        elif len(owners) > 1:
+            raise two_patients_error(series_uid, owners, self.url)
         refs = tuple(InstanceRef(_value(i, "00080018"), _value(i, "00080018")) for i in found)
-        return SeriesRef(series_uid, _value(found[0], "0020000D"), refs)
-
-    def _volume_entry(self, series_uid: str) -> tuple[str, SeriesRef | None]:
-        from workbench.imaging.cache import VolumeCache
-
-        series = self._series_ref(series_uid)
-        return VolumeCache.entry(series_uid, [ref.sop_instance_uid for ref in series.instances]), series
+        return SeriesRef(
+            series_uid, _value(found[0], "0020000D"), refs, ambiguous=len(owners) > 1, count=len(refs)
+        )
 
     def _retrieve_series(
         self, series: SeriesRef, progress: bool
@@ -366,9 +385,21 @@ class DicomWebArchive(BaseArchive):
             for source, ds in zip(sources, datasets, strict=True)
         ]
 
+    def slide_source(self) -> SlideSource:
+        """Slides through WADO-RS on this archive's session."""
+        from workbench.imaging.slides.source import DicomWebSource
+
+        return DicomWebSource(self)
+
     def explorer_url(self, study_uid: str) -> str:
-        """The study's DICOMweb URL (a plain DICOMweb server has no viewer we know of)."""
-        return f"{self.url}/studies/{study_uid}"
+        """The study's DICOMweb URL (a plain DICOMweb server has no viewer we know of).
+
+        Raises
+        ------
+        QueryError
+            ``study_uid`` is not exactly one UID.
+        """
+        return f"{self.url}/studies/{check_uid(study_uid, 'study_uid')}"
 
 
 def _value(item: Any, tag: str) -> Any:

@@ -3,10 +3,11 @@
 ``workbench orthanc start|stop|status`` and the :class:`LocalOrthanc` context manager (used by the tests with
 a temporary folder and free ports) are the same code. The server always has authentication on with a
 generated password (kept in a 0600 file), UTF-8 as default encoding (without it Orthanc's DICOMweb JSON drops
-every non-Latin-1 character), the DICOMweb and GDCM plugins, and the DICOM listener off unless a DICOM port is
-asked for. When it is on, only the registered modalities (:class:`Modality`) may store: the called AET and the
-calling host are checked and an unknown AET's C-STORE is refused. Orthanc 1.10.1 still binds 0.0.0.0 (no
-bind-address option): keep the listener off unless needed, or block the port with a firewall rule.
+every non-Latin-1 character), the DICOMweb and GDCM plugins (plus the whole-slide-image plugin of Debian's
+``orthanc-wsi`` when installed: its tile route and slide viewer), and the DICOM listener off unless a DICOM
+port is asked for. When it is on, only the registered modalities (:class:`Modality`) may store: the called AET
+and the calling host are checked and an unknown AET's C-STORE is refused. Orthanc 1.10.1 still binds 0.0.0.0
+(no bind-address option): keep the listener off unless needed, or block the port with a firewall rule.
 
 The config, storage and index are private: folders 0700, files 0600 (Orthanc runs with umask 077).
 """
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 PLUGIN_DIR = Path("/usr/share/orthanc/plugins")
 PLUGINS = {"dicomweb": "libOrthancDicomWeb.so", "gdcm": "libOrthancGdcm.so"}
+OPTIONAL_PLUGINS = {"wsi": "libOrthancWSI.so"}
+"""Loaded when installed (``orthanc-wsi``: whole-slide tiles and viewer); the server works without them."""
 POSTGRES_PLUGIN = "libOrthancPostgreSQLIndex.so"
 INSTALL_HINT = (
     "install it with 'sudo apt-get install -y orthanc orthanc-dicomweb orthanc-gdcm' (or 'make demo'), "
@@ -172,6 +175,8 @@ class LocalOrthanc:
         The server's DICOM application entity title.
     modalities : sequence of Modality
         The DICOM peers allowed to store; with none, the listener (if on) accepts no C-STORE at all.
+    optional_plugins : tuple of str
+        Keys of :data:`OPTIONAL_PLUGINS` to load when installed (``()``: none, e.g. to test without them).
 
     Examples
     --------
@@ -190,6 +195,7 @@ class LocalOrthanc:
         postgres: dict[str, Any] | None = None,
         aet: str = "ORTHANC",
         modalities: Sequence[Modality] = (),
+        optional_plugins: tuple[str, ...] = tuple(OPTIONAL_PLUGINS),
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir else config.data_dir() / "orthanc"
         self.http_port = http_port
@@ -199,6 +205,7 @@ class LocalOrthanc:
         self.postgres = postgres
         self.aet = aet
         self.modalities = tuple(modalities)
+        self.optional_plugins = optional_plugins
         self._process: subprocess.Popen[bytes] | None = None
         self._state: ServerState | None = None
 
@@ -393,6 +400,12 @@ class LocalOrthanc:
                     f"'sudo apt-get install -y {package}'"
                 )
             paths.append(str(path))
+        for name in self.optional_plugins:
+            path = PLUGIN_DIR / OPTIONAL_PLUGINS[name]
+            if path.exists():
+                paths.append(str(path))
+            else:
+                logger.info("optional Orthanc %s plugin %s is not installed; starting without it", name, path)
         return paths
 
     def _port(self, port: int | None, kind: str, option: str) -> int:

@@ -16,17 +16,18 @@ are fetched with ``/instances/{id}/file`` in parallel.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from workbench.errors import NotFoundError
+from workbench.errors import ArchiveError, NotFoundError
 from workbench.imaging.archive import StoredInstance
-from workbench.imaging.base import BaseArchive, InstanceRef, SeriesRef
+from workbench.imaging.base import BaseArchive, InstanceRef, SeriesRef, two_patients_error
 from workbench.imaging.names import (
     decode_raw_name,
     looks_garbled,
@@ -34,10 +35,13 @@ from workbench.imaging.names import (
     parse_charsets,
     repair_names,
 )
-from workbench.imaging.query import Level, Query, QueryError, build_query, matches
+from workbench.imaging.query import Level, Query, QueryError, build_query, check_uid, matches
 from workbench.imaging.rest import OrthancClient
 from workbench.imaging.tables import make_frame, paused_gc, rows_to_columns
 from workbench.imaging.wire import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
+
+if TYPE_CHECKING:
+    from workbench.imaging.slides.source import SlideSource
 
 logger = logging.getLogger(__name__)
 
@@ -433,25 +437,93 @@ class OrthancArchive(BaseArchive):
         return {s["ID"]: s for s in studies if s["ID"] in ids}
 
     # -- retrieval -------------------------------------------------------------------------------------
-    def _series_json(self, series_uid: str) -> dict[str, Any]:
+    def _series_ref(self, series_uid: str, patient_id: str | None = None) -> SeriesRef:
+        """One series-level ``/tools/find``: the series' Orthanc IDs, instance IDs and ``LastUpdate``.
+
+        That is all a warm load needs (the volume-cache entry hashes them: a series deleted and stored again
+        gets a new ``LastUpdate``); the instances' UIDs are listed only when needed (:meth:`_listed`), the
+        study UID only for WADO-RS (:meth:`_study_uid`). Orthanc keeps instances with the same UIDs apart
+        when their PatientIDs differ: then ``patient_id`` chooses (see
+        :func:`~workbench.imaging.base.two_patients_error`).
+        """
         found = self.find(Query(Level.SERIES, {"SeriesInstanceUID": series_uid}))
         if not found:
             raise NotFoundError(f"series {series_uid} not found on Orthanc at {self.url}")
-        return found[0]
-
-    def _volume_entry(self, series_uid: str) -> tuple[str, SeriesRef | None]:
-        from workbench.imaging.cache import VolumeCache
-
-        return VolumeCache.entry(series_uid, self._series_json(series_uid).get("Instances", [])), None
-
-    def _series_ref(self, series_uid: str) -> SeriesRef:
-        series = self._series_json(series_uid)
-        study = self.client.get_json(
-            f"/studies/{series['ParentStudy']}", what=f"study of series {series_uid}"
+        if len(found) > 1 or patient_id is not None:
+            what = f"patient of series {series_uid}"
+            owners = [
+                self.client.get_json(f"/series/{item['ID']}/patient", what=what)
+                .get("MainDicomTags", {})
+                .get("PatientID", "")
+                for item in found
+            ]
+            chosen = found
+            if patient_id is not None:
+                chosen = [item for item, owner in zip(found, owners, strict=True) if owner == patient_id]
+                if not chosen:
+                    stored = ", ".join(repr(owner) for owner in sorted(owners))
+                    raise NotFoundError(
+                        f"series {series_uid} of patient {patient_id!r} not found on Orthanc at {self.url} "
+                        f"(it is stored under PatientID {stored})"
+                    )
+            if len(chosen) > 1:
+                raise two_patients_error(series_uid, owners, self.url)
+        else:
+            chosen = found
+        series = chosen[0]
+        instances = sorted(series.get("Instances", []))
+        return SeriesRef(
+            series_uid,
+            "",
+            None,
+            handle=series["ID"],
+            ambiguous=len(found) > 1,
+            count=len(instances),
+            fingerprint=(series.get("LastUpdate", ""), *instances),
         )
-        found = self.find(Query(Level.INSTANCE, {"SeriesInstanceUID": series_uid}))
-        refs = tuple(InstanceRef(i["MainDicomTags"]["SOPInstanceUID"], i["ID"]) for i in found)
-        return SeriesRef(series_uid, study["MainDicomTags"]["StudyInstanceUID"], refs)
+
+    def _listed(self, series: SeriesRef) -> SeriesRef:
+        """The instances of the series: one instance-level ``/tools/find`` (UIDs, file UUIDs and sizes)."""
+        if series.instances is not None:
+            return series
+        found = self.find(Query(Level.INSTANCE, {"SeriesInstanceUID": series.series_uid}))
+        refs = tuple(
+            InstanceRef(
+                str(item["MainDicomTags"].get("SOPInstanceUID", "")),
+                item["ID"],
+                f"{item.get('FileUuid', '')}:{item.get('FileSize', '')}",
+            )
+            for item in found
+            if item["ParentSeries"] == series.handle
+        )
+        return dataclasses.replace(series, instances=refs, count=len(refs))
+
+    def _load_files(self, series: SeriesRef, workers: int) -> Iterator[tuple[str, bytes | memoryview]]:
+        """The whole series in one WADO-RS answer, without listing its instances first.
+
+        Raises
+        ------
+        ArchiveError
+            The answer holds fewer files than the series has instances.
+        """
+        if not self.has_dicomweb or series.ambiguous:
+            yield from super()._load_files(series, workers)
+            return
+        received = 0
+        for uid, data in self._retrieve_series(series, progress=False):
+            received += 1
+            yield uid, data
+        if received < series.count:
+            raise ArchiveError(
+                f"{self.url} sent {received} of the {series.count} instances of series {series.series_uid}"
+            )
+
+    def _study_uid(self, series: SeriesRef) -> str:
+        if series.study_uid:
+            return series.study_uid
+        what = f"study of series {series.series_uid}"
+        study = self.client.get_json(f"/series/{series.handle}/study", what=what)
+        return str(study["MainDicomTags"]["StudyInstanceUID"])
 
     @cached_property
     def has_dicomweb(self) -> bool:
@@ -460,9 +532,10 @@ class OrthancArchive(BaseArchive):
 
     def _retrieve_series(self, series: SeriesRef, progress: bool) -> Iterator[tuple[str, bytes | memoryview]]:
         if not self.has_dicomweb:
-            yield from self._retrieve_each(series, list(series.instances), progress, workers=8)
+            refs = list(self._listed(series).instances or ())
+            yield from self._retrieve_each(series, refs, progress, workers=8)
             return
-        path = f"/dicom-web/studies/{series.study_uid}/series/{series.series_uid}"
+        path = f"/dicom-web/studies/{self._study_uid(series)}/series/{series.series_uid}"
         response = self.client.request(
             "GET", path, what=f"series {series.series_uid}", stream=True, headers={"Accept": MULTIPART_ACCEPT}
         )
@@ -502,6 +575,23 @@ class OrthancArchive(BaseArchive):
             for item, r in zip(items, results, strict=True)
         ]
 
+    def slide_source(self) -> SlideSource:
+        """Slides through this server's DICOMweb plugin, on the authenticated REST client.
+
+        Raises
+        ------
+        ArchiveError
+            The server has no DICOMweb plugin.
+        """
+        from workbench.imaging.slides.source import OrthancSource
+
+        if not self.has_dicomweb:
+            raise ArchiveError(
+                f"Orthanc at {self.url} has no DICOMweb plugin, which slides are read through; "
+                "install orthanc-dicomweb"
+            )
+        return OrthancSource(self)
+
     def explorer_url(self, study_uid: str) -> str:
         """The study's page in Orthanc Explorer.
 
@@ -517,10 +607,13 @@ class OrthancArchive(BaseArchive):
 
         Raises
         ------
+        QueryError
+            ``study_uid`` is not exactly one UID.
         NotFoundError
             No such study.
         """
-        found = self.find(Query(Level.STUDY, {"StudyInstanceUID": study_uid}), expand=False)
+        query = build_query(Level.STUDY, {"study_uid": check_uid(study_uid, "study_uid")})
+        found = self.find(query, expand=False)
         if not found:
             raise NotFoundError(f"study {study_uid} not found on Orthanc at {self.url}")
         return str(found[0])

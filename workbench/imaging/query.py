@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from workbench.errors import WorkbenchError
+from workbench.imaging.uids import uid_problem
 
 
 class QueryError(WorkbenchError, ValueError):
@@ -126,6 +127,8 @@ def build_query(level: Level, filters: Mapping[str, Any]) -> Query:
             text = date_range(value)
         elif name == "modality":
             text = _modality(value)
+        elif name in UID_FILTERS:
+            text = _uids(name, value)
         else:
             text = _text(name, value)
         if text:
@@ -206,6 +209,35 @@ def _text(name: str, value: Any) -> str:
         if "\\" in item or any(ord(ch) < 32 for ch in item):
             raise QueryError(f"filter {name} value {item!r} contains a backslash or a control character")
     return "\\".join(item.strip() for item in items)
+
+
+UID_FILTERS = ("study_uid", "series_uid", "sop_instance_uid")
+"""Filters whose values must each be one UID (a list means any of them)."""
+
+
+def check_uid(value: Any, name: str = "series_uid") -> str:
+    """``value`` if it is exactly one DICOM UID (surrounding blanks removed).
+
+    Every method taking a UID argument checks it: ``''`` or ``'A\\B'`` would otherwise widen the query to
+    every instance, or to two series mixed into one volume.
+
+    Raises
+    ------
+    QueryError
+        Naming the argument and what is wrong with it.
+    """
+    text = value.strip() if isinstance(value, str) else value
+    problem = uid_problem(text)
+    if problem is not None:
+        raise QueryError(f"{name} {value!r} {problem}")
+    return text
+
+
+def _uids(name: str, value: Any) -> str:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Sequence) or not items:
+        raise QueryError(f"filter {name} must be a UID or a non-empty list of UIDs, got {value!r}")
+    return "\\".join(check_uid(item, name) for item in items)
 
 
 def _limit(value: Any) -> int:

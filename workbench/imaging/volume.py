@@ -33,6 +33,7 @@ import numpy as np
 
 from workbench.errors import DicomDataError
 from workbench.files import atomic_write, make_folder
+from workbench.imaging.uids import uid_problem
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,10 @@ class GeometryWarning(UserWarning):
 
 class SkippedInstancesWarning(UserWarning):
     """``skip_bad=True`` left instances out of a volume."""
+
+
+class BadTagWarning(UserWarning):
+    """A descriptive attribute (a window) is malformed and was ignored; the pixels are unaffected."""
 
 
 @dataclass
@@ -107,7 +112,10 @@ class Volume:
     def save(self, path: str | Path) -> Path:
         """Write the volume to ``.npz`` (array, geometry, metadata as JSON) or NIfTI ``.nii``/``.nii.gz``.
 
-        NIfTI gets the array transposed to (i, j, k) and ``affine_ras``, as nibabel expects.
+        NIfTI gets the array transposed to (i, j, k) and ``affine_ras``, as nibabel expects. NIfTI holds
+        one slice distance only: when the slices are irregularly spaced, its header description says so and
+        a sidecar JSON beside it (``ct.nii.gz`` -> ``ct.json``, as BIDS does) records the real position of
+        every slice (:func:`irregular_spacing_record`).
 
         Parameters
         ----------
@@ -149,7 +157,16 @@ class Volume:
             image.header.set_xyzt_units("mm")
             image.set_qform(self.affine_ras, code=1)
             image.set_sform(self.affine_ras, code=1)
+            record = irregular_spacing_record(self)
+            sidecar = sidecar_path(path)
+            if record is not None:
+                note = f"irregular slice spacing; positions in {sidecar.name}"
+                image.header["descrip"] = note.encode("utf-8")[:79]
             atomic_write(path, lambda fh: _write_nifti(image, fh, compressed=name.endswith(".gz")))
+            if record is not None:
+                text = json.dumps(record, ensure_ascii=False, indent=1)
+                atomic_write(sidecar, text.encode("utf-8"))
+                logger.warning("irregular slice spacing: real slice positions written to %s", sidecar)
         logger.info("saved %s to %s", self, path)
         return path
 
@@ -191,6 +208,37 @@ class Volume:
         raise ValueError(f"cannot read a volume from {path.name!r}: use a .npz, .nii or .nii.gz file")
 
 
+def sidecar_path(path: str | Path) -> Path:
+    """The JSON sidecar of a NIfTI file: ``ct.nii.gz`` -> ``ct.json``."""
+    path = Path(path)
+    stem = path.name[: -len(".nii.gz")] if path.name.lower().endswith(".nii.gz") else path.stem
+    return path.with_name(f"{stem}.json")
+
+
+def irregular_spacing_record(volume: Volume) -> dict[str, Any] | None:
+    """What a NIfTI file cannot hold about irregularly spaced slices, or ``None`` when they are regular.
+
+    Returns
+    -------
+    dict or None
+        ``irregular_spacing`` (true), ``affine_slice_spacing_mm`` (the mean distance the affine uses),
+        ``slice_distances_mm`` (each slice's position along the normal), ``slice_positions_lps_mm`` (each
+        slice's ImagePositionPatient, in array order), ``sop_instance_uids``, ``series_uid``.
+    """
+    meta = volume.metadata
+    if not meta.get("irregular_spacing"):
+        return None
+    return {
+        "irregular_spacing": True,
+        "note": "slices are not evenly spaced: the NIfTI affine uses their mean distance; these are real",
+        "affine_slice_spacing_mm": float(volume.spacing[2]),
+        "slice_distances_mm": meta.get("slice_distances"),
+        "slice_positions_lps_mm": meta.get("slice_positions"),
+        "sop_instance_uids": meta.get("sop_instance_uids"),
+        "series_uid": meta.get("series_uid"),
+    }
+
+
 # -- reading instances ------------------------------------------------------------------------------------
 @dataclass
 class Frame:
@@ -206,6 +254,8 @@ class Frame:
     slope: float
     intercept: float
     instance_number: int | None
+    slot: int | None = None
+    """Where the pixels were placed in a :class:`FrameArena` (arrival order), if they were."""
 
     @property
     def label(self) -> str:
@@ -297,16 +347,76 @@ def frames_of(ds: Any, source: bytes | memoryview | None = None) -> list[Frame]:
     Raises
     ------
     DicomDataError
-        If the instance has no pixel data or its pixel data cannot be decoded (truncated, unsupported).
+        Naming the instance: its SOPInstanceUID is not a UID, it has no pixel data, an attribute needed to
+        read its pixels or geometry is missing or malformed (Rows, NumberOfFrames='x',
+        PixelRepresentation=7 ...), or its pixel data cannot be decoded (truncated, unsupported).
     """
-    uid = str(ds.get("SOPInstanceUID", "?"))
+    uid = str(ds.get("SOPInstanceUID", ""))
+    problem = uid_problem(uid)
+    if problem is not None:
+        raise DicomDataError(f"instance {uid!r}: its SOPInstanceUID {problem}; it cannot be part of a volume")
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         sop_class = ds.get("SOPClassUID")
         kind = getattr(sop_class, "name", None) or sop_class or "unknown SOP class"
         raise DicomDataError(
             f"instance {uid} has no pixel data (it is a {kind}); it cannot be part of a volume"
         )
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    n_frames = _pixel_description(ds, uid)
+    try:
+        return _frames(ds, uid, n_frames, source)
+    except DicomDataError:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as exc:
+        raise DicomDataError(f"instance {uid} has a malformed attribute ({_short(exc)})") from None
+
+
+_PIXEL_TAGS: dict[str, tuple[int | None, tuple[int, ...] | None]] = {
+    "Rows": (None, None),
+    "Columns": (None, None),
+    "NumberOfFrames": (1, None),
+    "SamplesPerPixel": (1, (1, 3, 4)),
+    "BitsAllocated": (16, (1, 8, 16, 32, 64)),
+    "PixelRepresentation": (0, (0, 1)),
+}
+"""Attributes the pixels are read with: (default when absent or None for required, allowed values)."""
+
+
+def _pixel_description(ds: Any, uid: str) -> int:
+    """Check the attributes that describe the pixels; return the number of frames.
+
+    Raises
+    ------
+    DicomDataError
+        Naming the instance and the attribute that is missing, not a number, or out of range.
+    """
+    n_frames = 1
+    for keyword, (default, allowed) in _PIXEL_TAGS.items():
+        try:
+            value = ds.get(keyword)
+        except (ValueError, TypeError, OverflowError):  # pydicom converts on access
+            raw = ds.get_item(keyword)
+            value = getattr(raw, "value", raw)
+        if value in (None, ""):
+            if default is None:
+                raise DicomDataError(f"instance {uid} has no {keyword}; its pixels cannot be read")
+            value = default
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            text = value.decode("latin-1", "replace") if isinstance(value, bytes) else value
+            raise DicomDataError(f"instance {uid} has a malformed {keyword} {str(text).strip()!r}") from None
+        if number < 1 and keyword not in ("PixelRepresentation",):
+            raise DicomDataError(f"instance {uid} has {keyword} {number}; it must be at least 1")
+        if allowed is not None and number not in allowed:
+            raise DicomDataError(
+                f"instance {uid} has {keyword} {number}; DICOM allows only {', '.join(map(str, allowed))}"
+            )
+        if keyword == "NumberOfFrames":
+            n_frames = number
+    return n_frames
+
+
+def _frames(ds: Any, uid: str, n_frames: int, source: bytes | memoryview | None) -> list[Frame]:
     pixels = _pixels(ds, uid, n_frames, source)
     if n_frames == 1:
         pixels = pixels[np.newaxis]
@@ -314,6 +424,7 @@ def frames_of(ds: Any, source: bytes | memoryview | None = None) -> list[Frame]:
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     # RT Dose and other legacy multi-frames: frame k lies GridFrameOffsetVector[k] mm along the normal.
     offsets = ds.get("GridFrameOffsetVector") if per_frame is None and n_frames > 1 else None
+    number = ds.get("InstanceNumber")
     frames = []
     for index in range(n_frames):
         groups = [per_frame[index]] if per_frame is not None and index < len(per_frame) else []
@@ -324,8 +435,9 @@ def frames_of(ds: Any, source: bytes | memoryview | None = None) -> list[Frame]:
         def find(sequence: str, keyword: str, groups: list[Any] = groups) -> Any:
             for group in groups:
                 item = _item(group, sequence, 0) if group is not ds else ds
-                if item is not None and keyword in item and item[keyword].value not in (None, ""):
-                    return item[keyword].value
+                value = item.get(keyword) if item is not None else None  # one look-up: a hot path
+                if value is not None and value != "":
+                    return value
             return None
 
         position = find("PlanePositionSequence", "ImagePositionPatient")
@@ -349,9 +461,7 @@ def frames_of(ds: Any, source: bytes | memoryview | None = None) -> list[Frame]:
                 slice_spacing=float(between or thickness) if (between or thickness) else None,
                 slope=float(slope) if slope is not None else 1.0,
                 intercept=float(intercept) if intercept is not None else 0.0,
-                instance_number=int(ds.InstanceNumber)
-                if ds.get("InstanceNumber") not in (None, "")
-                else None,
+                instance_number=int(number) if number not in (None, "") else None,
             )
         )
     return frames
@@ -431,14 +541,79 @@ def _short(exc: Exception) -> str:
 
 
 # -- stacking ---------------------------------------------------------------------------------------------
+Allocator = Callable[[tuple[int, ...], np.dtype], np.ndarray]
+"""Makes the array the frames are stacked into: ``allocate(shape, dtype)`` (default ``numpy.empty``)."""
+
+
+class FrameArena:
+    """One preallocated array the frames' pixels are copied into as they are decoded.
+
+    Each file's buffer can then be dropped at once: peak memory is the array plus the files in flight, not
+    the array plus every file. Frames are placed in arrival order (their ``slot``) and put in slice order
+    in place once all have arrived (:func:`stack_frames`).
+
+    Parameters
+    ----------
+    capacity
+        Frames expected (the number of instances times the frames of the first), or ``None``.
+    allocate
+        Makes the array (:data:`Allocator`); the volume cache passes a file-backed one.
+    """
+
+    def __init__(self, capacity: int | None = None, allocate: Allocator | None = None) -> None:
+        self.capacity = capacity
+        self.allocate = allocate or (lambda shape, dtype: np.empty(shape, dtype=dtype))
+        self.array: np.ndarray | None = None
+        self.count = 0
+        self.first: Frame | None = None
+
+    def place(self, frame: Frame, expected_frames: int = 1) -> None:
+        """Copy the frame's pixels into the next slot; ``frame.pixels`` then views the arena.
+
+        Raises
+        ------
+        DicomDataError
+            The frame's image size differs from the first frame's.
+        """
+        pixels = frame.pixels
+        if self.array is None:
+            capacity = max(1, (self.capacity or 1) * expected_frames)
+            self.array = self.allocate((capacity, *pixels.shape), pixels.dtype.newbyteorder("="))
+            self.first = frame
+        elif pixels.shape != self.array.shape[1:]:
+            assert self.first is not None
+            raise DicomDataError(
+                f"{frame.label} is {pixels.shape} pixels but {self.first.label} is {self.array.shape[1:]}; "
+                "a volume needs one image size"
+            )
+        if self.count == len(self.array):  # more frames than announced: grow (copies once)
+            grown = np.empty((2 * len(self.array), *self.array.shape[1:]), dtype=self.array.dtype)
+            grown[: self.count] = self.array[: self.count]
+            self.array = grown
+        self.array[self.count] = pixels
+        frame.slot = self.count
+        frame.pixels = self.array[self.count]
+        self.count += 1
+
+    def stacked(self) -> np.ndarray:
+        """The placed frames (a view of the arena)."""
+        assert self.array is not None
+        return self.array[: self.count]
+
+
 def volume_from_files(
     items: Iterable[tuple[str, bytes | memoryview]],
     *,
     skip_bad: bool = False,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    expected: int | None = None,
+    allocate: Allocator | None = None,
 ) -> Volume:
     """Parse, decode and stack the DICOM files of one series.
+
+    Each file is decoded as it comes (``items`` may still be arriving), its pixels copied into one
+    preallocated array (:class:`FrameArena`), and the file dropped.
 
     Parameters
     ----------
@@ -451,6 +626,10 @@ def volume_from_files(
         Threads decoding at once (compressed syntaxes decode outside the GIL).
     progress
         Called with 1 after each file.
+    expected
+        How many files will come (default: ``len(items)`` when it has one), to preallocate the array.
+    allocate
+        Makes the array (:data:`Allocator`).
 
     Returns
     -------
@@ -462,8 +641,11 @@ def volume_from_files(
         A file is unreadable, truncated or has no pixel data (naming it) and ``skip_bad`` is false; or the
         slices cannot form one volume.
     """
-
-    results: list[tuple[Any, list[Frame]]] = []
+    if expected is None and isinstance(items, Sequence):
+        expected = len(items)
+    arena = FrameArena(expected, allocate)
+    frames: list[Frame] = []
+    first: list[Any] = []  # the first readable data set: series metadata
     skipped: list[dict[str, str]] = []
     pending: list[tuple[str, Any]] = []
     count = 0
@@ -473,7 +655,12 @@ def volume_from_files(
             raise exc
         skipped.append({"sop_instance_uid": name, "reason": str(exc)})
 
-    def done() -> None:
+    def take(ds: Any, decoded: list[Frame]) -> None:
+        if not first:
+            first.append(ds)
+        for frame in decoded:
+            arena.place(frame, len(decoded))
+        frames.extend(decoded)
         if progress is not None:
             progress(1)
 
@@ -486,19 +673,23 @@ def volume_from_files(
                 count += 1
                 try:
                     ds = read_dataset(data, name)
-                    if _native_dtype(ds) is not None or "PixelData" not in ds:
-                        results.append((ds, frames_of(ds, data)))
-                        done()
+                    if _viewable(ds):
+                        decoded = frames_of(ds, data)
                     else:
                         pending.append((name, pool.submit(_with_frames, ds, data)))
+                        continue
                 except DicomDataError as exc:
                     failed(name, exc)
+                    continue
+                take(ds, decoded)
+                del ds, decoded, data  # the file's buffer is freed here: its pixels are in the arena
             for name, future in pending:
                 try:
-                    results.append(future.result())
-                    done()
+                    ds, decoded = future.result()
                 except DicomDataError as exc:
                     failed(name, exc)
+                    continue
+                take(ds, decoded)
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
@@ -510,16 +701,27 @@ def volume_from_files(
         warnings.warn(
             f"skipped {len(skipped)} bad instance(s): {text}", SkippedInstancesWarning, stacklevel=2
         )
-    if not results:
+    if not frames:
         raise DicomDataError(f"no instance of the series could be read ({len(skipped)} skipped)")
-    volume = stack_frames([f for _, frames in results for f in frames])
-    volume.metadata.update(_series_metadata(results[0][0]))
+    volume = stack_frames(frames, arena=arena.stacked())
+    volume.metadata.update(_series_metadata(first[0]))
     volume.metadata["skipped"] = skipped
     return volume
 
 
-def stack_frames(frames: Sequence[Frame]) -> Volume:
+def _viewable(ds: Any) -> bool:
+    """Whether the pixels are viewed in place (cheap: decoded here), else decoded in a worker thread."""
+    try:
+        return _native_dtype(ds) is not None or "PixelData" not in ds
+    except (ValueError, TypeError, AttributeError):  # malformed tags: frames_of names the problem
+        return True
+
+
+def stack_frames(frames: Sequence[Frame], *, arena: np.ndarray | None = None) -> Volume:
     """Order frames by position along the slice normal, check the geometry and build the volume.
+
+    With ``arena`` (the frames' pixels already copied into it, ``frame.slot`` giving where), the slices are
+    put in order and rescaled in place: no second copy of the volume is made.
 
     Raises
     ------
@@ -544,7 +746,11 @@ def stack_frames(frames: Sequence[Frame]) -> Volume:
         shown = sorted(spacings, key=lambda s: s or (0.0, 0.0))
         raise DicomDataError(f"the slices have different pixel spacings {shown}")
     row_spacing, col_spacing = first.pixel_spacing or (1.0, 1.0)
-    array = _rescaled_stack(ordered)
+    if arena is not None and all(f.slot is not None for f in ordered) and len(arena) == len(ordered):
+        _permute(arena, [f.slot for f in ordered])  # type: ignore[misc]
+        array = _rescaled_stack(ordered, raw=arena)
+    else:
+        array = _rescaled_stack(ordered)
     metadata = {
         "sop_instance_uids": [f.sop_instance_uid for f in ordered],
         "frames": [f.frame for f in ordered] if any(f.frame is not None for f in ordered) else None,
@@ -596,9 +802,12 @@ def _ordered_geometry(
     if deviation > SPACING_TOLERANCE * median:
         info["irregular_spacing"] = True
         info["slice_distances"] = [round(float(d), 4) for d in distances]
+        info["slice_positions"] = [[round(float(v), 4) for v in f.position] for f in ordered]
         message = (
             f"irregular slice spacing: distances between slices range from {gaps.min():.3f} to "
-            f"{gaps.max():.3f} mm (median {median:.3f}); the affine uses the mean {z_spacing:.3f} mm"
+            f"{gaps.max():.3f} mm (median {median:.3f}); the affine uses the mean {z_spacing:.3f} mm. "
+            "The real positions are in metadata['slice_positions'], and Volume.save writes them beside a "
+            "NIfTI file (its description says so) in a sidecar .json"
         )
         logger.warning(message)
         warnings.warn(message, GeometryWarning, stacklevel=3)
@@ -638,7 +847,32 @@ def _fallback_geometry(
     return ordered, origin, direction, first.slice_spacing or 1.0
 
 
-def _rescaled_stack(frames: Sequence[Frame]) -> np.ndarray:
+def _permute(array: np.ndarray, order: Sequence[int]) -> None:
+    """Reorder ``array`` in place so that ``array[j]`` becomes the former ``array[order[j]]``.
+
+    Follows the permutation's cycles with one slice of scratch space (not a second array).
+    """
+    done = np.zeros(len(order), dtype=bool)
+    scratch: np.ndarray | None = None
+    for start in range(len(order)):
+        if done[start] or order[start] == start:
+            done[start] = True
+            continue
+        if scratch is None:
+            scratch = np.empty_like(array[0])
+        scratch[...] = array[start]
+        j = start
+        while True:
+            done[j] = True
+            k = order[j]
+            if k == start:
+                array[j] = scratch
+                break
+            array[j] = array[k]
+            j = k
+
+
+def _rescaled_stack(frames: Sequence[Frame], raw: np.ndarray | None = None) -> np.ndarray:
     """Stack frames and apply the modality rescale in place.
 
     Integral slopes and intercepts give ``int16`` when every value fits (checked on the stored range), else
@@ -647,9 +881,10 @@ def _rescaled_stack(frames: Sequence[Frame]) -> np.ndarray:
     several times faster than ``np.stack(...) * slope + intercept``.
     """
     first = frames[0].pixels
-    raw = np.empty((len(frames), *first.shape), dtype=first.dtype.newbyteorder("="))
-    for k, f in enumerate(frames):
-        raw[k] = f.pixels
+    if raw is None:
+        raw = np.empty((len(frames), *first.shape), dtype=first.dtype.newbyteorder("="))
+        for k, f in enumerate(frames):
+            raw[k] = f.pixels
     if first.ndim == 3:  # colour: samples on the last axis, no modality rescale
         return raw
     slopes = np.array([f.slope for f in frames])
@@ -696,17 +931,36 @@ def _rescaled_stack(frames: Sequence[Frame]) -> np.ndarray:
 
 
 def _series_metadata(ds: Any) -> dict[str, Any]:
+    uid = str(ds.get("SOPInstanceUID", "?"))
+
     def text(keyword: str) -> str | None:
-        value = ds.get(keyword)
+        try:
+            value = ds.get(keyword)
+        except (ValueError, TypeError):
+            return None
         return str(value) if value not in (None, "") else None
 
     def number(keyword: str) -> float | None:
-        value = ds.get(keyword)
-        if value in (None, ""):
+        """The (first) value as a number; a malformed one is ignored with a warning, never fatal."""
+        try:
+            value = ds.get(keyword)
+            if value in (None, ""):
+                return None
+            if hasattr(value, "__len__") and not isinstance(value, str):  # multi-valued: first window
+                value = value[0]
+            result = float(value)
+            if not np.isfinite(result):
+                raise ValueError(value)
+            return result
+        except (ValueError, TypeError, IndexError, OverflowError):
+            raw = ds.get_item(keyword)
+            shown = getattr(raw, "value", raw)
+            if isinstance(shown, bytes):
+                shown = shown.decode("latin-1", "replace").strip()
+            message = f"instance {uid}: {keyword} {shown!r} is not a number; ignored"
+            logger.warning(message)
+            warnings.warn(message, BadTagWarning, stacklevel=4)
             return None
-        if hasattr(value, "__len__") and not isinstance(value, str):  # multi-valued: first window
-            value = value[0]
-        return float(value)
 
     return {
         "patient_id": text("PatientID"),

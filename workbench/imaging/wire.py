@@ -1,15 +1,23 @@
 """The WADO-RS wire format both archives read: ``multipart/related`` answers, the UIDs of their files.
 
 dicomweb-client returns parsed pydicom datasets; we need the files' bytes as stored (for the on-disk cache
-and ``download_series``), so :func:`iter_multipart` splits the ``multipart/related`` answer itself, using
-each part's ``Content-Length`` when the server sends it, and yields parts while the rest is still arriving.
+and ``download_series``), so :func:`iter_multipart` splits the ``multipart/related`` answer itself, while it
+arrives.
+
+Orthanc 1.10.1 sends a series as ``multipart/related`` with ``Connection: close`` and no ``Content-Length``,
+so nothing tells the total size in advance; but every part carries its own ``Content-Length``. Each part is
+read straight into a buffer of exactly its size and handed to the caller as soon as its last byte has
+arrived, so that decoding runs while the rest of the answer is still coming, and a part can be dropped once
+it is decoded (the whole answer is never held at once). A part without ``Content-Length`` is read up to the
+next boundary (RFC 2046).
 """
 
 from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import requests
 
@@ -18,140 +26,173 @@ from workbench.errors import ArchiveError, DicomDataError
 MULTIPART_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 """Ask for the stored files as they are: no transcoding on the server."""
 
+READ_SIZE = 64 * 1024
+"""Bytes read at a time while looking for part headers and boundaries."""
+MAX_HEADERS = 64 * 1024
+"""Part headers longer than this mean the answer is not what it claims to be."""
 
-READ_CHUNK = 1 << 22
-"""Bytes read from the socket at a time; complete parts are handed on after each read."""
+_LENGTH = re.compile(rb"(?im)^content-length:\s*(\d+)\s*$")
 
 
-def iter_multipart(response: requests.Response, *, progress: bool = False) -> Iterator[memoryview]:
-    """Split a ``multipart/related`` WADO-RS answer into its parts, each as soon as it has arrived.
+def boundary_of(content_type: str, source: str) -> bytes:
+    """The boundary of a ``multipart/*`` Content-Type.
 
-    With a ``Content-Length`` (Orthanc sends one) the body is read into one preallocated buffer and parts
-    are yielded while the rest is still streaming in, so that the caller decodes in parallel with the
-    download. Without one, the body is read whole first.
+    Raises
+    ------
+    ArchiveError
+        The answer is not multipart, or names no boundary.
+    """
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not content_type.lower().startswith("multipart/") or not match:
+        raise ArchiveError(f"expected a multipart answer from {source}, got {content_type!r}")
+    return match.group(1).encode("ascii")
+
+
+class PartReader:
+    """Iterate over the parts of a multipart body read from ``read`` (a ``read(n) -> bytes`` function).
 
     Parameters
     ----------
-    response
-        A streamed response (``stream=True``).
-    progress
-        Show the download progress (MB).
-
-    Yields
-    ------
-    memoryview
-        One DICOM file per part (a view into the answer's buffer).
-
-    Raises
-    ------
-    ArchiveError
-        The answer is not multipart or is cut short.
-    """
-    from tqdm.auto import tqdm
-
-    content_type = response.headers.get("Content-Type", "")
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not content_type.lower().startswith("multipart/") or not match:
-        raise ArchiveError(f"expected a multipart answer from {response.url}, got {content_type!r}")
-    boundary = match.group(1).encode("ascii")
-    total = int(response.headers.get("Content-Length", 0)) or None
-    with tqdm(
-        total=total, desc="retrieve", unit="B", unit_scale=True, disable=not progress, leave=False
-    ) as bar:
-        if total and not response.headers.get("Content-Encoding"):
-            buffer = bytearray(total)  # one allocation; parts are views into it
-            scanner = _PartScanner(buffer, boundary, response.url)
-            view, filled = memoryview(buffer), 0
-            while filled < total:
-                count = response.raw.readinto(view[filled : filled + READ_CHUNK])
-                if not count:
-                    raise ArchiveError(
-                        f"the answer from {response.url} ended after {filled} of {total} bytes"
-                    )
-                filled += count
-                bar.update(count)
-                yield from scanner.parts(filled, final=filled == total)
-            return
-        whole = bytearray()
-        for chunk in response.iter_content(chunk_size=1 << 20):
-            whole.extend(chunk)
-            bar.update(len(chunk))
-    yield from split_multipart(whole, boundary, source=response.url)
-
-
-def split_multipart(
-    body: bytes | bytearray, boundary: bytes, *, source: str = "answer"
-) -> Iterator[memoryview]:
-    """Parts of a complete multipart body (RFC 2046), as zero-copy views into ``body``.
-
-    Raises
-    ------
-    ArchiveError
-        If the body is malformed or truncated.
-    """
-    yield from _PartScanner(body, boundary, source).parts(len(body), final=True)
-
-
-class _PartScanner:
-    """Finds the complete parts of a multipart body that may still be arriving.
-
-    Each part is read by its ``Content-Length`` header when it has one, else up to the next boundary.
+    read
+        Returns up to ``n`` bytes, ``b""`` at the end (``response.raw.read`` with content decoding).
+    boundary
+        The boundary from the Content-Type.
+    source
+        What to name in messages (the URL).
+    on_bytes
+        Called with the number of bytes of each read (a progress bar).
     """
 
-    def __init__(self, data: bytes | bytearray, boundary: bytes, source: str) -> None:
-        self.data = data
-        self.view = memoryview(data)
+    def __init__(
+        self,
+        read: Callable[[int], bytes],
+        boundary: bytes,
+        source: str,
+        on_bytes: Callable[[int], Any] | None = None,
+    ) -> None:
+        self._read = read
         self.delimiter = b"--" + boundary
         self.source = source
-        self.position: int | None = None  # where the next delimiter starts
-        self.done = False
+        self.on_bytes = on_bytes
+        self.buffer = bytearray()
+        self.ended = False
+
+    def _fill(self, size: int = READ_SIZE) -> bool:
+        """Append up to ``size`` more bytes to the buffer; ``False`` at the end of the answer."""
+        if self.ended:
+            return False
+        chunk = self._read(size)
+        if not chunk:
+            self.ended = True
+            return False
+        self.buffer += chunk
+        if self.on_bytes is not None:
+            self.on_bytes(len(chunk))
+        return True
+
+    def _need(self, size: int, what: str) -> None:
+        while len(self.buffer) < size:
+            if not self._fill():
+                raise self._short(what)
 
     def _short(self, what: str) -> ArchiveError:
         return ArchiveError(f"the multipart answer from {self.source} is cut short ({what})")
 
-    def parts(self, filled: int, *, final: bool) -> Iterator[memoryview]:
-        """Yield the parts complete in ``data[:filled]`` not yielded yet (``final``: no more data comes)."""
-        data, delimiter = self.data, self.delimiter
-        if self.position is None:
-            first = data.find(delimiter, 0, filled)
-            if first < 0:
-                if final:
-                    raise ArchiveError(f"the multipart answer from {self.source} holds no boundary")
+    def __iter__(self) -> Iterator[bytearray]:
+        delimiter, buffer = self.delimiter, self.buffer
+        while (first := buffer.find(delimiter)) < 0:  # a preamble may precede the first boundary
+            del buffer[: max(0, len(buffer) - len(delimiter))]
+            if not self._fill():
+                raise ArchiveError(f"the multipart answer from {self.source} holds no boundary")
+        del buffer[:first]
+        while True:
+            self._need(len(delimiter) + 2, "no closing boundary")
+            if buffer.startswith(b"--", len(delimiter)):
                 return
-            self.position = first
-        while not self.done:
-            after = self.position + len(delimiter)
-            if filled < after + 2:
-                if final:
-                    raise self._short("no closing boundary")
-                return
-            if data.startswith(b"--", after):
-                self.done = True
-                return
-            header_end = data.find(b"\r\n\r\n", after, filled)
-            if header_end < 0:
-                if final:
+            searched = len(delimiter)
+            while (header_end := buffer.find(b"\r\n\r\n", searched)) < 0:
+                if len(buffer) > MAX_HEADERS:
+                    raise ArchiveError(f"the multipart answer from {self.source} has malformed part headers")
+                searched = max(len(delimiter), len(buffer) - 3)
+                if not self._fill():
                     raise self._short("part headers")
-                return
-            headers = bytes(data[after:header_end]).decode("latin-1")
+            length = _LENGTH.search(bytes(buffer[len(delimiter) : header_end]))
             start = header_end + 4
-            length = re.search(r"(?im)^content-length:\s*(\d+)\s*$", headers)
-            if length:
-                end = start + int(length.group(1))
-                if end + 2 + len(delimiter) > filled:
-                    if final:
-                        raise self._short("a part is shorter than announced")
-                    return
-                if not data.startswith(b"\r\n" + delimiter, end):
-                    raise self._short("a part is shorter than announced")
-            else:
-                end = data.find(b"\r\n" + delimiter, start, filled)
-                if end < 0:
-                    if final:
-                        raise self._short("no closing boundary")
-                    return
-            yield self.view[start:end]
-            self.position = end + 2
+            part = self._sized(start, int(length.group(1))) if length else self._delimited(start)
+            self._need(2 + len(delimiter), "no closing boundary")
+            if not buffer.startswith(b"\r\n" + delimiter):
+                raise self._short("a part is shorter than announced")
+            del buffer[:2]
+            yield part
+
+    def _sized(self, start: int, length: int) -> bytearray:
+        """A part of known length, read straight into its own buffer."""
+        buffer = self.buffer
+        part = bytearray(length)
+        have = min(length, len(buffer) - start)
+        part[:have] = buffer[start : start + have]
+        del buffer[: start + have]
+        view = memoryview(part)
+        while have < length:
+            chunk = self._read(length - have)
+            if not chunk:
+                self.ended = True
+                raise self._short("a part is shorter than announced")
+            view[have : have + len(chunk)] = chunk
+            have += len(chunk)
+            if self.on_bytes is not None:
+                self.on_bytes(len(chunk))
+        return part
+
+    def _delimited(self, start: int) -> bytearray:
+        """A part without Content-Length: everything up to the next boundary."""
+        buffer, marker = self.buffer, b"\r\n" + self.delimiter
+        searched = start
+        while (end := buffer.find(marker, searched)) < 0:
+            searched = max(start, len(buffer) - len(marker))
+            if not self._fill(1 << 20):
+                raise self._short("no closing boundary")
+        part = bytearray(buffer[start:end])
+        del buffer[:end]
+        return part
+
+
+def iter_multipart(response: requests.Response, *, progress: bool = False) -> Iterator[memoryview]:
+    """The parts of a streamed ``requests`` response (``stream=True``), each as soon as it has arrived.
+
+    Parameters
+    ----------
+    response
+        A ``multipart/related`` answer, not yet read.
+    progress
+        Show the bytes received (tqdm).
+
+    Yields
+    ------
+    memoryview
+        One part's body (for WADO-RS: one DICOM file): a view of a buffer of its own, freed once the caller
+        drops it.
+
+    Raises
+    ------
+    ArchiveError
+        The answer is not multipart, is malformed or is cut short.
+    """
+    from tqdm.auto import tqdm
+
+    boundary = boundary_of(response.headers.get("Content-Type", ""), response.url)
+    total = int(response.headers.get("Content-Length", 0) or 0) or None
+
+    def read(size: int) -> bytes:
+        return response.raw.read(size, decode_content=True)
+
+    bar = tqdm(total=total, desc="retrieve", unit="B", unit_scale=True, disable=not progress, leave=False)
+    with bar:
+        try:
+            for part in PartReader(read, boundary, response.url, bar.update if progress else None):
+                yield memoryview(part)
+        finally:
+            response.close()
 
 
 _META_SOP_UID = b"\x02\x00\x03\x00UI"

@@ -13,6 +13,13 @@ training
 writeback
     A prediction as a DICOM Comprehensive 3D SR (highdicom) referencing the source series, a mask as a
     DICOM SEG; stored in the archive and read back.
+patches
+    Whole-slide image patches (grid or random, on tissue, labels from masks) for MONAI datasets,
+    :class:`ReadPatchd`, a small patch CNN and probability heatmaps.
+slide_writeback
+    Scored patches as DICOM Microscopy Bulk Simple Annotations on the slide, and read back.
+patch_run
+    What a patch-classifier run computed (``metrics.json``) and its files.
 
 Everything here needs the ``ml`` extra (torch, monai, scikit-learn). The names below are imported on first
 use, so ``import workbench.ml`` itself stays light.
@@ -49,6 +56,14 @@ _EXPORTS = {
     "read_predictions": "writeback",
     "segmentation": "writeback",
     "write_segmentation": "writeback",
+    "ReadPatchd": "patches",
+    "patch_items": "patches",
+    "patch_transforms": "patches",
+    "make_patch_classifier": "patches",
+    "write_patch_annotations": "slide_writeback",
+    "read_patch_annotations": "slide_writeback",
+    "patch_run_metrics": "patch_run",
+    "save_patch_run": "patch_run",
 }
 
 __all__ = sorted(_EXPORTS)

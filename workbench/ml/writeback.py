@@ -56,6 +56,43 @@ PROCEDURE_CT_CHEST = Code("169069000", "SCT", "CT of chest")
 UTF8 = "ISO_IR 192"
 """Character set of what we write: UTF-8 carries any patient name (the sources' ISO 2022 sets included)."""
 
+TYPE2_HEADERS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyID",
+    "ReferringPhysicianName",
+)
+"""Patient and study attributes that an SR or SEG must carry (Type 2: present, possibly empty) and that it
+copies from its source. Real exports often omit some; they are then written empty."""
+
+
+def complete_headers(evidence: Sequence[Dataset]) -> list[Dataset]:
+    """Copies of source headers ready to be referenced by an SR or SEG.
+
+    Missing :data:`TYPE2_HEADERS` are added empty (highdicom reads them as attributes, and a missing one
+    would raise ``AttributeError``), and the text is held decoded with ``SpecificCharacterSet`` UTF-8
+    (:data:`UTF8`): ``\\ISO 2022 IR 87`` and other sets with an empty first value are not accepted by
+    highdicom as the character set of a new object, and UTF-8 carries every name they can hold.
+    The given datasets are not changed.
+    """
+    import copy
+
+    out = []
+    for ds in evidence:
+        ds = copy.deepcopy(ds)
+        ds.decode()  # text values become str under the source's own character set
+        for keyword in TYPE2_HEADERS:
+            if keyword not in ds:
+                setattr(ds, keyword, "")
+        ds.SpecificCharacterSet = UTF8
+        out.append(ds)
+    return out
+
 
 def finding_code(label: str) -> Code:
     """The code of a class name: SNOMED CT/DCM when known (:data:`FINDING_CODES`), else a local one."""
@@ -111,6 +148,7 @@ def prediction_sr(
         )
     if not 0.0 <= float(probability) <= 1.0:
         raise ValueError(f"probability must be within [0, 1], got {probability}")
+    evidence = complete_headers(evidence)
     algorithm = hd.sr.AlgorithmIdentification(name=algorithm_name, version=algorithm_version)
     group = hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(
@@ -348,6 +386,7 @@ def segmentation(
         )
     if not np.isin(np.unique(mask), (0, 1)).all():
         raise ValueError("the mask must be binary (0/1 or bool)")
+    evidence = complete_headers(evidence)
     description = hd.seg.SegmentDescription(
         segment_number=1,
         segment_label=label[:64],
@@ -372,6 +411,7 @@ def segmentation(
         software_versions=workbench.__version__,
         device_serial_number="0",
         series_description=f"AI mask: {label}"[:64],
+        specific_character_set=UTF8,
     )
 
 

@@ -35,8 +35,8 @@ from workbench.summary.review import Review, open_review, open_review_store
 
 logger = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ("Id", "Timestamp", "Model", "PromptVersion", "SrcData")
-"""The History screen's columns, as in the seed."""
+HISTORY_COLUMNS = ("Id", "Timestamp", "User", "Model", "PromptVersion", "SrcData")
+"""The History screen's columns: the seed's, and who generated each summary."""
 
 
 @dataclass
@@ -224,6 +224,7 @@ def history_page(history: History, patient_id: str = "", page: int = 1, page_siz
             "Timestamp": [
                 dt.datetime.fromisoformat(t).strftime("%Y/%m/%d %H:%M:%S") for t in frame["timestamp"]
             ],
+            "User": frame["user"],
             "Model": frame["model"],
             "PromptVersion": frame["prompt_version"],
             "SrcData": [Source(s).label for s in frame["source"]],

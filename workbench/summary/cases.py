@@ -220,16 +220,29 @@ _RELATIVE_DAYS = {
     "前日": -1,
     "本日": 0,
     "今朝": 0,
+    "同日": 0,
+    "当日": 0,
     "明日": 1,
+    "翌日": 1,
+    "翌朝": 1,
 }
-_RELATIVE_RE = re.compile("|".join(sorted(_RELATIVE_DAYS, key=len, reverse=True)))
+_ANCHORED = ("前日", "同日", "当日", "翌日", "翌朝")
+"""Words that count from another day when they follow a noun ("手術翌日", "入院当日"): only read alone."""
+_RELATIVE_RE = re.compile(
+    "|".join(
+        (r"(?<![\u3400-\u9fff々ァ-ヺー])" + re.escape(word)) if word in _ANCHORED else re.escape(word)
+        for word in sorted(_RELATIVE_DAYS, key=len, reverse=True)
+    )
+)
 
 
 def resolve_relative_dates(text: str, date: dt.date, *, replace: bool = False) -> str:
     """Make relative day words absolute, counted from ``date`` (the entry's day tag).
 
     ``resolve_relative_dates("昨日HOT開始", date(2022, 10, 10))`` gives ``"昨日(2022-10-09)HOT開始"``;
-    with ``replace=True`` it gives ``"10月9日HOT開始"``.
+    with ``replace=True`` it gives ``"10月9日HOT開始"``. Read words: 一昨日/おととい, 昨日/昨夜/前日,
+    本日/今朝/同日/当日, 明日/翌日/翌朝. 前日, 同日, 当日, 翌日 and 翌朝 right after a kanji or katakana
+    word ("術翌日", "入院当日") count from that event, not from the entry's day, and are left as written.
     """
 
     def absolute(match: re.Match[str]) -> str:

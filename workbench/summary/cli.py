@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 HISTORY_COLUMNS = [
     "id",
     "timestamp",
+    "user",
     "model",
     "prompt_version",
     "source",

@@ -15,7 +15,6 @@ for callers that obtain responses another way (Bedrock batch inference ingests i
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import logging
 import uuid
 from dataclasses import dataclass
@@ -30,7 +29,8 @@ from workbench.summary.cases import Case, Source
 from workbench.summary.citations import cite_sentences
 from workbench.summary.entries import EntryIndex
 from workbench.summary.history import Generation, History, open_history
-from workbench.summary.imaging_context import connect_archive, imaging_lines, patient_names
+from workbench.summary.identity import local_user
+from workbench.summary.imaging_context import configured_archive, imaging_context, patient_names
 from workbench.summary.prompts import Prompt, PromptRegistry
 from workbench.summary.redaction import Redactor
 from workbench.summary.sections import parse_sections
@@ -59,6 +59,9 @@ class PreparedCall:
         The response-cache key.
     repeat : int
     redactor : Redactor or None
+    imaging : str
+        What ``$(imaging)`` rested on (an :class:`~workbench.summary.imaging_context.ImagingStatus` value;
+        empty when the prompt does not use it).
     """
 
     case: Case
@@ -69,6 +72,7 @@ class PreparedCall:
     key: str
     repeat: int
     redactor: Redactor | None
+    imaging: str = ""
 
     @property
     def model(self) -> str:
@@ -116,15 +120,17 @@ def _redact_setting(redact: bool | None) -> bool:
 
 
 def current_user(backend: Backend | None = None) -> str:
-    """The ``user`` recorded with a generation.
+    """The ``user`` recorded with a generation: the person (:func:`workbench.summary.identity.local_user`).
 
-    ``$WORKBENCH_USER`` / ``[summary] user`` when set; else the backend's caller identity when it knows one
-    (Bedrock with ``[bedrock] record_caller_identity = true``: the AWS ARN); else the OS user.
+    The AWS identity of a Bedrock call is recorded apart, as ``aws_identity`` (``backend`` is accepted for
+    callers of the older signature and not used).
     """
-    configured = config.summary_settings().user
-    if configured:
-        return configured
-    return (backend.caller_identity() if backend is not None else None) or getpass.getuser()
+    return local_user().name
+
+
+def aws_identity(backend: Backend) -> str:
+    """The backend's caller identity (Bedrock: the AWS ARN), or ``""`` when it has none."""
+    return backend.caller_identity() or ""
 
 
 def prepare(
@@ -158,7 +164,9 @@ def prepare(
         Replace identifiers before sending (default: ``[summary] redact`` / ``WORKBENCH_REDACT``, off).
         Not applied to backends that read the case locally (``baseline:``).
     archive : workbench.imaging.Archive, optional
-        For ``$(imaging)`` (and names to redact); default ``workbench.imaging.connect()`` when needed.
+        For ``$(imaging)`` (and names to redact); default ``workbench.imaging.connect()`` when needed and an
+        archive is configured. With none configured, ``$(imaging)`` says imaging is unknown (see
+        :class:`~workbench.summary.imaging_context.ImagingStatus`), and the call records it.
     registry : PromptRegistry, optional
 
     Returns
@@ -179,12 +187,13 @@ def prepare(
     needed = set(prompt.placeholders)
     redacting = _redact_setting(redact) and not backend.reads_case
     if archive is None and "imaging" in needed:
-        archive = connect_archive()
+        archive = configured_archive()
+    imaging = imaging_context(case, archive) if "imaging" in needed else None
     index = EntryIndex(case) if prompt.citations else None  # a citing prompt shows every entry's ID
     values: dict[str, str] = {
         "ichigo": index.ichigo() if index else case.ichigo.strip(),
         "karte": (index.karte(source) if index else case.karte(source)) if "karte" in needed else "",
-        "imaging": imaging_lines(case, archive) if "imaging" in needed else "",
+        "imaging": imaging.text if imaging is not None else "",
         "admission_date": case.admission_date.isoformat(),
         "discharge_date": case.discharge_date.isoformat(),
         "department": case.department,
@@ -210,7 +219,10 @@ def prepare(
     )
     context = CaseInput(case, source, cite=prompt.citations).cache_context() if backend.reads_case else None
     key = cache_key(backend.name, request.params(), request.system, request.prompt, repeat, context=context)
-    return PreparedCall(case, prompt, backend, source, request, key, int(repeat), redactor)
+    return PreparedCall(
+        case, prompt, backend, source, request, key, int(repeat), redactor,
+        imaging=imaging.status.value if imaging is not None else "",
+    )
 
 
 def _check_notes(case: Case, source: Source) -> None:
@@ -258,10 +270,13 @@ def finish(
     # Citations count only where the prompt asked for them; other prompts' sentences are all uncited.
     known = EntryIndex(call.case) if call.prompt.citations else ()
     sentences = [s.to_dict() for s in cite_sentences(parsed.sections, known)]
+    person = local_user()
     generation = Generation(
         id=str(uuid.uuid4()),
         timestamp=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        user=current_user(call.backend),
+        user=person.name,
+        user_source=person.source,
+        aws_identity=aws_identity(call.backend),
         model=call.model,
         prompt_version=call.prompt.version,
         prompt_hash=call.prompt.sha256,
@@ -285,6 +300,7 @@ def finish(
         cache_hit=cache_hit,
         redacted=call.redactor is not None,
         sentences=sentences,
+        imaging=call.imaging,
     )
     history.record(generation)
     if generation.truncated:

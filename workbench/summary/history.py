@@ -45,7 +45,10 @@ class Generation:
     timestamp : str
         ISO 8601 with the local UTC offset.
     user : str
-        OS user, or the AWS caller identity when known.
+        The person (:func:`workbench.summary.identity.local_user`): JupyterHub user, SageMaker user profile,
+        configured name or OS login; ``user_source`` says which.
+    user_source : str
+        ``jupyterhub``, ``sagemaker``, ``configured`` or ``os`` (empty in records older than the field).
     model, prompt_version, prompt_hash, source, patient_id, case_id : str
     repeat : int
     params : dict
@@ -64,6 +67,11 @@ class Generation:
         The summary sentence by sentence (:class:`workbench.summary.citations.Sentence` as dicts:
         ``section``, ``text``, ``citations``, ``invalid_citations``). Citations are read only for prompts
         that ask for them; other prompts' sentences are all uncited.
+    aws_identity : str
+        The ARN of the AWS caller identity of a Bedrock call (empty for other backends or when unknown).
+    imaging : str
+        What ``$(imaging)`` rested on: ``no_archive``, ``patient_not_in_archive``, ``no_studies_during_stay``
+        or ``studies`` (empty when the prompt does not use it).
     """
 
     id: str
@@ -90,6 +98,9 @@ class Generation:
     cache_hit: bool = False
     redacted: bool = False
     sentences: list[dict[str, Any]] = field(default_factory=list)
+    imaging: str = ""
+    user_source: str = ""
+    aws_identity: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -106,6 +117,8 @@ class Generation:
 _FIELDS = [f.name for f in dataclasses.fields(Generation)]
 _JSON_FIELDS = {"params", "sections", "missing_sections", "extra_sections", "sentences"}
 _BOOL_FIELDS = {"truncated", "cache_hit", "redacted"}
+_TEXT_FIELDS_ADDED = ("imaging", "user_source", "aws_identity")
+"""Text fields newer than the first histories: empty, not missing, in older records."""
 _SQL_TYPES = {
     "repeat": "INTEGER",
     "input_tokens": "INTEGER",
@@ -125,6 +138,11 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS generations_time ON generations (timestamp)"
 )
 _FILTERS = ("patient_id", "case_id", "model", "prompt_version")
+
+
+def _like_literal(text: str) -> str:
+    """``text`` with the SQL LIKE wildcards ``%`` and ``_`` (and the escape ``\\``) escaped."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _filters(
@@ -242,8 +260,9 @@ class SqliteHistory:
             if value:
                 # patient IDs are hex: match regardless of case, and allow a prefix search ("E9738*").
                 if name == "patient_id" and value.endswith("*"):
-                    clauses.append("UPPER(patient_id) LIKE ?")
-                    params.append(value[:-1].upper() + "%")
+                    # "_" and "%" in an ID are characters, not LIKE wildcards: only the final "*" is one.
+                    clauses.append("UPPER(patient_id) LIKE ? ESCAPE '\\'")
+                    params.append(_like_literal(value[:-1].upper()) + "%")
                 elif name == "patient_id":
                     clauses.append("UPPER(patient_id) = ?")
                     params.append(value.upper())
@@ -316,6 +335,9 @@ class SqliteHistory:
             row["sentences"] = []
         for name in _BOOL_FIELDS:
             row[name] = bool(row[name])
+        for name in _TEXT_FIELDS_ADDED:  # columns added later: NULL in old rows
+            if row.get(name) is None:
+                row[name] = ""
         return row
 
 
@@ -367,6 +389,9 @@ class StoredHistory:
         if not others:  # the listing alone decides: read only the page asked for
             keys = keys[offset:] if limit is None else keys[offset:offset + int(limit)]
         rows = [json.loads(data) for data in read_objects(self.store, keys) if data is not None]
+        for row in rows:  # objects written before these fields: empty, as in SqliteHistory
+            for name in _TEXT_FIELDS_ADDED:
+                row.setdefault(name, "")
         if others:
             rows = [row for row in rows if all(row.get(name) == value for name, value in others.items())]
             rows = rows[offset:] if limit is None else rows[offset:offset + int(limit)]

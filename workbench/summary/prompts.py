@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import getpass
 import hashlib
 import json
 import logging
@@ -40,6 +39,7 @@ from workbench.errors import NotFoundError, PromptError
 from workbench.files import atomic_write, make_folder, read_utf8
 from workbench.optional import optional_import
 from workbench.summary.backends.base import param_problem
+from workbench.summary.identity import local_user
 
 yaml = optional_import("yaml", what="reading prompt files")
 
@@ -423,7 +423,7 @@ class PromptRegistry:
         text = _file_text(
             name,
             created or dt.date.today().isoformat(),
-            author or getpass.getuser(),
+            author or local_user().name,  # JupyterHub / SageMaker user, else the OS login
             description,
             params,
             system,

@@ -23,6 +23,15 @@ _HEADING_RE = re.compile(
     r"(?P<name>[^\s:：】\]*][^:：】\]*]{0,30}?)\s*\**\s*(?P<closer>[】\]]?)\s*[:：]?\s*$"
 )
 _TEMPLATE_TAG_RE = re.compile(r"</?template>")
+_KNOWN_NAMES = sorted({*SECTIONS, *_ALIASES}, key=len, reverse=True)
+# A template heading with its text on the same line: "・ 現病歴：78歳女性。", "【現病歴】本文".
+# The name must be closed off by 】/] or a colon: a sentence that merely starts with the word is not one.
+_INLINE_HEADING_RE = re.compile(
+    r"^\s*(?:[-*]\s*|\d+[.)．]\s*)?(?:#+\s*)?"
+    r"(?P<marker>[・■●◆【\[]?)\s*\**\s*"
+    r"(?P<name>" + "|".join(re.escape(n) for n in _KNOWN_NAMES) + r")\s*\**\s*"
+    r"(?:(?P<closer>[】\]])\s*[:：]?|[:：])\s*(?P<text>\S.*)$"
+)
 
 
 @dataclass
@@ -71,10 +80,11 @@ def parse_sections(text: str) -> ParsedSummary:
     """Split a summary into the template's sections.
 
     Headings are recognised in the forms models and physicians write them: ``・ 現病歴``, ``- ・ 現病歴``,
-    ``【現病歴】``, ``■現病歴``, ``## 現病歴``, ``**現病歴**``, ``現病歴:``. A heading in ``【】``, after
-    ``■`` or after ``#`` whose name is not a template section is an *extra* section (``・ name`` is not:
-    it is also how bullet lists inside a section look). Text before the first heading and ``<template>``
-    tags are ignored.
+    ``【現病歴】``, ``■現病歴``, ``## 現病歴``, ``**現病歴**``, ``現病歴:``; a template section's heading
+    may carry its first text on the same line (``・ 現病歴：78歳女性。``, ``【現病歴】本文``). A heading in
+    ``【】``, after ``■`` or after ``#`` whose name is not a template section is an *extra* section
+    (``・ name`` is not: it is also how bullet lists inside a section look). Text before the first heading
+    and ``<template>`` tags are ignored.
 
     Parameters
     ----------
@@ -89,10 +99,13 @@ def parse_sections(text: str) -> ParsedSummary:
     order: list[str] = []
     current: str | None = None
     for raw in _TEMPLATE_TAG_RE.sub("", text).splitlines():
-        name = _heading(raw)
+        name, rest = _heading(raw), None
+        inline = _INLINE_HEADING_RE.match(raw) if name is None else None
+        if inline is not None and (inline.group("marker") == "【") == (inline.group("closer") == "】"):
+            name, rest = _ALIASES.get(inline.group("name"), inline.group("name")), inline.group("text")
         if name is not None and name not in found:
             current = name
-            found[name] = []
+            found[name] = [rest] if rest is not None else []
             order.append(name)
             continue
         if current is not None:

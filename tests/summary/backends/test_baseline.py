@@ -67,3 +67,23 @@ def test_requests_carry_only_what_is_sent() -> None:
     assert [f.name for f in fields(ModelRequest)] == [
         "system", "prompt", "max_tokens", "temperature", "top_p", "stop_sequences"
     ]
+
+
+@pytest.mark.parametrize("pad", range(60, 96, 1))
+def test_long_findings_are_never_cut_inside_a_value(tiny_case, pad: int) -> None:
+    import re
+    from dataclasses import replace
+
+    from workbench.summary.cases import Entry, Tag
+
+    values = "トロポニンT 0.028ng/mL、CRP 12.35mg/dL、Hb 9.8g/dLであった。"
+    text = "心電図で" + "所見" * (pad // 2) + "あり、" + values
+    entry = Entry(date=tiny_case.admission_date, tag=Tag.O, text=text, author=tiny_case.doctor[0].author)
+    summary = extractive_summary(replace(tiny_case, doctor=[entry], nursing=[]), "doctor")
+    findings = parse_sections(summary).sections["重大な身体所見およびその他の所見"]
+    line = next(line for line in findings.splitlines() if "心電図で" in line)
+    assert len(line) <= 100
+    source_numbers = set(re.findall(r"\d+(?:\.\d+)?", text))
+    for number in re.findall(r"\d+(?:\.\d+)?", line.split(" ", 1)[1]):
+        assert number in source_numbers, (pad, line)
+    assert not re.search(r"[\d.]…", line), line

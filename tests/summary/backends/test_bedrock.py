@@ -179,11 +179,15 @@ def test_the_client_uses_standard_retries_and_a_long_read_timeout(monkeypatch) -
     assert client.meta.config.read_timeout == 400
 
 
-def test_caller_identity_is_asked_once_when_enabled(stubbed, monkeypatch) -> None:
+def test_caller_identity_is_asked_once_per_process(stubbed, monkeypatch) -> None:
+    from workbench.summary.identity import forget_aws_identity
+
     client, _ = stubbed
     backend = BedrockBackend(MODEL, client=client)
-    assert backend.caller_identity() is None  # off by default: no extra request
-    monkeypatch.setenv("WORKBENCH_BEDROCK_RECORD_IDENTITY", "true")
+    monkeypatch.setenv("WORKBENCH_BEDROCK_RECORD_IDENTITY", "false")
+    assert backend.caller_identity() is None  # turned off: no extra request
+    monkeypatch.delenv("WORKBENCH_BEDROCK_RECORD_IDENTITY")
+    forget_aws_identity()
     sts = boto3.client(
         "sts", region_name="ap-northeast-1", aws_access_key_id="testing", aws_secret_access_key="testing"
     )
@@ -194,9 +198,13 @@ def test_caller_identity_is_asked_once_when_enabled(stubbed, monkeypatch) -> Non
         )
         assert backend.caller_identity(sts) == arn
         assert backend.caller_identity(sts) == arn  # cached: the stub had one answer
+        # once per process, not per backend
+        assert BedrockBackend(MODEL, client=client).caller_identity(sts) == arn
+    forget_aws_identity()
     failing = boto3.client(
         "sts", region_name="ap-northeast-1", aws_access_key_id="testing", aws_secret_access_key="testing"
     )
     with Stubber(failing) as sts_stub:
         sts_stub.add_client_error("get_caller_identity", service_error_code="ExpiredToken")
         assert BedrockBackend(MODEL, client=client).caller_identity(failing) is None
+    forget_aws_identity()

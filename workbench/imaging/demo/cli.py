@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     labels = actions.add_parser("labels", help="print the screening cohort's labels as CSV (for MONAI)")
     _cohort_option(labels)
+    labels.add_argument("--slides", action="store_true", help="the pathology slides' labels instead")
+    labels.add_argument(
+        "--masks-dir",
+        metavar="DIR",
+        help="with --slides: also write each tumour mask to DIR/<series UID>.png",
+    )
     labels.set_defaults(func=_labels)
 
 
@@ -118,6 +124,22 @@ def _plan_table(cohort_size: int) -> pd.DataFrame:
         }
         for p in hospital.plans(cohort_size)
     ]
+    from workbench.imaging.demo import slides
+
+    rows += [
+        {
+            "patient_id": p.subject.patient_id,
+            "patient_name": p.subject.name,
+            "cohort": "pathology",
+            "study_date": p.study_date.isoformat(),
+            "modality": "SM",
+            "series_description": slides.SLIDE_SERIES_DESCRIPTION,
+            "finding": p.label,
+            "n_instances": slides.SLIDE_LEVELS,
+            "series_uid": p.series_uid,
+        }
+        for p in slides.slide_plans()
+    ]
     return pd.DataFrame(rows)
 
 
@@ -132,5 +154,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _labels(args: argparse.Namespace) -> int:
+    if args.slides:
+        from workbench.imaging.demo.slides import slide_labels, write_masks
+
+        table = write_masks(args.masks_dir) if args.masks_dir else slide_labels()
+        table.to_csv(sys.stdout, index=False)
+        return 0
     hospital.cohort_labels(args.cohort_size).to_csv(sys.stdout, index=False)
     return 0

@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 
 from workbench.errors import ArchiveError, AuthenticationError
 from workbench.imaging.archive import Archive, StoredInstance
-from workbench.imaging.demo import hospital, pydicom_files
+from workbench.imaging.demo import hospital, pydicom_files, slides
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ def load(
     pandas.DataFrame
         One row per series: ``patient_id``, ``patient_name``, ``study_uid``, ``series_uid``, ``modality``,
         ``series_description``, ``n_instances``, ``status`` (``"new"``, ``"already stored"`` or
-        ``"completed"``), ``cohort`` (``"inpatient"``, ``"screening"`` or ``"pydicom"``), ``study_date``.
+        ``"completed"``), ``cohort`` (``"inpatient"``, ``"screening"``, ``"pydicom"`` or ``"pathology"``: the
+        whole-slide images of :mod:`workbench.imaging.demo.slides`), ``study_date``.
         ``df.attrs["skipped"]`` lists the pydicom files left out, with the reason.
 
     Raises
@@ -81,7 +82,7 @@ def load(
     plans = hospital.plans(cohort_size)
     files = pydicom_files.select()
     usable = [f for f in files if f.skip_reason is None]
-    total = sum(p.n_instances for p in plans) + len(usable)
+    total = sum(p.n_instances for p in plans) + len(usable) + slides.SLIDE_LEVELS * len(slides.slide_plans())
     rows: list[dict[str, Any]] = []
     with tqdm(total=total, desc="demo hospital", unit="image", disable=not progress) as bar:
         todo = []
@@ -94,6 +95,7 @@ def load(
                 todo.append((plan, LoadStatus.COMPLETED if stored else LoadStatus.NEW))
         rows.extend(_generate_and_upload(archive, todo, bar))
         rows.extend(_upload_files(archive, usable, bar))
+        rows.extend(slides.load_slides(archive, _upload, _stored_instances, bar))  # pathology (WSI)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame.attrs["skipped"] = [(f.path.name, f.skip_reason) for f in files if f.skip_reason]
     logger.info(

@@ -49,9 +49,29 @@ def _sentences(text: str, limit: int) -> str:
     return "".join(_SENTENCE_RE.findall(flat)[:limit]).strip()
 
 
+_VALUE_CHAR_RE = re.compile(r"[0-9０-９A-Za-zＡ-Ｚａ-ｚ.．,，%％/／μ^+\-]")
+_CLAUSE_BREAKS = "、，, 　・"
+
+
 def _short(text: str, limit: int = 90) -> str:
+    """The first sentence of ``text``, cut to ``limit`` characters at a clause break, never inside a value.
+
+    A cut lands after the last clause break (``、``, a space, ``・``) in the allowed length; without one, it
+    backs out of any run of digits, Latin letters and number punctuation, so ``トロポニンT 0.028`` never
+    becomes ``トロポニンT 0.0…``.
+    """
     first = _sentences(text, 1)
-    return first if len(first) <= limit else first[: limit - 1] + "…"
+    if len(first) <= limit:
+        return first
+    cut = limit - 1
+    while cut > 0 and _VALUE_CHAR_RE.match(first[cut - 1]) and _VALUE_CHAR_RE.match(first[cut]):
+        cut -= 1
+    head = first[:cut]
+    breaks = [head.rfind(c) for c in _CLAUSE_BREAKS]
+    boundary = max(breaks)
+    if boundary >= limit // 3:
+        head = head[:boundary]
+    return head.rstrip(_CLAUSE_BREAKS) + "…"
 
 
 def _md(date: dt.date) -> str:

@@ -89,7 +89,6 @@ class BedrockBackend(BaseBackend):
         self.throttle_wait = float(throttle_wait if throttle_wait is not None else settings.throttle_wait)
         self._client = client
         self._own_client = client is None
-        self._identity: str | None = None
         self._sleep = sleep
 
     @property
@@ -126,28 +125,17 @@ class BedrockBackend(BaseBackend):
         return params
 
     def caller_identity(self, sts_client: Any = None) -> str | None:
-        """The AWS identity (ARN) that calls Bedrock, for the history's ``user``; ``None`` unless enabled.
+        """The AWS identity (ARN) that calls Bedrock, recorded as a generation's ``aws_identity``.
 
-        Asked once per backend through ``sts:GetCallerIdentity`` when ``[bedrock] record_caller_identity`` (or
-        ``WORKBENCH_BEDROCK_RECORD_IDENTITY``) is true; it costs one extra request. Failures give ``None``.
+        Asked once per process through ``sts:GetCallerIdentity`` (:func:`workbench.summary.identity.
+        aws_caller_arn`; one extra request, allowed to every AWS identity). ``[bedrock] record_caller_identity
+        = false`` (or ``WORKBENCH_BEDROCK_RECORD_IDENTITY=false``) turns it off. Failures give ``None``.
         """
+        from workbench.summary.identity import aws_caller_arn
+
         if not config.bedrock_settings().record_caller_identity:
             return None
-        if self._identity is None:
-            from botocore.exceptions import BotoCoreError, ClientError
-
-            try:
-                if sts_client is None:
-                    import boto3
-
-                    sts_client = boto3.session.Session().client(
-                        "sts", region_name=self.client.meta.region_name
-                    )
-                self._identity = str(sts_client.get_caller_identity()["Arn"])
-            except (BotoCoreError, ClientError) as exc:
-                logger.info("caller identity unknown (%s); recording the OS user", exc)
-                return None
-        return self._identity
+        return aws_caller_arn(sts_client, region=self.region or self.client.meta.region_name)
 
     def generate(self, request: ModelRequest, case: CaseInput | None = None) -> ModelResponse:
         """Make one Converse call.
