@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 CORE_VENV ?= .venv-core
 CORE_STAMP := $(CORE_VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
-APT_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm orthanc-wsi orthanc-postgresql dcmtk postgresql nodejs dicom3tools
+APT_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm orthanc-wsi orthanc-postgresql dcmtk postgresql nodejs dicom3tools \
+  fonts-noto-cjk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: help system-deps install test test-core typecheck demo stop lab lint clean
+.PHONY: help system-deps install test test-core typecheck demo stop lab lint clean refresh-notebook-references
 
 help:
 	@echo "make demo   install, start a local Orthanc, load the demo hospital, run every notebook into $(DEMO_DIR)"
@@ -40,12 +41,13 @@ $(STAMP): pyproject.toml
 
 install: system-deps $(STAMP)
 
-# The whole suite on Orthanc's default SQLite index, then the imaging integration tests again on a PostgreSQL
-# index (a throwaway cluster the tests start), as in the seed's RDS deployment.
+# The whole suite on Orthanc's default SQLite index (with --nbval-lax: every notebook cell is a test item, run at
+# the tiny parameters of tests/notebooks/parameters.py; see tests/notebooks/nbval_plugin.py), then the imaging
+# integration tests again on a PostgreSQL index (a throwaway cluster the tests start), as in the seed's RDS deployment.
 test: install test-core
 	$(BIN)/ruff check workbench tests bench deploy
 	$(BIN)/mypy workbench
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --nbval-lax $(PYTEST_ARGS)
 	WORKBENCH_TEST_ORTHANC_INDEX=postgresql $(BIN)/python -m pytest tests/imaging -m "not notebook" $(PYTEST_ARGS)
 
 # A core-only install (`pip install workbench`: the imaging wing, no torch, boto3, MeCab ...) and the imaging unit
@@ -59,6 +61,11 @@ $(CORE_STAMP): pyproject.toml
 test-core: $(CORE_STAMP)
 	$(CORE_VENV)/bin/python -m pytest -p no:cacheprovider -m "not orthanc and not notebook and not pathology" \
 	  tests/imaging tests/test_imports.py tests/test_optional.py tests/test_config.py $(PYTEST_ARGS)
+
+# Rewrite the expected outputs of the notebooks' checked cells (# NBVAL_CHECK_OUTPUT) in tests/notebooks/reference/
+# from a run at the tiny test parameters against a fresh test Orthanc; review the diff before committing it.
+refresh-notebook-references: install
+	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --refresh-notebook-references notebooks $(PYTEST_ARGS)
 
 typecheck: install
 	$(BIN)/mypy workbench

@@ -9,42 +9,42 @@ loads the synthetic demo hospital into it once. ``run_notebook`` executes a note
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.session import (
+    DCMTK_AET,
+    DEMO_COHORT_SIZE,
+    ORTHANC_INDEX,
+    isolated_environment,
+    orthanc_environment,
+    session_demo_hospital,
+    session_orthanc,
+)
 from workbench.imaging.local_server import LocalOrthanc
 
+__all__ = ["DCMTK_AET", "DEMO_COHORT_SIZE", "ORTHANC_INDEX"]  # imported from here by older tests
+
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_COHORT_SIZE = 8
-DCMTK_AET = "WBTEST-DCMTK"
-"""The calling AET of the dcmtk tests: the session's Orthanc accepts C-STORE from it (on 127.0.0.1) only."""
-"""Screening-cohort patients loaded for tests (the demo default is larger)."""
 
 
 @pytest.fixture(autouse=True)
 def isolated_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the config, data and cache folders at the test's own temporary folder."""
-    for name in ("CONFIG", "DATA", "CACHE"):
-        monkeypatch.setenv(f"WORKBENCH_{name}_DIR", str(tmp_path / f"wb-{name.lower()}"))
-    for name in ("URL", "USER", "PASSWORD"):
-        monkeypatch.delenv(f"WORKBENCH_ORTHANC_{name}", raising=False)
-    monkeypatch.delenv("WORKBENCH_IMAGE_CACHE_MAX_GB", raising=False)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    _set_environment(monkeypatch, isolated_environment(tmp_path))
     return tmp_path
 
 
-ORTHANC_INDEX = os.environ.get("WORKBENCH_TEST_ORTHANC_INDEX", "sqlite")
-"""Orthanc's index for this test session: ``sqlite`` (Orthanc's default) or ``postgresql`` (a throwaway
-cluster, as the seed's RDS deployment); ``make test`` runs the imaging tests once more with ``postgresql``."""
+def _set_environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str | None]) -> None:
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(autouse=True)
@@ -57,44 +57,22 @@ def isolated_backends(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOrthanc]:
-    """A real Orthanc for the whole session (DICOM listener on, for dcmtk tests)."""
-    from workbench.imaging.local_server import Modality, free_port, postgres_settings
-
-    with contextlib.ExitStack() as stack:
-        postgres = None
-        if ORTHANC_INDEX == "postgresql":
-            from tests.postgres import ThrowawayPostgres
-
-            cluster = stack.enter_context(ThrowawayPostgres())
-            postgres = postgres_settings(cluster.dsn)
-        elif ORTHANC_INDEX != "sqlite":
-            raise ValueError(f"WORKBENCH_TEST_ORTHANC_INDEX={ORTHANC_INDEX!r}: expected sqlite or postgresql")
-        server = LocalOrthanc(
-            tmp_path_factory.mktemp("orthanc"),
-            dicom_port=free_port(),
-            postgres=postgres,
-            modalities=[Modality("dcmtk", DCMTK_AET, "127.0.0.1", free_port())],
-        )
-        yield stack.enter_context(server)
+def orthanc(request: pytest.FixtureRequest) -> LocalOrthanc:
+    """A real Orthanc for the whole session (DICOM listener on, for dcmtk tests); see :mod:`tests.session`."""
+    return session_orthanc(request.config)
 
 
 @pytest.fixture
 def orthanc_env(orthanc: LocalOrthanc, monkeypatch: pytest.MonkeyPatch) -> LocalOrthanc:
     """Set ``WORKBENCH_ORTHANC_*`` so that ``connect()`` with no arguments reaches the test server."""
-    monkeypatch.setenv("WORKBENCH_ORTHANC_URL", orthanc.url)
-    monkeypatch.setenv("WORKBENCH_ORTHANC_USER", orthanc.username)
-    monkeypatch.setenv("WORKBENCH_ORTHANC_PASSWORD", orthanc.password)
+    _set_environment(monkeypatch, orthanc_environment(orthanc))
     return orthanc
 
 
 @pytest.fixture(scope="session")
-def demo_hospital(orthanc: LocalOrthanc) -> Any:
+def demo_hospital(request: pytest.FixtureRequest) -> Any:
     """The synthetic demo hospital, loaded once into the session's Orthanc (small screening cohort)."""
-    from workbench.imaging.demo import load
-    from workbench.imaging.orthanc import OrthancArchive
-
-    return load(OrthancArchive(orthanc.client(), cache=False), cohort_size=DEMO_COHORT_SIZE, progress=False)
+    return session_demo_hospital(request.config)
 
 
 @pytest.fixture

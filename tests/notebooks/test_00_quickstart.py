@@ -9,6 +9,8 @@ import nbformat
 import pandas as pd
 import pytest
 
+from tests.notebooks.parameters import tiny_parameters
+
 pytestmark = [pytest.mark.notebook, pytest.mark.orthanc]
 
 
@@ -26,10 +28,10 @@ def _outputs(path: Path) -> tuple[str, int]:
 
 
 def test_quickstart_lists_the_hospital_and_shows_a_ct(
-    run_notebook: Callable[..., Path], demo_hospital: pd.DataFrame
+    run_notebook: Callable[..., Path], demo_hospital: pd.DataFrame, tmp_path: Path
 ) -> None:
     screening_ct = demo_hospital[demo_hospital.cohort == "screening"].iloc[0]
-    executed = run_notebook("00_quickstart", patient_name="*山田*", ct_patient_name=screening_ct.patient_name)
+    executed = run_notebook("00_quickstart", **tiny_parameters("00_quickstart", tmp_path, demo_hospital))
     text, images = _outputs(executed)
     assert "山田^太郎" in text and "やまだ^たろう" in text  # the kanji and kana groups survived the trip
     assert "佐藤" not in text, "the patient_name filter was not applied"

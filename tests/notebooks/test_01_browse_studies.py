@@ -9,21 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.notebooks.parameters import tiny_parameters
 from workbench.imaging import Volume
 
 
 @pytest.mark.notebook
 @pytest.mark.orthanc
 def test_01_browse_studies(run_notebook: Any, demo_hospital: Any, tmp_path: Path) -> None:
-    output_dir = tmp_path / "browse"
-    executed = run_notebook(
-        "01_browse_studies",
-        patient_name="*山田*",
-        modality="CT",
-        preset="lung",
-        montage_slices=4,
-        output_dir=str(output_dir),
-    )
+    parameters = tiny_parameters("01_browse_studies", tmp_path, demo_hospital)
+    executed = run_notebook("01_browse_studies", **parameters)
+    output_dir = Path(parameters["output_dir"])
     summary = json.loads((output_dir / "summary.json").read_text(encoding="utf-8"))
     ct = demo_hospital[(demo_hospital.modality == "CT") & demo_hospital.patient_name.str.contains("山田")]
     assert summary["series_uid"] in set(ct.series_uid)

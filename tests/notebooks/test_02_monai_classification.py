@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.notebooks.parameters import tiny_parameters
 from workbench.imaging import connect
 from workbench.imaging.demo import cohort_labels
 from workbench.ml.writeback import read_predictions
@@ -17,17 +18,9 @@ from workbench.ml.writeback import read_predictions
 @pytest.mark.orthanc
 @pytest.mark.slow
 def test_02_monai_classification(run_notebook: Any, demo_hospital: Any, orthanc: Any, tmp_path: Path) -> None:
-    output_dir = tmp_path / "ml"
-    executed = run_notebook(
-        "02_monai_classification",
-        epochs=1,
-        image_size=32,
-        n_patients=8,
-        seed=0,
-        batch_size=4,
-        n_unseen=1,
-        output_dir=str(output_dir),
-    )
+    parameters = tiny_parameters("02_monai_classification", tmp_path, demo_hospital)
+    executed = run_notebook("02_monai_classification", **parameters)
+    output_dir = Path(parameters["output_dir"])
     metrics = json.loads((output_dir / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["parameters"]["n_patients"] == 8 and metrics["parameters"]["image_size"] == 32
     assert metrics["n_train"] + metrics["n_test"] == len(cohort_labels(8)) == 8

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.notebooks.parameters import tiny_parameters
 from workbench.experiments.record import collect
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.notebook
 def test_03_prompt_experiments(run_notebook, tmp_path: Path) -> None:
-    cases = [str(p) for p in sorted((ROOT / "eval" / "cases").iterdir())[:2]]
-    runs = tmp_path / "runs"
-    executed = run_notebook("03_prompt_experiments", prompts=["v1"], cases=cases, runs_dir=str(runs))
+    parameters = tiny_parameters("03_prompt_experiments", tmp_path)
+    cases, runs = parameters["cases"], Path(parameters["runs_dir"])
+    executed = run_notebook("03_prompt_experiments", **parameters)
     (run_dir,) = list(runs.iterdir())
     rows = [json.loads(line) for line in (run_dir / "results.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 6  # 2 cases x 1 prompt x 3 sources (the demo spec's) x 1 repeat

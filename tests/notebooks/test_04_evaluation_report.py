@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _write_sample_run(run_dir: Path) -> Path:
-    """tests/evaluation/sample_run.py (not a package: loaded by path)."""
-    path = ROOT / "tests" / "evaluation" / "sample_run.py"
-    spec = importlib.util.spec_from_file_location("sample_run", path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module.write_sample_run(run_dir)
+from tests.notebooks.parameters import tiny_parameters
 
 
 @pytest.mark.notebook
 def test_04_evaluation_report(run_notebook, tmp_path: Path) -> None:
-    runs = tmp_path / "runs"
-    run_dir = _write_sample_run(runs / "20261129T210000-sample")
-    out = tmp_path / "report"
-    executed = run_notebook("04_evaluation_report", run_dir="", runs_dir=str(runs), output_dir=str(out))
+    parameters = tiny_parameters("04_evaluation_report", tmp_path)  # writes a sample run into runs_dir
+    (run_dir,) = Path(parameters["runs_dir"]).iterdir()
+    out = Path(parameters["output_dir"])
+    executed = run_notebook("04_evaluation_report", **parameters)
     report = (out / "report.html").read_text(encoding="utf-8")
     assert run_dir.name in report and "<del>" in report
     metrics = pd.read_csv(out / "metrics.csv")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.notebooks.parameters import tiny_parameters
 from workbench.summary.history import open_history
 from workbench.summary.sections import SECTIONS
 
@@ -14,15 +15,9 @@ from workbench.summary.sections import SECTIONS
 @pytest.mark.notebook
 @pytest.mark.orthanc
 def test_05_summary_assistant(demo_hospital, run_notebook, tmp_path: Path) -> None:
-    record_path = tmp_path / "generation.json"
-    # the notebook's default case (case-001) is a demo-hospital inpatient: $(imaging) lists its studies
-    executed = run_notebook(
-        "05_summary_assistant",
-        model="baseline:extractive",
-        prompt_version="v6",
-        source="both",
-        output_path=str(record_path),
-    )
+    parameters = tiny_parameters("05_summary_assistant", tmp_path)
+    record_path = Path(parameters["output_path"])
+    executed = run_notebook("05_summary_assistant", **parameters)
     record = json.loads(record_path.read_text(encoding="utf-8"))
     assert (record["model"], record["prompt_version"], record["case_id"]) == (
         "baseline:extractive",

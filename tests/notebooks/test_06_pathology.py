@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.notebooks.parameters import tiny_parameters
+
 from workbench.experiments.record import collect
 from workbench.imaging import connect
 from workbench.imaging.demo.slides import slide_labels
@@ -19,16 +21,9 @@ from workbench.ml.slide_writeback import read_patch_annotations
 @pytest.mark.orthanc
 @pytest.mark.slow
 def test_06_pathology(run_notebook: Any, demo_hospital: Any, orthanc: Any, tmp_path: Path) -> None:
-    output_dir = tmp_path / "pathology"
-    executed = run_notebook(
-        "06_pathology",
-        level=1,
-        patch_size=256,
-        input_size=32,
-        epochs=2,
-        batch_size=16,
-        output_dir=str(output_dir),
-    )
+    parameters = tiny_parameters("06_pathology", tmp_path, demo_hospital)
+    executed = run_notebook("06_pathology", **parameters)
+    output_dir = Path(parameters["output_dir"])
     metrics = json.loads((output_dir / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["parameters"]["patch_size"] == 256 and metrics["parameters"]["epochs"] == 2
     demo = set(slide_labels().series_uid)
