@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
 from tests.imaging.slides.conftest import CODED_SIZES, TILE, StoredSlide, tile_code
 from workbench.imaging.cache import prune, scan
 from workbench.imaging.slides import RegionError, Slide
+from workbench.imaging.slides.frames import wait_for_writes
 from workbench.imaging.slides.slide import OUTSIDE
 
 pytestmark = pytest.mark.orthanc
@@ -76,6 +79,7 @@ def test_a_region_fetches_only_its_tiles_then_reads_them_from_the_cache(
 def test_frames_are_cached_under_the_image_cache_limit(any_archive, coded_slide: StoredSlide) -> None:
     slide = any_archive.open_slide(coded_slide.series_uid)
     slide.read_region((0, 0), 2, CODED_SIZES[2])
+    wait_for_writes()  # new frames are written after the read has returned
     root = any_archive.instance_cache.root
     frames = [entry for entry in scan(root) if entry.kind == "frame"]
     assert len(frames) == 2 and all(entry.size == TILE * TILE * 3 for entry in frames)
@@ -162,3 +166,36 @@ def test_slide_repr_and_geometry(any_archive, coded_slide: StoredSlide) -> None:
     assert isinstance(slide, Slide)
     assert slide.dimensions == (1100, 900) and slide.mpp == pytest.approx((0.5, 0.5))
     assert "1100x900, 3 levels" in repr(slide)
+
+
+def test_frames_waiting_to_be_written_are_read_from_memory(
+    any_archive, coded_slide: StoredSlide, monkeypatch
+) -> None:
+    from workbench.imaging.cache import WRITER
+
+    held = threading.Event()
+    monkeypatch.setattr(WRITER, "submit", lambda key, job: held.set())  # the writer never runs the job
+    slide = any_archive.open_slide(coded_slide.series_uid)
+    first = slide.read_region((0, 0), 1, (300, 200))
+    assert held.is_set() and slide.stats.frames_fetched == 2  # tiles (0, 0) and (1, 0)
+    assert not [entry for entry in scan(any_archive.instance_cache.root) if entry.kind == "frame"]
+    again = any_archive.open_slide(coded_slide.series_uid)
+    np.testing.assert_array_equal(again.read_region((0, 0), 1, (300, 200)), first)
+    assert (again.stats.requests, again.stats.frames_cached) == (0, 2)
+
+
+def test_frame_lists_are_as_few_as_allowed_and_of_even_size() -> None:
+    from workbench.imaging.slides import slide as slide_module
+
+    assert slide_module._batches({"1.2": [9, 3, 5, 1, 7]}) == [("1.2", [1, 3, 5, 7, 9])]
+    original = slide_module.FRAMES_PER_REQUEST
+    slide_module.FRAMES_PER_REQUEST = 4
+    try:
+        assert slide_module._batches({"1.2": list(range(1, 10)), "1.3": [2]}) == [
+            ("1.2", [1, 2, 3]),
+            ("1.2", [4, 5, 6]),
+            ("1.2", [7, 8, 9]),
+            ("1.3", [2]),
+        ]
+    finally:
+        slide_module.FRAMES_PER_REQUEST = original

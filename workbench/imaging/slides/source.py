@@ -5,12 +5,15 @@ Both :class:`~workbench.imaging.orthanc.OrthancArchive` and
 (``.../series/{uid}/metadata``, DICOM JSON) and frame lists (``.../instances/{uid}/frames/1,2,3``) with
 ``transfer-syntax=*``, so that tiles come back as stored (JPEG stays JPEG). The Orthanc archive reaches its
 server's DICOMweb plugin through its authenticated REST client; the DICOMweb archive through its session.
-The multipart answer is split by :func:`workbench.imaging.wire.iter_multipart`.
+The multipart answer is split by :func:`workbench.imaging.wire.iter_multipart`, and
+:meth:`SlideSource.iter_frames` hands each frame on as soon as it has arrived (the reader decodes it while the
+rest of the answer is still coming).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
@@ -36,6 +39,12 @@ class SlideSource(Protocol):
         self, study_uid: str, series_uid: str, sop_instance_uid: str, numbers: list[int]
     ) -> list[bytes]:
         """The frames ``numbers`` (1-based) of one instance, in that order."""
+        ...
+
+    def iter_frames(
+        self, study_uid: str, series_uid: str, sop_instance_uid: str, numbers: list[int]
+    ) -> Iterator[bytes]:
+        """Like :meth:`frames`, each frame as soon as it has arrived (an error at the end if one is short)."""
         ...
 
     def viewer_url(self, series_uid: str) -> str | None:
@@ -72,14 +81,22 @@ def _frame_path(study_uid: str, series_uid: str, sop_instance_uid: str, numbers:
     return f"/studies/{study_uid}/series/{series_uid}/instances/{sop_instance_uid}/frames/{listed}"
 
 
-def _check_count(parts: list[bytes], numbers: list[int], sop_instance_uid: str, url: str) -> list[bytes]:
-    if len(parts) != len(numbers):
-        missing = numbers[len(parts)] if len(parts) < len(numbers) else numbers[-1]
+def _counted(
+    parts: Iterable[memoryview], numbers: list[int], sop_instance_uid: str, url: str
+) -> Iterator[bytes]:
+    """The parts as bytes, checked to be exactly as many as the frames asked for."""
+    count = 0
+    for part in parts:
+        count += 1
+        if count > len(numbers):
+            break
+        yield bytes(part)
+    if count != len(numbers):
+        missing = numbers[count] if count < len(numbers) else numbers[-1]
         raise ArchiveError(
-            f"{url} sent {len(parts)} of {len(numbers)} frames asked of instance {sop_instance_uid}; "
+            f"{url} sent {count} of {len(numbers)} frames asked of instance {sop_instance_uid}; "
             f"frame {missing} is missing"
         )
-    return parts
 
 
 class OrthancSource:
@@ -99,6 +116,11 @@ class OrthancSource:
     def frames(
         self, study_uid: str, series_uid: str, sop_instance_uid: str, numbers: list[int]
     ) -> list[bytes]:
+        return list(self.iter_frames(study_uid, series_uid, sop_instance_uid, numbers))
+
+    def iter_frames(
+        self, study_uid: str, series_uid: str, sop_instance_uid: str, numbers: list[int]
+    ) -> Iterator[bytes]:
         from workbench.imaging.wire import iter_multipart
 
         path = "/dicom-web" + _frame_path(study_uid, series_uid, sop_instance_uid, numbers)
@@ -111,8 +133,7 @@ class OrthancSource:
             if isinstance(exc, NotFoundError):
                 raise
             raise ArchiveError(f"{what} could not be read: {exc}") from None
-        parts = [bytes(part) for part in iter_multipart(response)]
-        return _check_count(parts, numbers, sop_instance_uid, self.url)
+        yield from _counted(iter_multipart(response), numbers, sop_instance_uid, self.url)
 
     def _has_wsi(self) -> bool:
         return "wsi" in self.client.get_json("/plugins")
@@ -162,6 +183,11 @@ class DicomWebSource:
     def frames(
         self, study_uid: str, series_uid: str, sop_instance_uid: str, numbers: list[int]
     ) -> list[bytes]:
+        return list(self.iter_frames(study_uid, series_uid, sop_instance_uid, numbers))
+
+    def iter_frames(
+        self, study_uid: str, series_uid: str, sop_instance_uid: str, numbers: list[int]
+    ) -> Iterator[bytes]:
         from workbench.imaging.wire import iter_multipart
 
         what = f"frame(s) {_span(numbers)} of instance {sop_instance_uid}"
@@ -169,8 +195,7 @@ class DicomWebSource:
             _frame_path(study_uid, series_uid, sop_instance_uid, numbers), FRAMES_ACCEPT, what
         )
         with self.archive._errors(what):
-            parts = [bytes(part) for part in iter_multipart(response)]
-        return _check_count(parts, numbers, sop_instance_uid, self.url)
+            yield from _counted(iter_multipart(response), numbers, sop_instance_uid, self.url)
 
     def viewer_url(self, series_uid: str) -> str | None:
         return None
