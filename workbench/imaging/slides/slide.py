@@ -395,7 +395,7 @@ def _pool(kind: str) -> ThreadPoolExecutor:
 
 def _batches(missing: dict[str, list[int]]) -> list[tuple[str, list[int]]]:
     """Frame-list requests: per instance, as few as :data:`FRAMES_PER_REQUEST` allows, of even size."""
-    batches = []
+    batches: list[tuple[str, list[int]]] = []
     for uid, numbers in missing.items():
         numbers = sorted(numbers)
         count = -(-len(numbers) // FRAMES_PER_REQUEST)
