@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 PLUGIN_DIR = Path("/usr/share/orthanc/plugins")
 PLUGINS = {"dicomweb": "libOrthancDicomWeb.so", "gdcm": "libOrthancGdcm.so"}
 POSTGRES_PLUGIN = "libOrthancPostgreSQLIndex.so"
+OPTIONAL_PLUGINS = {"webviewer": "libOrthancWebViewer.so"}
+"""Loaded when installed (Debian ``orthanc-webviewer``: the viewer the study browser links to)."""
 INSTALL_HINT = (
     "install it with 'sudo apt-get install -y orthanc orthanc-dicomweb orthanc-gdcm' (or 'make demo'), "
     "or use a remote server: set WORKBENCH_ORTHANC_URL, WORKBENCH_ORTHANC_USER and WORKBENCH_ORTHANC_PASSWORD"
@@ -330,6 +332,7 @@ class LocalOrthanc:
                     f"'sudo apt-get install -y {package}'"
                 )
             paths.append(str(path))
+        paths += [str(PLUGIN_DIR / so) for so in OPTIONAL_PLUGINS.values() if (PLUGIN_DIR / so).exists()]
         return paths
 
     def _port(self, port: int | None, kind: str, option: str) -> int:
