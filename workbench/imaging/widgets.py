@@ -130,13 +130,22 @@ class StudyBrowser:
             description="Center", min=-1500, max=3000, step=1, readout_format=".0f", continuous_update=False
         )
         self.width = w.FloatSlider(
-            description="Width", min=1, max=4000, step=1, value=400, readout_format=".0f", continuous_update=False
+            description="Width",
+            min=1,
+            max=4000,
+            step=1,
+            value=400,
+            readout_format=".0f",
+            continuous_update=False,
         )
         self.caption = w.HTML()
         self.image = w.Image(
             format="png",
             layout=w.Layout(
-                display="none", max_width=f"{IMAGE_SIZE}px", max_height=f"{IMAGE_SIZE}px", object_fit="contain"
+                display="none",
+                max_width=f"{IMAGE_SIZE}px",
+                max_height=f"{IMAGE_SIZE}px",
+                object_fit="contain",
             ),
         )
         self.thumbnails = w.HBox(layout=w.Layout(flex_flow="row wrap"))
@@ -169,9 +178,7 @@ class StudyBrowser:
             layout=w.Layout(flex="1 1 0%", min_width="380px"),
         )
         picture = w.VBox([self.caption, self.image], layout=w.Layout(width=f"{IMAGE_SIZE + 10}px"))
-        self.widget = w.VBox(
-            [form, self.message, self.table, w.HBox([picture, controls]), self.thumbnails]
-        )
+        self.widget = w.VBox([form, self.message, self.table, w.HBox([picture, controls]), self.thumbnails])
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -285,7 +292,7 @@ class StudyBrowser:
         return f"<a href='{html.escape(url)}' target='_blank' class='workbench-viewer-link'>{text}</a>"
 
     def load(self, series_uid: str | None) -> Volume | None:
-        """Load a series (the browser shows it is busy), reset slider and window, draw slice and thumbnails."""
+        """Load a series (showing it is busy), reset slider and window, draw slice and thumbnails."""
         if not series_uid:
             return None
         self.load_button.disabled, self.load_button.icon = True, "spinner"
@@ -327,7 +334,9 @@ class StudyBrowser:
         self.image.layout.display = ""
         meta = self.volume.metadata
         study = (
-            self.studies[self.studies.study_uid == meta.get("study_uid")] if not self.studies.empty else self.studies
+            self.studies[self.studies.study_uid == meta.get("study_uid")]
+            if not self.studies.empty
+            else self.studies
         )
         name = study.patient_name.iloc[0] if len(study) else meta.get("patient_id")
         date = study.study_date.iloc[0] if len(study) else None

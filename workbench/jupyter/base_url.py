@@ -1,4 +1,4 @@
-"""The Jupyter server's base URL, as seen from a kernel, for links the browser follows (the archive's viewer)."""
+"""The Jupyter server's base URL as a kernel sees it, for links the browser follows (the viewer)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ def jupyter_base_url() -> str:
     """
     from workbench.config import EnvVar, env_value
 
-    base = env_value(EnvVar.JUPYTER_BASE_URL) or os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or _parent_server()
+    base = (
+        env_value(EnvVar.JUPYTER_BASE_URL) or os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or _parent_server()
+    )
     base = base or "/"
     if not base.startswith("/"):
         base = "/" + base
@@ -39,5 +41,5 @@ def _parent_server() -> str | None:
 
 
 def proxied_path(path: str) -> str:
-    """An Orthanc path (``web-viewer/app/viewer.html?series=...``) as the browser reaches it through JupyterLab."""
+    """An Orthanc path (``web-viewer/app/viewer.html?series=...``) as the browser reaches it via Jupyter."""
     return jupyter_base_url() + PROXY_PREFIX + path.lstrip("/")

@@ -44,7 +44,7 @@ def _target() -> tuple[SplitResult, str | None]:
 
 
 class OrthancProxyHandler(ProxyHandler):
-    """Forwards ``{base_url}workbench-orthanc/<path>`` to ``<orthanc url>/<path>`` with Orthanc's credentials."""
+    """Forwards ``{base_url}workbench-orthanc/<path>`` to ``<orthanc url>/<path>`` with the credentials."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("host_allowlist", lambda handler, host: True)  # the only host is the configured one
@@ -56,25 +56,25 @@ class OrthancProxyHandler(ProxyHandler):
         port = target.port or (443 if target.scheme == "https" else 80)
         return await self.proxy(target.hostname, port, proxied_path)
 
-    async def http_get(self, proxied_path: str) -> Any:  # type: ignore[override]
+    async def http_get(self, proxied_path: str) -> Any:
         return await self._forward(proxied_path)
 
-    async def post(self, proxied_path: str) -> Any:  # type: ignore[override]
+    async def post(self, proxied_path: str) -> Any:
         return await self._forward(proxied_path)
 
-    async def put(self, proxied_path: str) -> Any:  # type: ignore[override]
+    async def put(self, proxied_path: str) -> Any:
         return await self._forward(proxied_path)
 
-    async def delete(self, proxied_path: str) -> Any:  # type: ignore[override]
+    async def delete(self, proxied_path: str) -> Any:
         return await self._forward(proxied_path)
 
-    async def head(self, proxied_path: str) -> Any:  # type: ignore[override]
+    async def head(self, proxied_path: str) -> Any:
         return await self._forward(proxied_path)
 
-    async def patch(self, proxied_path: str) -> Any:  # type: ignore[override]
+    async def patch(self, proxied_path: str) -> Any:
         return await self._forward(proxied_path)
 
-    async def options(self, proxied_path: str) -> Any:  # type: ignore[override]
+    async def options(self, proxied_path: str) -> Any:
         return await self._forward(proxied_path)
 
     def _get_context_path(self, host: str, port: int) -> str:
