@@ -19,13 +19,13 @@ __version__ = "0.1.0"
 
 def _notebook_setup() -> None:
     """In a Jupyter kernel: Japanese fonts for matplotlib (Japanese labels are not empty boxes)."""
+    import contextlib
+
     from workbench.jupyter.fonts import in_jupyter_kernel, use_japanese_fonts
 
     if in_jupyter_kernel():
-        try:
+        with contextlib.suppress(ImportError):  # matplotlib is an optional extra
             use_japanese_fonts()
-        except ImportError:  # matplotlib is an optional extra
-            pass
 
 
 _notebook_setup()

@@ -9,9 +9,9 @@ import warnings
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from workbench.jupyter.fonts import use_japanese_fonts  # noqa: E402
+from workbench.jupyter.fonts import use_japanese_fonts
 
 
 def _draw_japanese() -> list[str]:
@@ -35,7 +35,8 @@ def test_japanese_label_has_no_missing_glyphs() -> None:
 
 def test_importing_workbench_in_a_kernel_configures_the_fonts() -> None:
     code = (
-        "import sys, types; sys.modules['ipykernel'] = types.ModuleType('ipykernel'); import workbench, matplotlib;"
+        "import sys, types; sys.modules['ipykernel'] = types.ModuleType('ipykernel');"
+        "import workbench, matplotlib;"
         "print(matplotlib.rcParams['font.sans-serif'][:2])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
