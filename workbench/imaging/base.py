@@ -116,7 +116,7 @@ class BaseArchive:
                 logger.info("series %s read from the volume cache", series_uid)
                 return cached
         series = series or self._series_ref(series_uid)
-        from tqdm.auto import tqdm
+        from workbench.progress import tqdm
 
         # Files are decoded as they arrive (the multipart answer is parsed while it streams in) and written to
         # the cache by a background thread meanwhile; the writes end before we return.
@@ -243,7 +243,7 @@ class BaseArchive:
     def _retrieve_each(
         self, series: SeriesRef, refs: list[InstanceRef], progress: bool, workers: int
     ) -> list[tuple[str, bytes]]:
-        from tqdm.auto import tqdm
+        from workbench.progress import tqdm
 
         def one(ref: InstanceRef) -> bytes:
             return self._retrieve_instance(series, ref)

@@ -20,7 +20,7 @@ def jupyter_base_url() -> str:
     from workbench.config import EnvVar, env_value
 
     base = (
-        env_value(EnvVar.JUPYTER_BASE_URL) or os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or _parent_server()
+        env_value(EnvVar.JUPYTER_BASE_URL) or os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or parent_server()
     )
     base = base or "/"
     if not base.startswith("/"):
@@ -28,7 +28,7 @@ def jupyter_base_url() -> str:
     return base if base.endswith("/") else base + "/"
 
 
-def _parent_server() -> str | None:
+def parent_server() -> str | None:
     try:
         from jupyter_server.serverapp import list_running_servers
     except ImportError:  # no Jupyter server installed: not under JupyterLab
