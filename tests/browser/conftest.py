@@ -1,6 +1,6 @@
 """JupyterLab on a free port (token auth) and headless Debian Chromium driven by Playwright.
 
-No browser is downloaded: Playwright drives ``/usr/bin/chromium`` (Debian ``chromium``, Makefile APT_PACKAGES).
+No browser is downloaded: Playwright drives ``/usr/bin/chromium`` (Debian ``chromium``, in APT_PACKAGES).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from tests.browser.conftest import VIEWPORT, Lab
 pytestmark = [pytest.mark.browser, pytest.mark.orthanc, pytest.mark.notebook]
 
 NAME_QUERY = "*山田*"
-"""Typed into the study browser's name box. (Plain ``山田`` once name search matches names as typed, #16.1.)"""
+"""Typed into the study browser's name box (plain ``山田`` once name search matches names as typed, #16.1)."""
 
 
 def _run_all(page: Any, lab: Lab, name: str) -> None:
@@ -40,7 +40,7 @@ def _run_all(page: Any, lab: Lab, name: str) -> None:
 def _wait_idle(page: Any, timeout: float = 240_000) -> None:
     """Until every code cell has run (each shows its execution number)."""
     page.wait_for_function(
-        """() => {
+        r"""() => {
             const cells = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
             return cells.length > 0 && cells.every(p => /\[\d+\]/.test(p.textContent));
         }""",
@@ -98,7 +98,7 @@ def test_study_browser_and_viewer(lab: Lab, browser_context: Any, tmp_path: Path
     assert box["height"] <= 440 and box["width"] <= 440  # bounded size
     assert slider["x"] > box["x"] + box["width"] - 5  # the controls sit beside the image
     for item in (box, slider, load):  # image and controls on one 1366x768 screen
-        assert 0 <= item["y"] and item["y"] + item["height"] <= VIEWPORT["height"], item
+        assert item["y"] >= 0 and item["y"] + item["height"] <= VIEWPORT["height"], item
     page.screenshot(path=str(screens / "01_browser.png"))
 
     # The viewer link opens through JupyterLab, without another login.
