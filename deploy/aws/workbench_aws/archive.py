@@ -279,7 +279,7 @@ class ArchiveStack(Stack):
                 "DICOM_WEB_PLUGIN_ENABLED": "true",
                 "ORTHANC__DICOM_WEB__ROOT": "/dicom-web/",
                 "STONE_WEB_VIEWER_PLUGIN_ENABLED": "true",
-                # the viewer the study browser links to (web-viewer/app/viewer.html, served through JupyterLab)
+                # the viewer the study browser links to (web-viewer/app/viewer.html, through JupyterLab)
                 "ORTHANC_WEB_VIEWER_PLUGIN_ENABLED": "true",
             },
             secrets={
