@@ -8,7 +8,7 @@ CORE_VENV ?= .venv-core
 CORE_STAMP := $(CORE_VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 APT_PACKAGES := orthanc orthanc-dicomweb orthanc-gdcm orthanc-wsi orthanc-postgresql dcmtk postgresql nodejs dicom3tools \
-  fonts-noto-cjk
+  fonts-noto-cjk orthanc-webviewer chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
@@ -37,6 +37,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[all,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)" >/dev/null
+	$(BIN)/jupyter server extension enable --sys-prefix workbench.jupyter.proxy >/dev/null
 	touch $(STAMP)
 
 install: system-deps $(STAMP)
@@ -89,8 +90,13 @@ demo: install
 stop:
 	$(BIN)/workbench orthanc stop
 
+# As root (containers, some cloud notebooks) Jupyter needs --allow-root. Jupyter prints the URL with its token
+# ("http://127.0.0.1:8888/lab?token=..."). The archive's viewer is served through it (workbench.jupyter.proxy).
+LAB_ARGS ?= --no-browser --ServerApp.ip=127.0.0.1
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=.
+	$(BIN)/jupyter server extension enable --sys-prefix workbench.jupyter.proxy >/dev/null 2>&1
+	@echo "workbench: starting JupyterLab; open the http://127.0.0.1:...?token=... URL it prints below"
+	$(BIN)/jupyter lab --notebook-dir=. $(LAB_ARGS) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf $(VENV) $(CORE_VENV) runs .pytest_cache .ruff_cache .mypy_cache

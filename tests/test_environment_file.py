@@ -19,11 +19,14 @@ MAKE_EXTRAS = ("all", "dev")  # the Makefile: pip install -e ".[all,dev]"
 CONDA_FOR_DEBIAN = {"fonts-noto-cjk": "font-ttf-noto-cjk", "nodejs": "nodejs"}
 """Debian packages of the Makefile and their conda-forge counterparts in environment.yml."""
 SERVER_ONLY = {
-    "orthanc", "orthanc-dicomweb", "orthanc-gdcm", "orthanc-wsi", "orthanc-postgresql", "postgresql",
-    "dcmtk", "dicom3tools",
+    "orthanc", "orthanc-dicomweb", "orthanc-gdcm", "orthanc-wsi", "orthanc-webviewer", "orthanc-postgresql",
+    "postgresql", "dcmtk", "dicom3tools",
 }
 """Debian packages for the local archive and its tests (a DICOM peer, a validator): on SageMaker the archive
 is a remote Orthanc."""
+TEST_ONLY = {"chromium"}
+"""Debian packages only the tests use (tests/browser drives JupyterLab in Debian's chromium); a notebook
+machine has its own browser."""
 
 
 def _environment() -> tuple[list[str], list[str]]:
@@ -83,7 +86,8 @@ def test_conda_packages_match_the_makefiles_debian_packages() -> None:
     conda, _ = _environment()
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")  # continued lines
     apt = re.search(r"^APT_PACKAGES := (.+)$", makefile, re.MULTILINE).group(1).split()
-    assert set(apt) == set(CONDA_FOR_DEBIAN) | SERVER_ONLY, "a new Debian package: add its conda counterpart"
+    expected = set(CONDA_FOR_DEBIAN) | SERVER_ONLY | TEST_ONLY
+    assert set(apt) == expected, "a new Debian package: add its conda counterpart"
     names = {re.split(r"[=<>\s]", d)[0] for d in conda}
     assert names == {"python", "pip", *CONDA_FOR_DEBIAN.values()}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]

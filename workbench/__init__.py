@@ -15,3 +15,17 @@ evaluation
 """
 
 __version__ = "0.1.0"
+
+
+def _notebook_setup() -> None:
+    """In a Jupyter kernel: Japanese fonts for matplotlib (Japanese labels are not empty boxes)."""
+    import contextlib
+
+    from workbench.jupyter.fonts import in_jupyter_kernel, use_japanese_fonts
+
+    if in_jupyter_kernel():
+        with contextlib.suppress(ImportError):  # matplotlib is an optional extra
+            use_japanese_fonts()
+
+
+_notebook_setup()

@@ -130,6 +130,7 @@ def test_orthanc_configuration_and_secrets(default_app: tuple[Any, Any]) -> None
     assert environment["ORTHANC__POSTGRESQL__LOCK"] == "false"
     assert environment["ORTHANC__AUTHENTICATION_ENABLED"] == "true"
     assert environment["DICOM_WEB_PLUGIN_ENABLED"] == "true"
+    assert environment["ORTHANC_WEB_VIEWER_PLUGIN_ENABLED"] == "true"  # the study browser's viewer link
     assert "Ref" in json.dumps(environment["ORTHANC__AWS_S3_STORAGE__BUCKET_NAME"])
     secrets = {s["Name"] for s in container["Secrets"]}
     assert secrets == {"ORTHANC__REGISTERED_USERS", "ORTHANC__POSTGRESQL__PASSWORD"}

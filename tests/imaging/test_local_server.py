@@ -189,6 +189,8 @@ def test_context_manager_starts_and_stops(tmp_path: Path) -> None:
         pid = server.state.pid
         assert server.client().system()["Version"].startswith("1.")
         assert server.status()["running"]
+        if Path("/usr/share/orthanc/plugins/libOrthancWebViewer.so").exists():  # Debian orthanc-webviewer
+            assert "web-viewer" in server.client().get_json("/plugins")
     assert _wait_gone(pid, timeout=1.0)
     assert not server.is_running()
 

@@ -113,3 +113,56 @@ def test_bad_arguments(trained):
         train_classifier(model, [None], epochs=1, progress=False)
     with pytest.raises(ValueError, match="at least 2 classes"):
         make_classifier(1)
+
+
+def _short_run(seed: int) -> list[float]:
+    """Shuffled batches with random flips (MONAI's RandFlipd), as notebook 02 trains."""
+    from monai.transforms import Compose, RandFlipd
+
+    from workbench.ml.datasets import TolerantDataset
+    from workbench.ml.training import loader
+
+    set_seed(seed, threads=1)
+    flips = Compose([RandFlipd("image", prob=0.5, spatial_axis=0)])
+    dataset = TolerantDataset(Dataset(_items(8, 7), transform=flips))
+    history = train_classifier(
+        _small_cnn(), loader(dataset, batch_size=4, shuffle=True, seed=seed), epochs=3, learning_rate=3e-2,
+        progress=False,
+    )
+    return history["loss"].tolist()
+
+
+def test_same_seed_same_losses_in_another_process():
+    import subprocess
+    import sys
+
+    code = "from tests.ml.test_training import _short_run; print(_short_run(3))"
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+            env={**__import__("os").environ, "PYTHONHASHSEED": str(hash_seed)},
+        ).stdout
+        for hash_seed in (1, 2)
+    ]
+    assert runs[0] == runs[1] == f"{_short_run(3)}\n"
+    assert _short_run(4) != _short_run(3)
+    assert torch.are_deterministic_algorithms_enabled()
+
+
+def test_progress_shows_batches_and_a_line_per_epoch(capsys):
+    train_classifier(_small_cnn(), DataLoader(Dataset(_items(8, 0)), batch_size=4), epochs=2, progress=True)
+    captured = capsys.readouterr()
+    assert "epoch 1/2: loss" in captured.out and "epoch 2/2: loss" in captured.out and " s\n" in captured.out
+    assert "epoch 1/2:   0%| " in captured.err and "/2 [" in captured.err  # a bar over the 2 batches
+
+
+def test_monai_future_warnings_are_hidden():
+    import warnings
+
+    from workbench.ml import hide_monai_future_warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        hide_monai_future_warnings()  # what importing workbench.ml does (pytest resets filters per test)
+        warnings.warn_explicit("old API", FutureWarning, "x.py", 1, module="monai.transforms.x")
+        warnings.warn_explicit("old API", FutureWarning, "x.py", 1, module="mine")
+    assert [str(w.message) for w in caught] == ["old API"]

@@ -77,7 +77,7 @@ def tiny_parameters(name: str, workdir: Path, demo_hospital: Any = None) -> dict
         _write_sample_run(runs / "20261129T210000-sample")
         return {"run_dir": "", "runs_dir": str(runs), "output_dir": str(workdir / "report")}
     if name == "05_summary_assistant":
-        # the default case (case-001) is a demo-hospital inpatient: $(imaging) lists its studies
+        # the first of ../eval/cases (case-001) is a demo-hospital inpatient: $(imaging) lists its studies
         return {
             "model": "baseline:extractive",
             "prompt_version": "v6",

@@ -120,16 +120,33 @@ def test_the_screens_drive_the_functions(tiny_case, registry, history, tmp_path)
         and "<th>User</th>" in w["table"].value
         and f"<td>{assistant.last_result.generation.user}</td>" in w["table"].value
     )
+    assert "Physician's summary" in w["reference"].value
+    w["show_source"].value = False
+    assert w["notes"].layout.display == "none"
     w["patient"].value = "unknown"
     w["submit"].click()
     assert "no case with case or patient ID" in w["status"].value and history.count() == 1
+    assert w["summary"].value == "" and assistant.last_result is None  # no stale summary under the error
+    assert w["sentences"].options == () and w["accept"].disabled  # nor a stale draft to review
+    w["open_id"].value = history.search().iloc[0]["id"][:8]
+    w["show"].click()  # Open: the generation in full with its prompt
+    assert "<h4>Generation" in w["detail"].value and "Prompt v5" in w["detail"].value
     w["diff_a"].value, w["diff_b"].value = "v1", "v2"
     w["diff_button"].click()
-    assert "+version: v2" in w["diff"].value
+    assert "+++ v2.md" in w["diff"].value and "version: v" not in w["diff"].value  # no front-matter noise
     w["body"].value = "$(karte)\n新しい版"
-    w["create"].click()
+    w["description"].value = "shorter"
+    w["create"].click()  # no $(ichigo): asks first
+    assert "no $(ichigo)" in w["prompt_status"].value and registry.versions()[-1] == "v6"
+    w["max_tokens"].value, w["temperature"].value = 900, 0.3
+    w["create"].click()  # the second click confirms
     assert "created v7" in w["prompt_status"].value and "v7" in w["version"].options
-    assert "<td>v7</td>" in w["versions"].value
+    assert registry.get("v7").parameters == {"max_tokens": 900, "temperature": 0.3}
+    assert w["version"].value == "v5" and w["description"].value == ""  # Report keeps its choice
+    assert "<td>v7</td>" in w["versions"].value and "新しい版" in w["view"].value
+    w["view_version"].value = "v1"  # any version in full
+    assert registry.get("v1").body.splitlines()[0] in w["view"].value
+    w["create"].click()
     w["create"].click()  # the same body again makes v8, never overwriting v7
     assert registry.versions()[-1] == "v8"
     w["search"].value = "nobody"

@@ -326,9 +326,8 @@ class Judge:
         NotFoundError
             If a row's case is not in ``cases``.
         """
-        from tqdm.auto import tqdm
-
         from workbench.evaluation.score import notes_text
+        from workbench.progress import tqdm
 
         rows = []
         for item in tqdm(items.to_dict("records"), desc=f"judging ({self.model})", disable=not progress):

@@ -256,7 +256,7 @@ def score_run(
     NotFoundError
         If an output's case is not among ``cases``.
     """
-    from tqdm.auto import tqdm
+    from workbench.progress import tqdm
 
     by_id = dict(cases) if isinstance(cases, Mapping) else {c.case_id: c for c in cases}
     lexicon = DrugLexicon.default()

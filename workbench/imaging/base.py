@@ -213,7 +213,7 @@ class BaseArchive:
             if cached is not None:
                 logger.info("series %s read from the volume cache", series_uid)
                 return cached
-        from tqdm.auto import tqdm
+        from workbench.progress import tqdm
 
         # Files are decoded as they arrive (the multipart answer is parsed while it streams in), their pixels
         # copied into one preallocated array and each file dropped once decoded. The volume is then written
@@ -358,7 +358,7 @@ class BaseArchive:
     def _retrieve_each(
         self, series: SeriesRef, refs: list[InstanceRef], progress: bool, workers: int
     ) -> list[tuple[str, bytes]]:
-        from tqdm.auto import tqdm
+        from workbench.progress import tqdm
 
         def one(ref: InstanceRef) -> bytes:
             return self._retrieve_instance(series, ref)

@@ -39,8 +39,9 @@ logger = logging.getLogger(__name__)
 
 PLUGIN_DIR = Path("/usr/share/orthanc/plugins")
 PLUGINS = {"dicomweb": "libOrthancDicomWeb.so", "gdcm": "libOrthancGdcm.so"}
-OPTIONAL_PLUGINS = {"wsi": "libOrthancWSI.so"}
-"""Loaded when installed (``orthanc-wsi``: whole-slide tiles and viewer); the server works without them."""
+OPTIONAL_PLUGINS = {"wsi": "libOrthancWSI.so", "webviewer": "libOrthancWebViewer.so"}
+"""Loaded when installed; the server works without them. ``orthanc-wsi``: whole-slide tiles and viewer;
+``orthanc-webviewer``: the viewer the study browser links to."""
 POSTGRES_PLUGIN = "libOrthancPostgreSQLIndex.so"
 INSTALL_HINT = (
     "install it with 'sudo apt-get install -y orthanc orthanc-dicomweb orthanc-gdcm' (or 'make demo'), "

@@ -655,6 +655,21 @@ class OrthancArchive(BaseArchive):
             raise NotFoundError(f"study {study_uid} not found on Orthanc at {self.url}")
         return str(found[0])
 
+    def viewer_path(self, series_uid: str) -> str:
+        """The series in Orthanc's web viewer plugin, as a path relative to Orthanc's URL.
+
+        The study browser serves it through JupyterLab (:mod:`workbench.jupyter.proxy`).
+
+        Raises
+        ------
+        NotFoundError
+            No such series.
+        """
+        found = self.find(Query(Level.SERIES, {"SeriesInstanceUID": series_uid}), expand=False)
+        if not found:
+            raise NotFoundError(f"series {series_uid} not found on Orthanc at {self.url}")
+        return f"web-viewer/app/viewer.html?series={found[0]}"
+
 
 def _version(study: dict[str, Any]) -> tuple[str, ...]:
     return (study.get("LastUpdate", ""), *sorted(study.get("Series", [])))

@@ -28,11 +28,22 @@ use, so ``import workbench.ml`` itself stays light.
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
 from workbench.optional import require
 
 require("torch", "monai", "sklearn", what="workbench.ml")
+
+
+
+def hide_monai_future_warnings() -> None:
+    """MONAI's deprecation notices (FutureWarning) are for MONAI's developers, not a researcher's notebook."""
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"monai(\.|$)")
+    warnings.filterwarnings("ignore", category=FutureWarning, message=r"(?s).*monai")
+
+
+hide_monai_future_warnings()
 
 _EXPORTS = {
     "LoadSeries": "transforms",
@@ -45,6 +56,7 @@ _EXPORTS = {
     "TolerantDataset": "datasets",
     "collate_skip_failed": "datasets",
     "set_seed": "training",
+    "loader": "training",
     "make_classifier": "training",
     "train_classifier": "training",
     "evaluate": "training",

@@ -30,7 +30,10 @@ from workbench.summary.citations import Sentence, as_sentences
 from workbench.summary.entries import EntryIndex
 from workbench.summary.generate import Generation, summarize
 from workbench.summary.history import History, open_history
+from workbench.summary.history_view import generation_detail, history_table
+from workbench.summary.prompt_screen import missing_placeholders, screen_diff
 from workbench.summary.prompts import Prompt, PromptRegistry
+from workbench.summary.report_view import history_controls, prompt_controls, report_controls
 from workbench.summary.review import Review, open_review, open_review_store
 
 logger = logging.getLogger(__name__)
@@ -340,21 +343,24 @@ class SummaryAssistant:
         )
         x["submit"] = w.Button(description="Submit", button_style="primary")
         x["status"] = w.HTML()
-        x["summary"] = w.HTML(layout=w.Layout(width="50%"))
-        x["notes"] = w.HTML(layout=w.Layout(width="50%", max_height="600px", overflow="auto"))
+        x["summary"] = w.HTML(layout=w.Layout(width="34%"))
+        x["reference"] = w.HTML(layout=w.Layout(width="33%", max_height="600px", overflow="auto"))
+        x["notes"] = w.HTML(layout=w.Layout(width="33%", max_height="600px", overflow="auto"))
         x["markers"] = w.Checkbox(value=False, description="show citation markers")
         x["sentences"] = w.Select(options=[], rows=10, layout=w.Layout(width="100%"))
         x["cited"] = w.HTML()
+        extra = report_controls(w, self.cases, x)  # case picker, data-source switch
         x["submit"].on_click(lambda _button: self.on_submit())
         x["markers"].observe(lambda _change: self._show_sentences(), names="value")
         x["sentences"].observe(lambda _change: self.on_select_sentence(), names="value")
         return w.VBox(
             [
+                extra["case"],
                 w.HBox([x["patient"], x["submit"]]),
                 x["source"],
-                w.HBox([x["version"], x["model"]]),
+                w.HBox([x["version"], x["model"], extra["show_source"]]),
                 x["status"],
-                w.HBox([x["summary"], x["notes"]]),
+                w.HBox([x["summary"], x["reference"], x["notes"]]),
                 w.HTML(
                     "<h4>Sentences</h4><small>✓ cited · ？ uncited · ✗ invalid citation. "
                     "Select a sentence to see the entries it cites.</small>"
@@ -417,6 +423,12 @@ class SummaryAssistant:
             )
         except WorkbenchError as exc:
             x["status"].value = f"<b style='color:#b00'>{html.escape(str(exc))}</b>"
+            self.last_result = None  # the old summary would read as this submission's answer
+            x["summary"].value = x["reference"].value = x["notes"].value = ""
+            self._show_sentences()
+            self.review = None  # nor is the old draft this submission's to review
+            x["accept"].disabled = True
+            x["review_status"].value = ""
             return
         self.last_result = result
         g = result.generation
@@ -427,6 +439,8 @@ class SummaryAssistant:
         )
         x["summary"].value = "<h4>Summary</h4>" + _pre(result.summary)
         x["notes"].value = f"<h4>{Source(g.source).label}</h4>" + _pre(result.notes)
+        case = find_case(self.cases, g.patient_id)
+        x["reference"].value = "<h4>Physician's summary</h4>" + _pre(case.reference or "(none in this case)")
         self._show_sentences()
         self.start_review(g.id)
         self.refresh_history()
@@ -472,6 +486,7 @@ class SummaryAssistant:
                                         f"id {generation.id} (from the history)")
         x["summary"].value = "<h4>Summary</h4>" + _pre(generation.output)
         x["notes"].value = f"<h4>{Source(generation.source).label}</h4>" + _pre(self.last_result.notes)
+        x["reference"].value = "<h4>Physician's summary</h4>" + _pre(case.reference or "(none in this case)")
         self._show_sentences()
         self.start_review(generation.id)
         x["tab"].selected_index = 0
@@ -513,10 +528,18 @@ class SummaryAssistant:
     # -- History -----------------------------------------------------------------------------------------
     def _history_screen(self, w: Any) -> Any:
         x = self._widgets
-        x["search"] = w.Text(placeholder="Search the histories with patient id", layout=w.Layout(width="60%"))
+        x["search"] = w.Text(
+            placeholder="Search the histories with patient id or generation id (a prefix is enough)",
+            layout=w.Layout(width="60%"),
+            continuous_update=False,
+        )
         x["search_button"] = w.Button(description="Search")
-        x["open_id"] = w.Text(placeholder="generation id", description="Review id")
+        extra = history_controls(w, x)  # sort, rows per page, open one (workbench.summary.history_view)
         x["open"] = w.Button(description="Open for review")
+        x["search"].observe(lambda _c: self.refresh_history(page=1), names="value")
+        x["sort"].observe(lambda _c: self.refresh_history(page=1), names="value")
+        x["rows"].observe(lambda _c: self.refresh_history(page=1), names="value")
+        x["show"].on_click(lambda _b: self.open_generation())
         x["open"].on_click(lambda _b: self.on_open())
         x["table"] = w.HTML()
         x["previous"] = w.Button(description="‹", layout=w.Layout(width="40px"))
@@ -529,20 +552,36 @@ class SummaryAssistant:
         return w.VBox(
             [
                 w.HBox([x["search"], x["search_button"]]),
+                w.HBox([x["sort"], x["rows"]]),
                 x["table"],
                 w.HBox([x["previous"], x["page_label"], x["next"]]),
-                w.HBox([x["open_id"], x["open"]]),
+                w.HBox([*extra["open_row"].children, x["open"]]),
+                x["detail"],
             ]
         )
 
     def refresh_history(self, page: int | None = None) -> HistoryPage:
         """Show one page of the history for the patient ID in the search box."""
         x = self._widgets
-        result = history_page(self.history, x["search"].value, page or x["page"], self.page_size)
-        x["page"] = result.page
-        x["table"].value = result.rows.to_html(index=False, escape=True)
-        x["page_label"].value = f"Page {result.page} of {result.n_pages} ({result.total} generations)"
-        return result
+        rows, shown, n_pages, total = history_table(
+            self.history,
+            x["search"].value,
+            page=page or x["page"],
+            page_size=x["rows"].value,
+            sort=x["sort"].value,
+        )
+        x["page"] = shown
+        x["table"].value = rows.to_html(index=False, escape=True)
+        x["page_label"].value = f"Page {shown} of {n_pages} ({total} generations)"
+        return HistoryPage(rows=rows, page=shown, n_pages=n_pages, total=total)
+
+    def open_generation(self) -> None:
+        """Open clicked: the generation's full text and its prompt."""
+        x = self._widgets
+        try:
+            x["detail"].value = generation_detail(self.history, self.registry, x["open_id"].value)
+        except WorkbenchError as exc:
+            x["detail"].value = f"<b style='color:#b00'>{html.escape(str(exc))}</b>"
 
     # -- Prompt ------------------------------------------------------------------------------------------
     def _prompt_screen(self, w: Any, versions: list[str]) -> Any:
@@ -563,17 +602,23 @@ class SummaryAssistant:
         x["description"] = w.Text(description="Description", layout=w.Layout(width="60%"))
         x["create"] = w.Button(description="Create new prompt", button_style="success")
         x["prompt_status"] = w.HTML()
+        extra = prompt_controls(w, versions, x)  # view a version, max tokens, temperature (prompt_screen)
+        x["view_version"].observe(lambda _c: self.on_view(), names="value")
         x["diff_button"].on_click(lambda _b: self.on_diff())
         x["create"].on_click(lambda _b: self.on_create())
         self._show_versions()
+        self.on_view()
         return w.VBox(
             [
                 x["versions"],
+                x["view_version"],
+                x["view"],
                 w.HBox([x["diff_a"], x["diff_b"], x["diff_button"]]),
                 x["diff"],
                 w.HTML("<h4>Create new prompt</h4>"),
                 x["body"],
                 x["description"],
+                extra["parameters"],
                 x["create"],
                 x["prompt_status"],
             ]
@@ -588,7 +633,7 @@ class SummaryAssistant:
         x = self._widgets
         try:
             x["diff"].value = _pre(
-                prompt_diff(self.registry, x["diff_a"].value, x["diff_b"].value) or "(identical)"
+                screen_diff(self.registry, x["diff_a"].value, x["diff_b"].value) or "(identical)"
             )
         except WorkbenchError as exc:
             x["diff"].value = f"<b style='color:#b00'>{html.escape(str(exc))}</b>"
@@ -596,14 +641,40 @@ class SummaryAssistant:
     def on_create(self) -> None:
         """Create clicked: a new version, added to the menus."""
         x = self._widgets
+        body = x["body"].value
+        missing = missing_placeholders(body)
+        if missing and x.get("confirmed_body") != body:  # a second click on the same text confirms
+            x["confirmed_body"] = body
+            x["prompt_status"].value = (
+                "<b style='color:#a60'>This prompt has no "
+                + ", ".join(f"$({name})" for name in missing)
+                + ": the model would not see those notes. Click Create again to create it anyway.</b>"
+            )
+            return
         try:
-            prompt = create_prompt(self.registry, x["body"].value, description=x["description"].value)
+            prompt = create_prompt(
+                self.registry,
+                body,
+                description=x["description"].value,
+                max_tokens=x["max_tokens"].value,
+                temperature=x["temperature"].value,
+            )
         except WorkbenchError as exc:
             x["prompt_status"].value = f"<b style='color:#b00'>{html.escape(str(exc))}</b>"
             return
+        x.pop("confirmed_body", None)
         versions = self.registry.versions()
-        for name in ("version", "diff_a", "diff_b"):
+        chosen = x["version"].value  # the Report screen keeps its choice: a new version is opt-in
+        for name in ("version", "diff_a", "diff_b", "view_version"):
             x[name].options = versions
-        x["version"].value = prompt.version
+        x["version"].value = chosen
+        x["view_version"].value = prompt.version
+        x["description"].value = ""
         self._show_versions()
         x["prompt_status"].value = html.escape(f"created {prompt.version} ({prompt.path})")
+
+    def on_view(self) -> None:
+        """Show the full text of the version chosen to view."""
+        x = self._widgets
+        version = x["view_version"].value
+        x["view"].value = _pre(self.registry.get(version).text) if version else ""

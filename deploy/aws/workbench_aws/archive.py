@@ -279,6 +279,8 @@ class ArchiveStack(Stack):
                 "DICOM_WEB_PLUGIN_ENABLED": "true",
                 "ORTHANC__DICOM_WEB__ROOT": "/dicom-web/",
                 "STONE_WEB_VIEWER_PLUGIN_ENABLED": "true",
+                # the viewer the study browser links to (web-viewer/app/viewer.html, through JupyterLab)
+                "ORTHANC_WEB_VIEWER_PLUGIN_ENABLED": "true",
             },
             secrets={
                 "ORTHANC__REGISTERED_USERS": ecs.Secret.from_secrets_manager(self.orthanc_secret),
