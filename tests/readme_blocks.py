@@ -1,0 +1,82 @@
+"""The fenced ``bash`` and ``python`` blocks of README.md, as the README tests run them.
+
+A block runs in ``make test`` unless the line right before its fence is a marker comment::
+
+    <!-- README-snippet: cloud -->                          needs AWS or another remote service
+    <!-- README-snippet: destructive -->                    changes something outside the test's folders
+    <!-- README-snippet: skip (runs the suite itself) -->   any other reason, always given in parentheses
+
+Blocks fenced as anything else (```text, a bare ```) are not code and are not run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+LANGUAGES = ("bash", "python")
+MARKER = re.compile(r"^<!--\s*README-snippet:\s*(?P<kind>cloud|destructive|skip)\s*(?:\((?P<reason>[^)]+)\))?\s*-->$")
+"""A marker comment: its kind, and for ``skip`` its reason in parentheses (required)."""
+_ANY_MARKER = re.compile(r"README-snippet")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced block: its language, the README line of its opening fence, its code and its marker."""
+
+    language: str
+    line: int
+    code: str
+    marker: str | None = None
+    reason: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The test id, named by the README line of the fence."""
+        return f"README.md:{self.line}-{self.language}"
+
+
+def blocks(path: Path = README) -> list[Block]:
+    """Every fenced ``bash``/``python`` block of ``path``, in order, with the marker before it.
+
+    Raises
+    ------
+    ValueError
+        A marker that is malformed, a ``skip`` without its reason, a marker not followed by a block, or an
+        unclosed fence (each names its line).
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found: list[Block] = []
+    pending: tuple[int, str, str | None] | None = None
+    index = 0
+    while index < len(lines):
+        text = lines[index].strip()
+        number = index + 1
+        if _ANY_MARKER.search(text):
+            match = MARKER.match(text)
+            if not match or (match["kind"] == "skip" and not match["reason"]):
+                raise ValueError(f"{path.name}:{number}: malformed snippet marker {text!r}")
+            pending = (number, match["kind"], match["reason"])
+        elif text.startswith("```"):
+            language = text[3:].strip()
+            end = index + 1
+            while end < len(lines) and not lines[end].strip().startswith("```"):
+                end += 1
+            if end == len(lines):
+                raise ValueError(f"{path.name}:{number}: fence never closed")
+            if pending and pending[0] != number - 1:
+                raise ValueError(f"{path.name}:{pending[0]}: a snippet marker must be the line right before a fence")
+            if language in LANGUAGES:
+                code = "\n".join(lines[index + 1 : end]) + "\n"
+                kind, reason = (pending[1], pending[2]) if pending else (None, None)
+                found.append(Block(language, number, code, kind, reason))
+            elif pending:
+                raise ValueError(f"{path.name}:{pending[0]}: a snippet marker before a {language or 'plain'} block")
+            pending = None
+            index = end
+        elif text and pending:
+            raise ValueError(f"{path.name}:{pending[0]}: a snippet marker must be the line right before a fence")
+        index += 1
+    return found
