@@ -6,13 +6,15 @@ A block runs in ``make test`` unless the line right before its fence is a marker
     <!-- README-snippet: destructive -->                    changes something outside the test's folders
     <!-- README-snippet: skip (runs the suite itself) -->   any other reason, always given in parentheses
 
-Blocks fenced as anything else (```text, a bare ```) are not code and are not run.
+Blocks fenced as anything else (```text, a bare ```) are not code and are not run. A ```text block that directly
+follows a code block (only blank lines between) is what that block prints: every non-blank line of it must be
+in the block's output (spaces collapsed), so the output a README shows is the output a reader gets.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -31,6 +33,8 @@ class Block:
     code: str
     marker: str | None = None
     reason: str | None = None
+    expected: tuple[str, ...] = ()
+    """The non-blank lines of the ```text block right after it (spaces collapsed): what it prints."""
 
     @property
     def id(self) -> str:
@@ -50,7 +54,7 @@ def blocks(path: Path = README) -> list[Block]:
     lines = path.read_text(encoding="utf-8").splitlines()
     found: list[Block] = []
     pending: tuple[int, str, str | None] | None = None
-    index = 0
+    index = last_end = 0
     while index < len(lines):
         text = lines[index].strip()
         number = index + 1
@@ -68,6 +72,9 @@ def blocks(path: Path = README) -> list[Block]:
                 raise ValueError(f"{path.name}:{number}: fence never closed")
             if pending and pending[0] != number - 1:
                 raise ValueError(f"{path.name}:{pending[0]}: a snippet marker must be the line right before a fence")
+            if language == "text" and found and found[-1].language in LANGUAGES and _only_blank(lines, last_end, index):
+                shown = tuple(" ".join(line.split()) for line in lines[index + 1 : end] if line.strip())
+                found[-1] = replace(found[-1], expected=shown)
             if language in LANGUAGES:
                 code = "\n".join(lines[index + 1 : end]) + "\n"
                 kind, reason = (pending[1], pending[2]) if pending else (None, None)
@@ -75,8 +82,20 @@ def blocks(path: Path = README) -> list[Block]:
             elif pending:
                 raise ValueError(f"{path.name}:{pending[0]}: a snippet marker before a {language or 'plain'} block")
             pending = None
-            index = end
+            index = last_end = end
         elif text and pending:
             raise ValueError(f"{path.name}:{pending[0]}: a snippet marker must be the line right before a fence")
         index += 1
     return found
+
+
+def _only_blank(lines: list[str], after: int, before: int) -> bool:
+    """Whether the lines strictly between ``after`` and ``before`` (0-based) are all blank."""
+    return after > 0 and all(not line.strip() for line in lines[after + 1 : before])
+
+
+def missing_output(block: Block, output: str) -> list[str]:
+    """The lines of ``block.expected`` that ``output`` does not contain (spaces collapsed)."""
+    printed = {" ".join(line.split()) for line in output.splitlines()}
+    flat = " ".join(output.split())
+    return [line for line in block.expected if line not in printed and line not in flat]

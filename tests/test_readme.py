@@ -12,6 +12,8 @@ and ``WORKBENCH_ORTHANC_*`` pointing at the test server. Blocks marked ``cloud``
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -23,7 +25,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.readme_blocks import Block, blocks
+from tests.readme_blocks import Block, blocks, missing_output
 
 pytestmark = pytest.mark.orthanc
 
@@ -84,10 +86,22 @@ class Session:
     def _exec(self, block: Block) -> None:
         self.ran.add(block.line)
         code = compile("\n" * block.line + block.code, str(ROOT / "README.md"), "exec")
+        printed = io.StringIO()
         try:
-            exec(code, self.namespace)
+            with contextlib.redirect_stdout(printed):
+                exec(code, self.namespace)
         except Exception as error:
             raise AssertionError(f"README.md line {block.line}: the python block failed: {error!r}") from error
+        _check_output(block, printed.getvalue())
+
+
+def _check_output(block: Block, output: str) -> None:
+    """Fail naming the README line when the block did not print the output the README shows after it."""
+    missing = missing_output(block, output)
+    assert not missing, (
+        f"README.md line {block.line}: the block did not print what the README shows after it: {missing}\n"
+        f"--- it printed ---\n{output[-4000:]}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +128,7 @@ def test_readme_block(block: Block, readme_env: Path, session: Session) -> None:
         f"README.md line {block.line}: the bash block failed with status {done.returncode}\n"
         f"--- block ---\n{block.code}--- stdout ---\n{done.stdout[-4000:]}--- stderr ---\n{done.stderr[-4000:]}"
     )
+    _check_output(block, done.stdout)
 
 
 def test_the_readme_has_runnable_blocks_and_few_skips() -> None:
