@@ -6,9 +6,9 @@ A block runs in ``make test`` unless the line right before its fence is a marker
     <!-- README-snippet: destructive -->                    changes something outside the test's folders
     <!-- README-snippet: skip (runs the suite itself) -->   any other reason, always given in parentheses
 
-Blocks fenced as anything else (```text, a bare ```) are not code and are not run. A ```text block that directly
-follows a code block (only blank lines between) is what that block prints: every non-blank line of it must be
-in the block's output (spaces collapsed), so the output a README shows is the output a reader gets.
+Blocks fenced as anything else (```text, a bare ```) are not code and are not run. A ```text block that
+directly follows a code block (only blank lines between) is what that block prints: every non-blank line of it
+must be in the block's output (spaces collapsed), so the output a README shows is the output a reader gets.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 LANGUAGES = ("bash", "python")
-MARKER = re.compile(r"^<!--\s*README-snippet:\s*(?P<kind>cloud|destructive|skip)\s*(?:\((?P<reason>[^)]+)\))?\s*-->$")
+MARKER = re.compile(
+    r"^<!--\s*README-snippet:\s*(?P<kind>cloud|destructive|skip)\s*(?:\((?P<reason>[^)]+)\))?\s*-->$"
+)
 """A marker comment: its kind, and for ``skip`` its reason in parentheses (required)."""
 _ANY_MARKER = re.compile(r"README-snippet")
+_PLACE = "a snippet marker must be the line right before a fence"
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,9 @@ def blocks(path: Path = README) -> list[Block]:
             if end == len(lines):
                 raise ValueError(f"{path.name}:{number}: fence never closed")
             if pending and pending[0] != number - 1:
-                raise ValueError(f"{path.name}:{pending[0]}: a snippet marker must be the line right before a fence")
-            if language == "text" and found and found[-1].language in LANGUAGES and _only_blank(lines, last_end, index):
+                raise ValueError(f"{path.name}:{pending[0]}: {_PLACE}")
+            follows = found and found[-1].language in LANGUAGES and _only_blank(lines, last_end, index)
+            if language == "text" and follows:
                 shown = tuple(" ".join(line.split()) for line in lines[index + 1 : end] if line.strip())
                 found[-1] = replace(found[-1], expected=shown)
             if language in LANGUAGES:
@@ -80,11 +84,12 @@ def blocks(path: Path = README) -> list[Block]:
                 kind, reason = (pending[1], pending[2]) if pending else (None, None)
                 found.append(Block(language, number, code, kind, reason))
             elif pending:
-                raise ValueError(f"{path.name}:{pending[0]}: a snippet marker before a {language or 'plain'} block")
+                kind = language or "plain"
+                raise ValueError(f"{path.name}:{pending[0]}: a snippet marker before a {kind} fence")
             pending = None
             index = last_end = end
         elif text and pending:
-            raise ValueError(f"{path.name}:{pending[0]}: a snippet marker must be the line right before a fence")
+            raise ValueError(f"{path.name}:{pending[0]}: {_PLACE}")
         index += 1
     return found
 

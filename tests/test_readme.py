@@ -3,8 +3,8 @@
 Each block is one test named by the README line of its fence (``README.md:155-python``); a failing block says
 its line. Bash blocks run each in its own ``bash -euo pipefail``, with the virtualenv's ``workbench`` first on
 ``PATH``. Python blocks share one namespace and run in README order, like a reader's notebook session: a
-python block selected alone (``-k``) first runs the python blocks before it. Both run in one working folder for
-the whole README (``eval/`` of the repository linked into it, ``notebooks/`` and ``prompts/`` copied, so
+python block selected alone (``-k``) first runs the python blocks before it. Both run in one working folder
+for the whole README (``eval/`` of the repository linked into it, ``notebooks/`` and ``prompts/`` copied, so
 relative paths work and nothing is written into the repository), with their own config, data and cache folders
 and ``WORKBENCH_ORTHANC_*`` pointing at the test server. Blocks marked ``cloud``, ``destructive`` or ``skip``
 (see :mod:`tests.readme_blocks`) are reported as skipped with their marker.
@@ -46,7 +46,9 @@ def readme_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def readme_env(readme_folder: Path, orthanc: Any, demo_hospital: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+def readme_env(
+    readme_folder: Path, orthanc: Any, demo_hospital: Any, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Point this process's environment at the README folder and the test Orthanc; returns the folder."""
     values = {
         "WORKBENCH_CONFIG_DIR": readme_folder / ".config",
@@ -91,7 +93,7 @@ class Session:
             with contextlib.redirect_stdout(printed):
                 exec(code, self.namespace)
         except Exception as error:
-            raise AssertionError(f"README.md line {block.line}: the python block failed: {error!r}") from error
+            raise AssertionError(f"README.md line {block.line}: the python block failed: {error!r}") from None
         _check_output(block, printed.getvalue())
 
 
@@ -116,7 +118,8 @@ def session() -> Iterator[Session]:
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
 def test_readme_block(block: Block, readme_env: Path, session: Session) -> None:
     if block.marker is not None:
-        pytest.skip(f"README.md line {block.line}: marked {block.marker}" + (f" ({block.reason})" if block.reason else ""))
+        reason = f" ({block.reason})" if block.reason else ""
+        pytest.skip(f"README.md line {block.line}: marked {block.marker}{reason}")
     if block.language == "python":
         session.run(block)
         return
@@ -126,7 +129,8 @@ def test_readme_block(block: Block, readme_env: Path, session: Session) -> None:
     )
     assert done.returncode == 0, (
         f"README.md line {block.line}: the bash block failed with status {done.returncode}\n"
-        f"--- block ---\n{block.code}--- stdout ---\n{done.stdout[-4000:]}--- stderr ---\n{done.stderr[-4000:]}"
+        f"--- block ---\n{block.code}--- stdout ---\n{done.stdout[-4000:]}"
+        f"--- stderr ---\n{done.stderr[-4000:]}"
     )
     _check_output(block, done.stdout)
 

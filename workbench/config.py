@@ -38,8 +38,8 @@ import logging
 import os
 import stat
 import threading
-import warnings
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,10 +144,12 @@ class ConfigWarning(UserWarning):
 KNOWN_SETTINGS: dict[str, frozenset[str] | None] = {
     "orthanc": frozenset({"url", "username", "password", "password_file", "data_dir", "modalities"}),
     "bedrock": frozenset(
-        {"region", "max_attempts", "read_timeout", "throttle_rounds", "throttle_wait", "record_caller_identity"}
+        {"region", "max_attempts", "read_timeout", "throttle_rounds", "throttle_wait",
+         "record_caller_identity"}
     ),
     "bedrock_batch": frozenset(
-        {"role_arn", "s3_uri", "timeout_hours", "min_records", "max_records", "poll_seconds", "max_poll_seconds"}
+        {"role_arn", "s3_uri", "timeout_hours", "min_records", "max_records", "poll_seconds",
+         "max_poll_seconds"}
     ),
     "openai": frozenset({"base_url", "api_key", "api_key_file", "timeout", "max_attempts"}),
     "summary": frozenset({"redact", "user"}),
@@ -426,7 +428,8 @@ def openai_settings() -> OpenAISettings:
 
 
 def _openai_api_key() -> str | None:
-    """``WORKBENCH_OPENAI_API_KEY``, else ``[openai] api_key``, else the 0600 file ``[openai] api_key_file``."""
+    """``WORKBENCH_OPENAI_API_KEY``, else ``[openai] api_key``, else the 0600 file ``[openai]
+    api_key_file``."""
     key = setting("openai", "api_key", env=EnvVar.OPENAI_API_KEY)
     if key is None:
         key_file = setting("openai", "api_key_file")
