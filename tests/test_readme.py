@@ -140,3 +140,18 @@ def test_the_readme_has_runnable_blocks_and_few_skips() -> None:
     skipped = [block for block in BLOCKS if block.marker == "skip"]
     assert len(runnable) >= 8
     assert len(skipped) <= 3, [f"line {block.line}: {block.reason}" for block in skipped]
+
+
+def test_all_twelve_inpatients_have_cases_as_the_readme_says() -> None:
+    import json
+
+    from workbench.imaging.demo.roster import ROSTER
+
+    metas = (ROOT / "eval" / "cases").glob("*/meta.json")
+    case_ids = {json.loads(path.read_text(encoding="utf-8"))["patient_id"] for path in metas}
+    with_cases = [patient for patient in ROSTER if patient.patient_id in case_ids]
+    assert len(ROSTER) == len(with_cases) == 12
+    assert len(case_ids) == 30
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "All 12 have discharge-summary cases" in " ".join(readme.split())
+    assert "the other 18 of the 30 cases" in " ".join(readme.split())
