@@ -155,3 +155,22 @@ def test_all_twelve_inpatients_have_cases_as_the_readme_says() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "All 12 have discharge-summary cases" in " ".join(readme.split())
     assert "the other 18 of the 30 cases" in " ".join(readme.split())
+
+
+def test_history_shows_what_the_readme_says() -> None:
+    import argparse
+
+    from workbench.summary import cli
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["history"])
+    assert args.limit == 50  # "newest first, 50 rows (--limit N, 0 for all)"
+    shown = set(cli.HISTORY_COLUMNS)
+    assert {"model", "prompt_version", "input_tokens", "output_tokens", "cost_usd"} <= shown
+    assert "prompt_hash" not in shown  # the README sends readers to --format json for it
+    from workbench.summary.history import Generation
+
+    assert "prompt_hash" in Generation.__dataclass_fields__
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert "newest first, 50 rows (--limit N, 0 for all): model, prompt version, tokens, cost" in readme
