@@ -23,7 +23,7 @@ MARKER = re.compile(
     r"^<!--\s*README-snippet:\s*(?P<kind>cloud|destructive|skip)\s*(?:\((?P<reason>[^)]+)\))?\s*-->$"
 )
 """A marker comment: its kind, and for ``skip`` its reason in parentheses (required)."""
-_ANY_MARKER = re.compile(r"README-snippet")
+_ANY_MARKER = re.compile(r"^<!--.*README-snippet")
 _PLACE = "a snippet marker must be the line right before a fence"
 
 

@@ -174,3 +174,34 @@ def test_history_shows_what_the_readme_says() -> None:
     assert "prompt_hash" in Generation.__dataclass_fields__
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     assert "newest first, 50 rows (--limit N, 0 for all): model, prompt version, tokens, cost" in readme
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("<!-- README-snippet: skip -->\n```bash\nls\n```\n", "malformed snippet marker"),
+        ("<!-- README-snippet: clowd -->\n```bash\nls\n```\n", "malformed snippet marker"),
+        ("<!-- README-snippet: cloud -->\n\n```bash\nls\n```\n", "must be the line right before a fence"),
+        ("<!-- README-snippet: cloud -->\n```text\nls\n```\n", "before a text fence"),
+        ("```bash\nls\n", "fence never closed"),
+    ],
+)
+def test_a_misplaced_or_malformed_marker_names_its_line(tmp_path: Path, text: str, message: str) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# t\n\n" + text, encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"README.md:3: .*{message}"):
+        blocks(readme)
+
+
+def test_blocks_carry_their_fence_line_marker_and_shown_output(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "# t\n```bash\necho  a   b\n```\n\n```text\na b\n```\n"
+        "<!-- README-snippet: skip (runs itself) -->\n```python\nx = 1\n```\n```\nplain\n```\n",
+        encoding="utf-8",
+    )
+    first, second = blocks(readme)
+    assert (first.language, first.line, first.code, first.marker) == ("bash", 2, "echo  a   b\n", None)
+    assert first.expected == ("a b",)
+    assert (second.line, second.marker, second.reason, second.expected) == (10, "skip", "runs itself", ())
+    assert missing_output(first, "a b\n") == [] and missing_output(first, "c\n") == ["a b"]
