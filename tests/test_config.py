@@ -111,3 +111,52 @@ def test_every_environment_variable_is_listed_in_one_place() -> None:
                      and re.fullmatch(r"WORKBENCH_[A-Z0-9_]+", node.value)]
     assert mentioned - listed == set()
     assert bare == []
+
+
+def test_openai_api_key_file_is_read_like_the_orthanc_password_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WORKBENCH_OPENAI_API_KEY", raising=False)
+    key_file = config.config_dir() / "openai-key"
+    config.write_secret(key_file, "sk-local\n")
+    config.update_config("openai", {"base_url": "http://127.0.0.1:8000/v1", "api_key_file": str(key_file)})
+    settings = config.openai_settings()
+    assert settings.api_key == "sk-local"
+    assert "sk-local" not in repr(settings)
+    monkeypatch.setenv("WORKBENCH_OPENAI_API_KEY", "from-env")
+    assert config.openai_settings().api_key == "from-env"
+
+
+def test_an_openai_key_file_open_to_others_or_missing_is_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WORKBENCH_OPENAI_API_KEY", raising=False)
+    key_file = config.config_dir() / "openai-key"
+    config.write_secret(key_file, "sk-local")
+    key_file.chmod(0o644)
+    config.update_config("openai", {"api_key_file": str(key_file)})
+    with pytest.raises(ConfigError, match=r"open to other users \(mode 0644\); run: chmod 600"):
+        config.openai_settings()
+    config.update_config("openai", {"api_key_file": str(key_file) + ".missing"})
+    with pytest.raises(ConfigError, match="does not exist; write the key into it"):
+        config.openai_settings()
+
+
+def test_an_unknown_setting_is_reported_with_its_key_and_file() -> None:
+    config.update_config("openai", {"base_url": "http://x/v1", "api_key_fle": "/tmp/k"})
+    config.update_config("orthanc", {"url": "http://x:1"})
+    with pytest.warns(config.ConfigWarning) as caught:
+        config.openai_settings()
+    (message,) = [str(w.message) for w in caught]
+    assert str(config.config_path()) in message
+    assert "[openai] api_key_fle" in message
+    assert "api_key_file" in message  # the known keys, so the typo is visible
+
+
+def test_an_unknown_section_is_reported_and_known_ones_are_quiet() -> None:
+    import warnings
+
+    config.update_config("orthanc", {"url": "http://x:1", "username": "u"})
+    config.update_config("prices", {"bedrock": {"my-model": {"input": 1.0, "output": 2.0}}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        config.orthanc_settings()
+    config.update_config("ortanc", {"url": "http://x:1"})
+    with pytest.warns(config.ConfigWarning, match=r"unknown section \[ortanc\]"):
+        config.orthanc_settings()

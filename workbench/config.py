@@ -36,8 +36,10 @@ import copy
 import enum
 import logging
 import os
+import stat
 import threading
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,7 +135,51 @@ def _parsed() -> dict[str, Any]:
             raise ConfigError(f"{path} is not valid TOML ({exc}); fix or delete it") from None
         READS["count"] += 1
         _READ = (path, version, data)
+        _report_unknown(path, data)
         return data
+
+
+class ConfigWarning(UserWarning):
+    """A setting in ``config.toml`` that the workbench does not know (a typo, or one from another version)."""
+
+
+KNOWN_SETTINGS: dict[str, frozenset[str] | None] = {
+    "orthanc": frozenset({"url", "username", "password", "password_file", "data_dir", "modalities"}),
+    "bedrock": frozenset(
+        {"region", "max_attempts", "read_timeout", "throttle_rounds", "throttle_wait",
+         "record_caller_identity"}
+    ),
+    "bedrock_batch": frozenset(
+        {"role_arn", "s3_uri", "timeout_hours", "min_records", "max_records", "poll_seconds",
+         "max_poll_seconds"}
+    ),
+    "openai": frozenset({"base_url", "api_key", "api_key_file", "timeout", "max_attempts"}),
+    "summary": frozenset({"redact", "user"}),
+    "storage": frozenset({"uri"}),
+    "cache": frozenset({"images_max_gb"}),
+    "prompts": frozenset({"dir"}),
+    "prices": None,  # [prices.<backend>."<model id>"]: any model id
+}
+"""Every ``[section] key`` the workbench reads (``None``: the section's keys are free, e.g. model ids)."""
+
+
+def _report_unknown(path: Path, data: dict[str, Any]) -> None:
+    """Warn (:class:`ConfigWarning`, and the log) about each section or key of ``path`` nobody reads."""
+    for section, values in data.items():
+        if section not in KNOWN_SETTINGS:
+            message = f"{path}: unknown section [{section}]; known: {', '.join(sorted(KNOWN_SETTINGS))}"
+        else:
+            known = KNOWN_SETTINGS[section]
+            if known is None or not isinstance(values, dict):
+                continue
+            unknown = sorted(set(values) - known)
+            if not unknown:
+                continue
+            message = (
+                f"{path}: unknown setting {', '.join(f'[{section}] {key}' for key in unknown)} is ignored; "
+                f"[{section}] knows {', '.join(sorted(known))}"
+            )
+        warnings.warn(message, ConfigWarning, stacklevel=2)
 
 
 def load_config() -> dict[str, Any]:
@@ -205,21 +251,34 @@ def write_secret(path: Path, secret: str) -> None:
     atomic_write(path, secret.encode("utf-8"), mode=0o600)
 
 
-def read_secret(path: str | Path) -> str:
-    """Read a secret file written by :func:`write_secret`.
+def read_secret(path: str | Path, *, fix: str | None = None) -> str:
+    """Read a secret file (written by :func:`write_secret`, or by hand with mode 0600).
+
+    Parameters
+    ----------
+    path
+        The file; ``~`` is expanded.
+    fix
+        How to fix a missing file, for the error (default: the Orthanc password's fix).
 
     Raises
     ------
     ConfigError
-        If the file is missing.
+        If the file is missing, or readable or writable by anyone but its owner (``chmod 600`` it).
     """
     p = Path(path).expanduser()
     try:
+        mode = stat.S_IMODE(p.stat().st_mode)
+        if mode & 0o077:
+            raise ConfigError(
+                f"secret file {p} named in {config_path()} is open to other users (mode {mode:04o}); "
+                f"run: chmod 600 {p}"
+            )
         return p.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise ConfigError(
-            f"secret file {p} named in {config_path()} does not exist; run 'workbench orthanc start' again "
-            "or set the password in the environment"
+            f"secret file {p} named in {config_path()} does not exist; "
+            + (fix or "run 'workbench orthanc start' again or set the password in the environment")
         ) from None
 
 
@@ -341,7 +400,8 @@ class OpenAISettings:
     Attributes
     ----------
     base_url, api_key : str or None
-        ``WORKBENCH_OPENAI_BASE_URL`` / ``WORKBENCH_OPENAI_API_KEY``, else the table's keys.
+        ``WORKBENCH_OPENAI_BASE_URL`` / ``WORKBENCH_OPENAI_API_KEY``, else the table's keys; the key may
+        instead be in a 0600 file named by ``[openai] api_key_file`` (read like ``[orthanc] password_file``).
     timeout : float
         Seconds per request (default 300).
     max_attempts : int
@@ -363,10 +423,23 @@ def openai_settings() -> OpenAISettings:
     values = table("openai")
     return OpenAISettings(
         base_url=setting("openai", "base_url", env=EnvVar.OPENAI_BASE_URL),
-        api_key=setting("openai", "api_key", env=EnvVar.OPENAI_API_KEY),
+        api_key=_openai_api_key(),
         timeout=float(values.get("timeout") or 300),
         max_attempts=int(values.get("max_attempts") or 4),
     )
+
+
+def _openai_api_key() -> str | None:
+    """``WORKBENCH_OPENAI_API_KEY``, else ``[openai] api_key``, else the 0600 file ``[openai]
+    api_key_file``."""
+    key = setting("openai", "api_key", env=EnvVar.OPENAI_API_KEY)
+    if key is None:
+        key_file = setting("openai", "api_key_file")
+        if key_file:
+            key = read_secret(
+                key_file, fix=f"write the key into it (chmod 600) or set {EnvVar.OPENAI_API_KEY.value}"
+            )
+    return key
 
 
 @dataclass(frozen=True)

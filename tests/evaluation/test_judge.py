@@ -118,7 +118,7 @@ def test_judge_errors_come_before_any_work(sample_run: Path, tmp_path: Path) -> 
     bare = tmp_path / "run"
     bare.mkdir()
     (bare / "manifest.json").write_text('{"run_id": "r", "spec": {}, "cases": {}}')
-    with pytest.raises(SpecError, match="has no judge model in its spec"):
+    with pytest.raises(SpecError, match=r"no judge model in its spec.*--judge MODEL \(e.g. --judge bedrock:"):
         evaluate_run(bare, judge=True, progress=False)
 
 

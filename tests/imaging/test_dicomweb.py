@@ -100,3 +100,18 @@ def test_store_with_stow(dicomweb: DicomWebArchive, archive: OrthancArchive) -> 
     results = dicomweb.store(datasets)
     assert [r.status for r in results] == ["Success", "Success"]
     assert archive.series(patient_id="IMG-STOW").n_instances.tolist() == [2]
+
+
+def test_connect_dicomweb_to_orthancs_base_url_finds_its_dicomweb_root(
+    orthanc: LocalOrthanc, demo_hospital: object
+) -> None:
+    from workbench.imaging import DicomWebArchive as Exported
+    from workbench.imaging import OrthancArchive
+
+    archive = connect(orthanc.url, orthanc.username, orthanc.password, kind="dicomweb", cache=False)
+    assert isinstance(archive, Exported) and archive.url == f"{orthanc.url.rstrip('/')}/dicom-web"
+    assert not isinstance(archive, OrthancArchive)
+    assert (archive.studies(patient_name="YAMADA*").patient_name_ideographic == "山田^太郎").any()
+    root = f"{orthanc.url}/dicom-web"
+    rooted = connect(root, orthanc.username, orthanc.password, kind="dicomweb", cache=False)
+    assert rooted.url == archive.url

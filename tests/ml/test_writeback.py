@@ -189,3 +189,28 @@ def test_write_back_on_an_ordinary_stored_series(archive, make_ct, tmp_path):
         (path,) = archive.download_series(uid, tmp_path / uid)
         assert _dciodvfy_errors(path) == []
         assert pydicom.dcmread(path).PatientName.ideographic == "山田^太郎"
+
+
+def test_the_same_prediction_makes_the_same_sr_and_another_one_a_new_sr(make_ct):
+    sources = make_ct(n_slices=3)
+    args = {"finding": "pneumonia", "algorithm_name": "m", "algorithm_version": "seed0"}
+    first = prediction_sr(sources, probability=0.8712345, **args)
+    again = prediction_sr(sources, probability=0.87123449, **args)
+    other = prediction_sr(sources, probability=0.55, **args)
+    assert (first.SeriesInstanceUID, first.SOPInstanceUID) == (again.SeriesInstanceUID, again.SOPInstanceUID)
+    assert first.SeriesInstanceUID != other.SeriesInstanceUID and first.SOPInstanceUID != other.SOPInstanceUID
+    assert pydicom.uid.UID(first.SOPInstanceUID).is_valid
+
+
+@pytest.mark.orthanc
+def test_writing_the_same_prediction_again_stores_nothing_new(archive, ml_series):
+    args = {"finding": "normal", "algorithm_name": "DenseNet121 GGO", "algorithm_version": "rerun"}
+    before = set(archive.series(modality="SR", patient_id=PATIENT_ID)["series_uid"])
+    first = write_prediction(archive, ml_series.ct, probability=0.25, **args)
+    again = write_prediction(archive, ml_series.ct, probability=0.25, **args)
+    assert first == again
+    after = archive.series(modality="SR", patient_id=PATIENT_ID)
+    assert set(after["series_uid"]) - before == {first}
+    assert len(archive.instances(series_uid=first)) == 1
+    changed = write_prediction(archive, ml_series.ct, probability=0.75, **args)
+    assert changed != first

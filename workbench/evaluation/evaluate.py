@@ -100,7 +100,8 @@ def resolve_judge(judge: Judge | str | bool | None, manifest: dict[str, Any]) ->
         if not settings.get("model"):
             raise SpecError(
                 f"run {manifest.get('run_id')} has no judge model in its spec (judge: {{model: ...}}); "
-                "name one, e.g. judge='bedrock:<model-id>'"
+                "name one: workbench experiment report RUN_DIR --judge MODEL "
+                "(e.g. --judge bedrock:<model-id>), or judge='bedrock:<model-id>' in Python"
             )
         return Judge(settings["model"], repeats=repeats)
     return Judge(str(judge), repeats=repeats)

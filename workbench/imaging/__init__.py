@@ -25,6 +25,8 @@ from typing import Any
 from workbench.imaging.anonymize import anonymize_study
 from workbench.imaging.archive import Archive, ArchiveKind, StoredInstance
 from workbench.imaging.connection import connect
+from workbench.imaging.dicomweb import DicomWebArchive
+from workbench.imaging.orthanc import OrthancArchive
 from workbench.imaging.query import Level, QueryError
 from workbench.imaging.volume import BadTagWarning, GeometryWarning, SkippedInstancesWarning, Volume
 
@@ -32,8 +34,10 @@ __all__ = [
     "Archive",
     "ArchiveKind",
     "BadTagWarning",
+    "DicomWebArchive",
     "GeometryWarning",
     "Level",
+    "OrthancArchive",
     "QueryError",
     "SkippedInstancesWarning",
     "StoredInstance",

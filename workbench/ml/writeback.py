@@ -27,9 +27,10 @@ import pandas as pd
 import pydicom
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
+from pydicom.uid import generate_uid
 
 import workbench
-from workbench.errors import DicomDataError
+from workbench.errors import DicomDataError, NotFoundError
 
 if TYPE_CHECKING:
     import highdicom as hd
@@ -101,6 +102,30 @@ def finding_code(label: str) -> Code:
     return FINDING_CODES.get(label.strip().lower(), Code(label.strip()[:64], LOCAL_SCHEME, label.strip()))
 
 
+PREDICTION_UID_ROLES = ("series", "instance", "tracking", "observer")
+"""The UIDs of one prediction report: its series, its instance, its measurement group's tracking UID, and the
+device observer."""
+
+
+def prediction_uids(
+    source_series_uid: str, *, finding: str, probability: float, algorithm_name: str, algorithm_version: str
+) -> dict[str, str]:
+    """The UIDs of the report of one prediction, derived from what it says (same prediction, same UIDs).
+
+    The source series, the finding, the probability (to 4 decimals) and the algorithm's name and version
+    are hashed into each UID (:func:`pydicom.uid.generate_uid` with them as entropy), so writing the same
+    prediction again makes the same SR, which the archive already holds, instead of another one.
+
+    Returns
+    -------
+    dict
+        ``series``, ``instance``, ``tracking``, ``observer`` -> UID.
+    """
+    key = [str(source_series_uid), str(finding), f"{float(probability):.4f}"]
+    key += [algorithm_name, algorithm_version]
+    return {role: generate_uid(entropy_srcs=[*key, role]) for role in PREDICTION_UID_ROLES}
+
+
 def prediction_sr(
     evidence: Sequence[Dataset],
     *,
@@ -111,7 +136,7 @@ def prediction_sr(
     procedure: Code = PROCEDURE_CT_CHEST,
     series_description: str | None = None,
 ) -> hd.sr.Comprehensive3DSR:
-    """Build the SR of one prediction about one series.
+    """Build the SR of one prediction about one series; its UIDs are :func:`prediction_uids` (deterministic).
 
     Parameters
     ----------
@@ -149,10 +174,14 @@ def prediction_sr(
     if not 0.0 <= float(probability) <= 1.0:
         raise ValueError(f"probability must be within [0, 1], got {probability}")
     evidence = complete_headers(evidence)
+    uids = prediction_uids(
+        next(iter(series)), finding=finding, probability=probability, algorithm_name=algorithm_name,
+        algorithm_version=algorithm_version,
+    )
     algorithm = hd.sr.AlgorithmIdentification(name=algorithm_name, version=algorithm_version)
     group = hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(
-            uid=hd.UID(), identifier=f"{algorithm_name} classification"
+            uid=hd.UID(uids["tracking"]), identifier=f"{algorithm_name} classification"
         ),
         algorithm_id=algorithm,
         finding_type=finding_code(finding),
@@ -171,7 +200,7 @@ def prediction_sr(
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=hd.UID(), name=algorithm_name, manufacturer_name=MANUFACTURER
+            uid=hd.UID(uids["observer"]), name=algorithm_name, manufacturer_name=MANUFACTURER
         ),
     )
     report = hd.sr.MeasurementReport(
@@ -182,9 +211,9 @@ def prediction_sr(
     return hd.sr.Comprehensive3DSR(
         evidence=list(evidence),
         content=report[0],
-        series_instance_uid=hd.UID(),
+        series_instance_uid=hd.UID(uids["series"]),
         series_number=SR_SERIES_NUMBER,
-        sop_instance_uid=hd.UID(),
+        sop_instance_uid=hd.UID(uids["instance"]),
         instance_number=1,
         manufacturer=MANUFACTURER,
         series_description=series_description or f"AI: {algorithm_name}"[:64],
@@ -225,7 +254,11 @@ def write_prediction(
     algorithm_name: str,
     algorithm_version: str,
 ) -> str:
-    """Write one prediction as an SR into the archive, beside the series it is about.
+    """Write one prediction as an SR into the archive, beside the series it is about (once).
+
+    The SR's UIDs follow from the prediction (:func:`prediction_uids`): when the archive already holds the
+    SR of the same prediction (a rerun of the same model on the same series), nothing is written and its
+    series UID is returned.
 
     Parameters
     ----------
@@ -239,8 +272,15 @@ def write_prediction(
     Returns
     -------
     str
-        SeriesInstanceUID of the new SR (modality ``SR``, in the source study).
+        SeriesInstanceUID of the SR (modality ``SR``, in the source study).
     """
+    uids = prediction_uids(
+        series_uid, finding=finding, probability=probability, algorithm_name=algorithm_name,
+        algorithm_version=algorithm_version,
+    )
+    if _holds_instance(archive, uids["series"], uids["instance"]):
+        logger.info("SR %s of this prediction of series %s is already stored", uids["series"], series_uid)
+        return uids["series"]
     sr = prediction_sr(
         source_headers(archive, series_uid),
         finding=finding,
@@ -253,6 +293,15 @@ def write_prediction(
         "stored SR %s (%s, p=%.3f) for series %s", sr.SeriesInstanceUID, finding, probability, series_uid
     )
     return str(sr.SeriesInstanceUID)
+
+
+def _holds_instance(archive: Archive, series_uid: str, instance_uid: str) -> bool:
+    """Whether ``archive`` holds instance ``instance_uid`` of series ``series_uid``."""
+    try:
+        found = archive.instances(series_uid=series_uid)
+    except NotFoundError:
+        return False
+    return instance_uid in set(found["sop_instance_uid"])
 
 
 def read_prediction(dataset: Dataset) -> dict[str, Any]:
