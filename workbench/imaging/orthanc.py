@@ -41,7 +41,7 @@ from workbench.imaging.orthanc_find import OrthancFinder
 from workbench.imaging.query import Level, Query, QueryError, build_query, check_uid, has_wildcard
 from workbench.imaging.rest import OrthancClient
 from workbench.imaging.tables import make_frame, paused_gc, rows_to_columns
-from workbench.imaging.wire import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
+from workbench.imaging.wire import MULTIPART_ACCEPT, iter_multipart, read_ahead, sop_instance_uid_of
 
 if TYPE_CHECKING:
     from workbench.imaging.slides.source import SlideSource
@@ -556,9 +556,14 @@ class OrthancArchive(BaseArchive):
             yield from super()._load_files(series, workers)
             return
         received = 0
-        for uid, data in self._retrieve_series(series, progress=False):
+        # the answer is read by a thread of its own while the files before are parsed and decoded: a few
+        # files ahead at most, none in a short series (peak memory stays near the array's size)
+        depth = min(4, series.count // 64)
+        files = self._retrieve_series(series, progress=False)
+        for uid, data in read_ahead(files, depth) if depth else files:
             received += 1
             yield uid, data
+            del data
         if received < series.count:
             raise ArchiveError(
                 f"{self.url} sent {received} of the {series.count} instances of series {series.series_uid}"
