@@ -202,6 +202,34 @@ def test_one_lookup_per_load(synthetic_ct: StoredSeries, archive: OrthancArchive
     assert sent == [("POST", "/tools/find")]
 
 
+@pytest.mark.parametrize("found_by", ["load", "studies", "series"])
+def test_a_known_study_uid_is_not_asked_again(
+    found_by: str, synthetic_ct: StoredSeries, archive: OrthancArchive
+) -> None:
+    """A cold load of a series whose study was seen (loaded, searched): the lookup and the WADO-RS only."""
+    if found_by == "load":
+        archive.load_series(synthetic_ct.series_uid, progress=False)
+    elif found_by == "studies":
+        archive.studies(patient_id="IMG-CT-01")
+    else:
+        archive.series(patient_id="IMG-CT-01")
+    archive.instance_cache.clear()  # type: ignore[union-attr]
+    archive.volume_cache.clear()  # type: ignore[union-attr]
+    assert archive.has_dicomweb  # asked once per archive
+    sent: list[str] = []
+    original = archive.client.request
+
+    def counting(method: str, path: str, **kwargs: object):
+        sent.append(path.split("?")[0])
+        return original(method, path, **kwargs)
+
+    archive.client.request = counting  # type: ignore[method-assign]
+    volume = archive.load_series(synthetic_ct.series_uid, progress=False)
+    wado = f"/dicom-web/studies/{synthetic_ct.study_uid}/series/{synthetic_ct.series_uid}"
+    assert sent == ["/tools/find", wado]
+    assert volume.metadata["study_uid"] == synthetic_ct.study_uid
+
+
 def test_peak_memory_of_a_cold_load(orthanc: LocalOrthanc, archive: OrthancArchive) -> None:
     """Files are dropped once their pixels are in the preallocated array: peak <= 1.3x the array."""
     import gc

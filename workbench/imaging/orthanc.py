@@ -41,7 +41,7 @@ from workbench.imaging.orthanc_find import OrthancFinder
 from workbench.imaging.query import Level, Query, QueryError, build_query, check_uid, has_wildcard
 from workbench.imaging.rest import OrthancClient
 from workbench.imaging.tables import make_frame, paused_gc, rows_to_columns
-from workbench.imaging.wire import MULTIPART_ACCEPT, iter_multipart, sop_instance_uid_of
+from workbench.imaging.wire import MULTIPART_ACCEPT, iter_multipart, read_ahead, sop_instance_uid_of
 
 if TYPE_CHECKING:
     from workbench.imaging.slides.source import SlideSource
@@ -94,6 +94,9 @@ class OrthancArchive(BaseArchive):
         self.finder = OrthancFinder(client, page_size)
         # Orthanc study ID -> (its version: LastUpdate and series IDs, ModalitiesInStudy)
         self._modalities: dict[str, tuple[tuple[str, ...], str]] = {}
+        # Orthanc study ID -> StudyInstanceUID: Orthanc derives the ID from the PatientID and the study UID,
+        # so the pair never changes; learnt from searches and loads, it spares a cold load one request
+        self._study_uids: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"OrthancArchive({self.url!r})"
@@ -227,8 +230,10 @@ class OrthancArchive(BaseArchive):
         names = self._decoded_names(found, Level.STUDY)
         modalities = self._study_modalities(found, query)
         tags = [study["MainDicomTags"] for study in found]  # column by column: the hot path of big searches
+        uids = [t.get("StudyInstanceUID") for t in tags]
+        self._study_uids.update((study["ID"], uid) for study, uid in zip(found, uids, strict=True) if uid)
         columns = {
-            "study_uid": [t.get("StudyInstanceUID") for t in tags],
+            "study_uid": uids,
             "patient_id": [study["PatientMainDicomTags"].get("PatientID") for study in found],
             "patient_name": names,
             "study_date": [t.get("StudyDate") for t in tags],
@@ -264,6 +269,10 @@ class OrthancArchive(BaseArchive):
         query = build_query(Level.SERIES, filters)
         found = self._search(query)
         parents = self._parent_studies({s["ParentStudy"] for s in found}, query)
+        for study_id, study in parents.items():
+            uid = study.get("MainDicomTags", {}).get("StudyInstanceUID")
+            if uid:
+                self._study_uids[study_id] = uid
         rows = []
         for series in found:
             tags = series["MainDicomTags"]
@@ -511,7 +520,7 @@ class OrthancArchive(BaseArchive):
         instances = sorted(series.get("Instances", []))
         return SeriesRef(
             series_uid,
-            "",
+            self._study_uids.get(series.get("ParentStudy", ""), ""),
             None,
             handle=series["ID"],
             ambiguous=len(found) > 1,
@@ -547,9 +556,14 @@ class OrthancArchive(BaseArchive):
             yield from super()._load_files(series, workers)
             return
         received = 0
-        for uid, data in self._retrieve_series(series, progress=False):
+        # the answer is read by a thread of its own while the files before are parsed and decoded: a few
+        # files ahead at most, none in a short series (peak memory stays near the array's size)
+        depth = min(4, series.count // 64)
+        files = self._retrieve_series(series, progress=False)
+        for uid, data in read_ahead(files, depth) if depth else files:
             received += 1
             yield uid, data
+            del data
         if received < series.count:
             raise ArchiveError(
                 f"{self.url} sent {received} of the {series.count} instances of series {series.series_uid}"
@@ -560,7 +574,9 @@ class OrthancArchive(BaseArchive):
             return series.study_uid
         what = f"study of series {series.series_uid}"
         study = self.client.get_json(f"/series/{series.handle}/study", what=what)
-        return str(study["MainDicomTags"]["StudyInstanceUID"])
+        uid = str(study["MainDicomTags"]["StudyInstanceUID"])
+        self._study_uids[study["ID"]] = uid
+        return uid
 
     @cached_property
     def has_dicomweb(self) -> bool:
