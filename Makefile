@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: help system-deps install test test-core typecheck demo stop lab lint clean
+.PHONY: help system-deps install test test-core typecheck mutation demo stop lab lint clean
 
 help:
 	@echo "make demo   install, start a local Orthanc, load the demo hospital, run every notebook into $(DEMO_DIR)"
@@ -59,6 +59,12 @@ $(CORE_STAMP): pyproject.toml
 test-core: $(CORE_STAMP)
 	$(CORE_VENV)/bin/python -m pytest -p no:cacheprovider -m "not orthanc and not notebook and not pathology" \
 	  tests/imaging tests/test_imports.py tests/test_optional.py tests/test_config.py $(PYTEST_ARGS)
+
+# Mutation testing of the core modules with their own unit tests (mutmut, no server, ~20 min on 2 cores; not part of
+# `make test`). Scope: mutation/scope.toml; equivalent mutants with their reasons: mutation/equivalents.toml.
+mutation: install
+	rm -rf mutants
+	$(BIN)/python mutation/score.py
 
 typecheck: install
 	$(BIN)/mypy workbench
