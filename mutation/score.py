@@ -1,8 +1,8 @@
 """Run mutmut on the modules of ``mutation/scope.toml`` and print the mutation score of each.
 
 The score is killed / (mutants - equivalents): mutants listed in ``mutation/equivalents.toml`` (each with the
-reason it cannot change behaviour) are left out; timeouts count as killed, as in mutmut; a mutant no selected test
-reaches counts as survived. Run from the repository root: ``python mutation/score.py`` (``make mutation``).
+reason it cannot change behaviour) are left out; timeouts count as killed, as in mutmut; a mutant no
+selected test reaches counts as survived. Run from the repository root: ``python mutation/score.py`` (``make mutation``).
 """
 
 from __future__ import annotations
