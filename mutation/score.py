@@ -2,7 +2,8 @@
 
 The score is killed / (mutants - equivalents): mutants listed in ``mutation/equivalents.toml`` (each with the
 reason it cannot change behaviour) are left out; timeouts count as killed, as in mutmut; a mutant no
-selected test reaches counts as survived. Run from the repository root: ``python mutation/score.py`` (``make mutation``).
+selected test reaches counts as survived. Run from the repository root: ``python mutation/score.py``
+(``make mutation``).
 """
 
 from __future__ import annotations

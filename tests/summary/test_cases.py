@@ -267,3 +267,29 @@ def test_next_day_and_same_day_words_are_resolved(text: str, expected: str) -> N
     assert resolve_relative_dates(text, dt.date(2023, 10, 9)) == expected
     if expected != text:
         assert "月" in resolve_relative_dates(text, dt.date(2023, 10, 9), replace=True)
+
+
+@pytest.mark.parametrize(
+    ("word", "offset"),
+    [
+        ("一昨日", -2),
+        ("おととい", -2),
+        ("昨日", -1),
+        ("昨夜", -1),
+        ("前日", -1),
+        ("本日", 0),
+        ("今朝", 0),
+        ("同日", 0),
+        ("当日", 0),
+        ("明日", 1),
+        ("翌日", 1),
+        ("翌朝", 1),
+    ],
+)
+def test_every_relative_day_word_counts_the_right_number_of_days(word: str, offset: int) -> None:
+    # across a month end (and a leap day) so that an off-by-one day shows in the month as well
+    entry_day = dt.date(2024, 3, 1)
+    day = entry_day + dt.timedelta(days=offset)
+    assert resolve_relative_dates(f"{word}から", entry_day) == f"{word}({day.isoformat()})から"
+    assert resolve_relative_dates(f"・{word}", entry_day, replace=True) == f"・{day.month}月{day.day}日"
+
