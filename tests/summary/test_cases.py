@@ -302,7 +302,9 @@ def _message(text: str, **kwargs: str) -> str:
 
 
 def test_notes_errors_are_exact_one_liners() -> None:
-    assert _message("ヘッダー\n<day-2023-07-25>") == "<notes>:1: text outside any <day-YYYY-MM-DD> tag: 'ヘッダー'"
+    assert _message("ヘッダー\n<day-2023-07-25>") == (
+        "<notes>:1: text outside any <day-YYYY-MM-DD> tag: 'ヘッダー'"
+    )
     long = "あ" * 50
     assert _message(f"\n\n {long}", filename="d.txt") == (
         f"d.txt:3: text outside any <day-YYYY-MM-DD> tag: {'あ' * 40!r}"
