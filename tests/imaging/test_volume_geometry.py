@@ -163,3 +163,40 @@ def test_rt_dose_frames_lie_along_the_grid_frame_offsets(sign: float) -> None:
     assert volume.spacing[2] == pytest.approx(3.0)
     np.testing.assert_allclose(volume.direction, np.eye(3), atol=1e-12)
     assert volume.metadata["frames"] == ([0, 1, 2] if sign > 0 else [2, 1, 0])
+
+
+def test_unnormalized_orientation_still_gives_unit_axes() -> None:
+    orientation = (2.0, 0.0, 0.0, 0.0, 3.0, 0.0)  # direction cosines written unnormalized
+    frames = [frame(f"1.{k}", k, position=(0.0, 0.0, 2.0 * k), orientation=orientation) for k in range(3)]
+    volume = stack_frames(frames)
+    np.testing.assert_allclose(volume.direction, np.eye(3))
+
+
+def test_a_second_frame_with_another_orientation_or_size_is_rejected() -> None:
+    frames = [frame(f"1.{k}", k, position=(0.0, 0.0, 2.0 * k), orientation=AXIAL) for k in range(2)]
+    frames[1] = frame("1.1", 1, position=(0.0, 0.0, 2.0), orientation=(0.0, 1.0, 0.0, 1.0, 0.0, 0.0))
+    with pytest.raises(DicomDataError, match="mixed orientations"):
+        stack_frames(frames)
+    frames[1] = frame("1.1", 1, position=(0.0, 0.0, 2.0), orientation=AXIAL)
+    frames[1].pixels = np.zeros((3, 3), np.int16)
+    with pytest.raises(DicomDataError) as caught:
+        stack_frames(frames)
+    assert str(caught.value) == "1.1 is (3, 3) pixels but 1.0 is (2, 3); a volume needs one image size"
+
+
+def test_different_pixel_spacings_are_rejected_listing_them() -> None:
+    frames = [frame(f"1.{k}", k, position=(0.0, 0.0, 2.0 * k), orientation=AXIAL) for k in range(3)]
+    frames[1] = frame("1.1", 1, position=(0.0, 0.0, 2.0), orientation=AXIAL, pixel_spacing=None)
+    with pytest.raises(DicomDataError) as caught:
+        stack_frames(frames)
+    assert str(caught.value) == "the slices have different pixel spacings [None, (0.5, 0.6)]"
+
+
+def test_without_pixel_spacing_the_spacing_is_one_and_frames_metadata_is_none() -> None:
+    frames = [
+        frame(f"1.{k}", k, position=(0.0, 0.0, 2.0 * k), orientation=AXIAL, pixel_spacing=None)
+        for k in (0, 1)
+    ]
+    volume = stack_frames(frames)
+    assert volume.spacing == (1.0, 1.0, 2.0)
+    assert volume.metadata["frames"] is None
