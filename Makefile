@@ -60,7 +60,7 @@ test-core: $(CORE_STAMP)
 	$(CORE_VENV)/bin/python -m pytest -p no:cacheprovider -m "not orthanc and not notebook and not pathology" \
 	  tests/imaging tests/test_imports.py tests/test_optional.py tests/test_config.py $(PYTEST_ARGS)
 
-# Mutation testing of the core modules with their own unit tests (mutmut, no server, ~20 min on 2 cores; not part of
+# Mutation testing of the core modules with their own unit tests (mutmut, no server, 6-12 min on 2 cores; not part of
 # `make test`). Scope: mutation/scope.toml; equivalent mutants with their reasons: mutation/equivalents.toml.
 mutation: install
 	rm -rf mutants
