@@ -12,7 +12,14 @@ import pytest
 
 from tests.imaging.stored import to_bytes
 from workbench.errors import DicomDataError
-from workbench.imaging.volume import Frame, GeometryWarning, stack_frames, volume_from_files, xyz
+from workbench.imaging.volume import (
+    Frame,
+    GeometryWarning,
+    irregular_spacing_record,
+    stack_frames,
+    volume_from_files,
+    xyz,
+)
 from workbench.testing.synthetic import ct_series
 
 
@@ -200,3 +207,22 @@ def test_without_pixel_spacing_the_spacing_is_one_and_frames_metadata_is_none() 
     volume = stack_frames(frames)
     assert volume.spacing == (1.0, 1.0, 2.0)
     assert volume.metadata["frames"] is None
+
+
+def test_the_irregular_spacing_record_holds_what_nifti_cannot() -> None:
+    heights = (0.0, 2.0, 5.0)
+    frames = [frame(f"1.{k}", k, position=(0.0, 0.0, z), orientation=AXIAL) for k, z in enumerate(heights)]
+    with pytest.warns(GeometryWarning, match="irregular slice spacing"):
+        volume = stack_frames(frames)
+    volume.metadata["series_uid"] = "1.2.3"
+    assert irregular_spacing_record(volume) == {
+        "irregular_spacing": True,
+        "note": "slices are not evenly spaced: the NIfTI affine uses their mean distance; these are real",
+        "affine_slice_spacing_mm": 2.5,
+        "slice_distances_mm": [0.0, 2.0, 5.0],
+        "slice_positions_lps_mm": [[0.0, 0.0, 0.0], [0.0, 0.0, 2.0], [0.0, 0.0, 5.0]],
+        "sop_instance_uids": ["1.0", "1.1", "1.2"],
+        "series_uid": "1.2.3",
+    }
+    regular = stack_frames(frames[:2])
+    assert irregular_spacing_record(regular) is None
