@@ -9,7 +9,14 @@ import fugashi
 import pytest
 import unidic_lite
 
-from workbench.evaluation.tokenize import MecabTokenizer, get_tokenizer, tagger, tokenizer_info
+from workbench.evaluation.tokenize import (
+    MecabTokenizer,
+    TokenizerKind,
+    canonical,
+    get_tokenizer,
+    tagger,
+    tokenizer_info,
+)
 
 
 def test_mecab_splits_into_unidic_morphemes() -> None:
@@ -54,3 +61,28 @@ def test_segments_are_lossless() -> None:
 def test_unknown_tokenizer() -> None:
     with pytest.raises(ValueError, match="unknown tokenizer 'spacy'"):
         get_tokenizer("spacy")
+
+
+def test_tokenizer_info_is_complete(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    info = tokenizer_info()
+    assert info == {
+        "tokenizer": "mecab",
+        "fugashi": importlib.metadata.version("fugashi"),
+        "unidic_lite": importlib.metadata.version("unidic-lite"),
+        "dictionary": "unidic-lite",
+        "dictionary_version": (Path(unidic_lite.DICDIR) / "version").read_text().strip(),
+        "dictionary_path": tagger().dictionary_info[0]["filename"],
+        "normalization": "NFKC, lower case, punctuation and whitespace dropped",
+    }
+    monkeypatch.setattr(unidic_lite, "DICDIR", str(tmp_path))  # a dictionary folder without a version file
+    assert tokenizer_info()["dictionary_version"] is None
+
+
+def test_canonical_is_nfkc_lower_case() -> None:
+    assert canonical("ＡＢＣ ｶﾞ") == "abc ガ"
+
+
+def test_unknown_tokenizer_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown tokenizer 'spacy'; use one of 'mecab', 'char'$"):
+        get_tokenizer("spacy")
+    assert get_tokenizer("char") is get_tokenizer(TokenizerKind.CHAR)

@@ -47,6 +47,11 @@ def test_feet_first_stack_sorted_along_the_normal() -> None:
     np.testing.assert_allclose(volume.direction[:, 2], normal)
     positions = [np.dot(ds.ImagePositionPatient, normal) for ds in datasets]
     assert np.dot(volume.origin, normal) == pytest.approx(min(positions))
+    # and the voxels follow: slice k is the instance k-th along the normal
+    along = sorted(datasets, key=lambda ds: float(np.dot(ds.ImagePositionPatient, normal)))
+    expected = np.stack([ds.pixel_array.astype(np.int32) - 1024 for ds in along])
+    np.testing.assert_array_equal(volume.array, expected)
+    assert volume.metadata["sop_instance_uids"] == [str(ds.SOPInstanceUID) for ds in along]
 
 
 def test_rescale_dtypes() -> None:

@@ -267,3 +267,67 @@ def test_next_day_and_same_day_words_are_resolved(text: str, expected: str) -> N
     assert resolve_relative_dates(text, dt.date(2023, 10, 9)) == expected
     if expected != text:
         assert "月" in resolve_relative_dates(text, dt.date(2023, 10, 9), replace=True)
+
+
+@pytest.mark.parametrize(
+    ("word", "offset"),
+    [
+        ("一昨日", -2),
+        ("おととい", -2),
+        ("昨日", -1),
+        ("昨夜", -1),
+        ("前日", -1),
+        ("本日", 0),
+        ("今朝", 0),
+        ("同日", 0),
+        ("当日", 0),
+        ("明日", 1),
+        ("翌日", 1),
+        ("翌朝", 1),
+    ],
+)
+def test_every_relative_day_word_counts_the_right_number_of_days(word: str, offset: int) -> None:
+    # across a month end (and a leap day) so that an off-by-one day shows in the month as well
+    entry_day = dt.date(2024, 3, 1)
+    day = entry_day + dt.timedelta(days=offset)
+    assert resolve_relative_dates(f"{word}から", entry_day) == f"{word}({day.isoformat()})から"
+    assert resolve_relative_dates(f"・{word}", entry_day, replace=True) == f"・{day.month}月{day.day}日"
+
+
+
+def _message(text: str, **kwargs: str) -> str:
+    with pytest.raises(CaseFormatError) as caught:
+        parse_notes(text, "doctor", **kwargs)
+    return str(caught.value)
+
+
+def test_notes_errors_are_exact_one_liners() -> None:
+    assert _message("ヘッダー\n<day-2023-07-25>") == (
+        "<notes>:1: text outside any <day-YYYY-MM-DD> tag: 'ヘッダー'"
+    )
+    long = "あ" * 50
+    assert _message(f"\n\n {long}", filename="d.txt") == (
+        f"d.txt:3: text outside any <day-YYYY-MM-DD> tag: {'あ' * 40!r}"
+    )
+    assert _message("<day-2023-02-30>", filename="d.txt") == (
+        "d.txt:1: malformed date tag '<day-2023-02-30>'; expected <day-YYYY-MM-DD> with a real date"
+    )
+    assert _message("<S>x</S>\n</day-2023-07-25>", filename="d.txt").startswith("d.txt:1: text outside")
+    assert _message("</day-2023-07-25>") == (
+        "<notes>:1: </day-2023-07-25> closes a day that was never opened (no day is open)"
+    )
+
+
+def test_an_entry_is_dated_at_its_tag_line_even_when_its_text_starts_below() -> None:
+    entries = parse_notes("<day-2023-07-25>\n<S>\n\n痛い</S>\n本文\n</day-2023-07-25>", "doctor")
+    assert [(e.tag, e.text, e.line) for e in entries] == [(Tag.S, "痛い", 2), (Tag.FREE, "本文", 5)]
+
+
+def test_the_notes_parser_logs_what_it_repairs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="workbench.summary.cases")
+    text = "<day-2023-07-25>\n<S>a</s><O>b</O>\n<A>c</P>\n<day-2023-07-26><P>d</P></day-2023-07-26>"
+    parse_notes(text, "doctor", filename="d.txt")
+    assert [r.getMessage() for r in caplog.records] == [
+        "d.txt:3: </P> closes an open <A>",
+        "d.txt:4: day 2023-07-25 left open; closed by the next day tag",
+    ]
