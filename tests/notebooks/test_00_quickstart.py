@@ -34,10 +34,10 @@ def test_quickstart_lists_the_hospital_and_shows_a_ct(
     executed = run_notebook("00_quickstart", **tiny_parameters("00_quickstart", tmp_path, demo_hospital))
     text, images = _outputs(executed)
     assert "山田^太郎" in text and "やまだ^たろう" in text  # the kanji and kana groups survived the trip
-    # The demo hospital's 佐藤 is not listed (other tests of the session may store patients whose studies carry
-    # several names, so the check is by the demo patient's ID, not by the name alone).
+    # The demo hospital's 佐藤 is not listed (other tests of the session may store a patient whose studies
+    # carry several names, so the check is by the demo patient's ID, not by the name alone).
     sato = set(demo_hospital[demo_hospital.patient_name.str.contains("佐藤")].patient_id)
-    assert sato and not any(patient_id in text for patient_id in sato), "the patient_name filter was not applied"
+    assert sato and not any(pid in text for pid in sato), "the patient_name filter was not applied"
     assert screening_ct.patient_id in text  # the CT series table
     assert "shape (z, y, x) (64, 256, 256)" in text
     assert images >= 1
