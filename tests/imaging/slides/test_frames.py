@@ -12,6 +12,7 @@ from workbench.errors import DicomDataError
 from workbench.imaging.slides import frames
 from workbench.imaging.slides.frames import decode_frame
 
+pytestmark = pytest.mark.pathology  # simplejpeg comes with the pathology extra
 
 def jpeg(array: np.ndarray, mode: str | None = None, quality: int = 90) -> bytes:
     image = Image.fromarray(array)
