@@ -5,7 +5,9 @@ Frames are built directly (:class:`Frame`) or as pydicom datasets; no server.
 
 from __future__ import annotations
 
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -393,3 +395,20 @@ def test_an_arena_that_does_not_hold_every_frame_is_not_used() -> None:
     assert volume.array[:, 0, 0].tolist() == [0, 1, 2]
     assert not np.shares_memory(volume.array, bigger)
     assert bigger[:, 0, 0].tolist() == [2, 0, 1, 9]
+
+
+@pytest.mark.skipif(
+    "MUTANT_UNDER_TEST" in os.environ,
+    reason="mutmut's trampolines add call frames, so no stacklevel points at the test there",
+)
+def test_geometry_warnings_point_at_the_code_that_stacked_the_slices() -> None:
+    # stacklevel: the warning names the caller of stack_frames, not volume.py, so users see their own line
+    sheared = [frame(f"1.{k}", k, position=(0.0, 1.0 * k, 1.0 * k), orientation=AXIAL) for k in range(3)]
+    irregular = [
+        frame(f"1.{k}", k, position=(0.0, 0.0, z), orientation=AXIAL) for k, z in enumerate((0, 1, 3))
+    ]
+    unplaced = [frame("1.2", 2, number=2), frame("1.1", 1, number=1)]
+    for frames in (sheared, irregular, unplaced):
+        with pytest.warns(GeometryWarning) as caught:
+            stack_frames(frames)
+        assert [Path(w.filename) for w in caught] == [Path(__file__)]
