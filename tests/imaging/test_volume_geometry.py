@@ -412,3 +412,80 @@ def test_geometry_warnings_point_at_the_code_that_stacked_the_slices() -> None:
         with pytest.warns(GeometryWarning) as caught:
             stack_frames(frames)
         assert [Path(w.filename) for w in caught] == [Path(__file__)]
+
+
+def test_a_position_that_is_not_numbers_is_rejected_naming_instance_and_value() -> None:
+    ds = ct_series(1, 4, 4, seed=2)[0]
+    del ds.ImagePositionPatient
+    ds.add_new(0x00200032, "LO", "1\\x\\3")  # as a file with a garbled DS value arrives
+    with pytest.raises(DicomDataError) as caught:
+        volume_from_files([(str(ds.SOPInstanceUID), to_bytes(ds))])
+    assert str(caught.value) == (
+        f"instance {ds.SOPInstanceUID} has a malformed ImagePositionPatient ['1', 'x', '3']"
+    )
+
+
+def test_geometry_warnings_are_logged_word_for_word(caplog: pytest.LogCaptureFixture) -> None:
+    stacks = [
+        [frame(f"1.{k}", k, position=(0.0, 1.0 * k, 1.0 * k), orientation=AXIAL) for k in range(3)],
+        [frame(f"1.{k}", k, position=(0.0, 0.0, z), orientation=AXIAL) for k, z in enumerate((0, 1, 3))],
+        [frame("1.2", 2, number=2), frame("1.1", 1, number=1)],
+    ]
+    for frames in stacks:
+        caplog.clear()
+        with (
+            caplog.at_level("WARNING", logger="workbench.imaging.volume"),
+            pytest.warns(GeometryWarning) as caught,
+        ):
+            stack_frames(frames)
+        assert [r.getMessage() for r in caplog.records] == [str(w.message) for w in caught]
+
+
+def test_irregular_positions_are_recorded_to_four_decimals() -> None:
+    heights = (0.0, 1.123456, 3.0)
+    frames = [
+        frame(f"1.{k}", k, position=(0.5, 0.123456, z), orientation=AXIAL) for k, z in enumerate(heights)
+    ]
+    with pytest.warns(GeometryWarning, match="irregular slice spacing"):
+        volume = stack_frames(frames)
+    assert volume.metadata["slice_distances"] == [0.0, 1.1235, 3.0]
+    assert volume.metadata["slice_positions"] == [
+        [0.5, 0.1235, 0.0],
+        [0.5, 0.1235, 1.1235],
+        [0.5, 0.1235, 3.0],
+    ]
+
+
+def test_rows_and_columns_are_normalised_each_on_their_own() -> None:
+    # rows run along y, columns along x (a transposed axial); each cosine triple is scaled by its own norm
+    orientation = (0.0, 2.0, 0.0, 0.5, 0.0, 0.0)
+    frames = [frame(f"1.{k}", k, position=(0.0, 0.0, -2.0 * k), orientation=orientation) for k in range(3)]
+    volume = stack_frames(frames)
+    np.testing.assert_allclose(volume.direction, [[0, 1, 0], [1, 0, 0], [0, 0, -1]])
+    assert volume.array[:, 0, 0].tolist() == [0, 1, 2]  # the normal is -z: the first frame lies highest
+
+
+def test_without_positions_a_missing_or_zero_instance_number_comes_first() -> None:
+    frames = [frame("1.1", 1, number=1), frame("1.0", 0, number=0)]
+    with pytest.warns(GeometryWarning):
+        assert stack_frames(frames).array[:, 0, 0].tolist() == [0, 1]
+    frames = [frame("1.1", 1, number=1), frame("1.0", 0, number=None)]
+    with pytest.warns(GeometryWarning):
+        assert stack_frames(frames).array[:, 0, 0].tolist() == [0, 1]
+    # frames of one multi-frame instance: frame 0 before frame 1
+    assert stack_frames([frame("1.9", 1, index=1), frame("1.9", 0, index=0)]).array[:, 0, 0].tolist() == [
+        0,
+        1,
+    ]
+
+
+def test_without_orientation_the_first_slice_gives_position_and_slice_spacing() -> None:
+    # a position but no orientation: no geometry to order by, but the first slice's position is the origin
+    frames = [
+        frame("1.2", 2, position=(9.0, 9.0, 9.0), number=2, slice_spacing=4.0),
+        frame("1.1", 1, position=(1.0, 2.0, 3.0), number=1, slice_spacing=3.0),
+    ]
+    with pytest.warns(GeometryWarning):
+        volume = stack_frames(frames)
+    assert volume.origin == (1.0, 2.0, 3.0)
+    assert volume.spacing[2] == 3.0
