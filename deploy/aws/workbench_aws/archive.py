@@ -24,6 +24,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from workbench_aws.buckets import private_bucket
 from workbench_aws.settings import RETENTION_DAYS, DeploySettings
 
 ORTHANC_USER = "workbench"
@@ -113,18 +114,8 @@ class ArchiveStack(Stack):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(settings.log_retention_days))],
         )
-        self.dicom_bucket = s3.Bucket(
-            self,
-            "DicomFiles",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            removal_policy=RemovalPolicy.RETAIN,
-            server_access_logs_bucket=self.log_bucket,
-            server_access_logs_prefix="dicom-files/",
+        self.dicom_bucket = private_bucket(
+            self, "DicomFiles", key=self.key, access_logs=self.log_bucket, logs_prefix="dicom-files/"
         )
 
         self.clients = ec2.SecurityGroup(

@@ -22,6 +22,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from workbench_aws.archive import ORTHANC_USER, ArchiveStack
+from workbench_aws.buckets import private_bucket
 from workbench_aws.settings import DeploySettings
 
 LIFECYCLE_DIR = Path(__file__).resolve().parents[2] / "sagemaker"
@@ -70,18 +71,12 @@ class ResearchStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
             description="workbench research: team bucket and notebook volumes",
         )
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
             "TeamBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            removal_policy=RemovalPolicy.RETAIN,
-            server_access_logs_bucket=archive.log_bucket,
-            server_access_logs_prefix="team-bucket/",
+            key=self.key,
+            access_logs=archive.log_bucket,
+            logs_prefix="team-bucket/",
             lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(90))],
         )
         jobs_arn = f"arn:{Aws.PARTITION}:bedrock:{Aws.REGION}:{Aws.ACCOUNT_ID}:model-invocation-job"
