@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from workbench.evaluation.grounding import ClaimKind, DrugLexicon, grounding
+from workbench.evaluation.claims import ClaimKind
+from workbench.evaluation.grounding import grounding
+from workbench.evaluation.lexicon import DrugLexicon
 
 ANCHOR = dt.date(2023, 7, 25)
 NOTES = """【現病歴】7月22日に発熱。

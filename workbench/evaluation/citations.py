@@ -36,7 +36,8 @@ import pandas as pd
 
 from workbench.errors import NotFoundError
 from workbench.evaluation.facts import FactCategory
-from workbench.evaluation.grounding import DrugLexicon, NotesChecker
+from workbench.evaluation.grounding import NotesChecker
+from workbench.evaluation.lexicon import DrugLexicon
 from workbench.evaluation.stats import bootstrap_ci
 from workbench.records.schema import GROUP_COLUMNS
 from workbench.summary.cases import Case, resolve_relative_dates

@@ -37,18 +37,17 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import enum
-import functools
 import logging
-import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from importlib import resources
 
-from workbench.evaluation.normalize import ISO_DATE_RE, UNITS, match_form, normalize
+from workbench.evaluation.claims import Claim, ClaimKind, Grounding
+from workbench.evaluation.lexicon import DrugLexicon, default_events
+from workbench.evaluation.normalize import ISO_DATE_RE, UNITS, normalize
+from workbench.evaluation.sentences import BOUNDARY_RE, clause_start, sentence_bounds, sentence_spans
 
 logger = logging.getLogger(__name__)
 
@@ -94,180 +93,6 @@ _NUMBER_RE = re.compile(
 
 
 
-class ClaimKind(enum.StrEnum):
-    """What kind of checkable content a claim is."""
-
-    NUMBER = "number"
-    DATE = "date"
-    DRUG = "drug"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One distinct number, date or drug of a summary, and whether the notes support it.
-
-    Attributes
-    ----------
-    kind : ClaimKind
-    text : str
-        The claim as checked: ``2024-01-17 ダパグリフロジン`` (a date and its event), ``crp 12.3mg/dl``
-        (a number with its name), a drug spelling.
-    supported : bool
-    unverifiable : bool
-        A drug-like word in no drug list that the notes do not hold: neither supported nor known to be wrong.
-    """
-
-    kind: ClaimKind
-    text: str
-    supported: bool
-    unverifiable: bool = False
-
-
-@dataclass
-class Grounding:
-    """The checkable content of a summary.
-
-    Attributes
-    ----------
-    claims : list of Claim
-        Distinct (kind, text) pairs in order of appearance.
-    n_sentences : int
-        Sentences of the summary (section headings are not sentences).
-    n_uncheckable_sentences : int
-        Sentences without any number, date or drug.
-    """
-
-    claims: list[Claim] = field(default_factory=list)
-    n_sentences: int = 0
-    n_uncheckable_sentences: int = 0
-
-    @property
-    def n_claims(self) -> int:
-        """Number of distinct numbers, dates and drugs (0 for a purely narrative summary)."""
-        return len(self.claims)
-
-    @property
-    def unsupported(self) -> list[Claim]:
-        """The claims the notes contradict or do not hold."""
-        return [c for c in self.claims if not c.supported and not c.unverifiable]
-
-    @property
-    def unverifiable(self) -> list[Claim]:
-        """Drug-like words the check cannot verify (see the module's description)."""
-        return [c for c in self.claims if c.unverifiable]
-
-    @property
-    def flagged(self) -> list[Claim]:
-        """Unsupported and unverifiable claims: what a reader should check."""
-        return [c for c in self.claims if not c.supported]
-
-    @property
-    def unsupported_rate(self) -> float:
-        """Unsupported / all claims; NaN (undefined) for a summary without any: see :attr:`n_claims`."""
-        return len(self.unsupported) / self.n_claims if self.claims else math.nan
-
-    @property
-    def unverifiable_rate(self) -> float:
-        """Unverifiable / all claims; NaN for a summary without any."""
-        return len(self.unverifiable) / self.n_claims if self.claims else math.nan
-
-    @property
-    def uncheckable_share(self) -> float:
-        """Share of sentences with no checkable claim; NaN for an empty summary."""
-        return self.n_uncheckable_sentences / self.n_sentences if self.n_sentences else math.nan
-
-
-class DrugLexicon:
-    """Drug spellings grouped by drug, found in canonical text with one regular expression.
-
-    Parameters
-    ----------
-    groups
-        Each group lists the spellings of one drug (any case or width; they are canonicalised).
-    """
-
-    def __init__(self, groups: Iterable[Sequence[str]]) -> None:
-        self.groups: list[tuple[str, ...]] = []
-        self._group_of: dict[str, int] = {}
-        for group in groups:
-            spellings = tuple(dict.fromkeys(s for s in (match_form(x) for x in group) if s))
-            if not spellings:
-                continue
-            # A group sharing a spelling with an earlier one is the same drug (a case's facts.json aliases).
-            index = next((self._group_of[s] for s in spellings if s in self._group_of), len(self.groups))
-            if index == len(self.groups):
-                self.groups.append(spellings)
-            else:
-                self.groups[index] = tuple(dict.fromkeys([*self.groups[index], *spellings]))
-            for spelling in spellings:
-                self._group_of.setdefault(spelling, index)
-        alternatives = [_bounded(s) for s in sorted(self._group_of, key=len, reverse=True)]
-        self._re = re.compile("|".join(alternatives)) if alternatives else None
-        self._patterns: dict[int, re.Pattern[str]] = {}
-
-    @classmethod
-    def default(cls) -> DrugLexicon:
-        """The lexicon shipped in ``workbench/evaluation/drugs.txt``."""
-        return cls(_default_groups())
-
-    def extended(self, groups: Iterable[Sequence[str]]) -> DrugLexicon:
-        """A new lexicon with ``groups`` added (e.g. a case's ``facts.json`` drugs and their aliases)."""
-        return DrugLexicon([*self.groups, *groups])
-
-    def find(self, text: str) -> list[tuple[int, str, int, int]]:
-        """Drug spellings in canonical ``text``: (group index, spelling, start, end), longest at a place."""
-        if self._re is None:
-            return []
-        return [(self._group_of[m.group(0)], m.group(0), m.start(), m.end()) for m in self._re.finditer(text)]
-
-    def mentions(self, text: str, group: int) -> bool:
-        """Whether canonical ``text`` holds any spelling of ``group`` (also inside a longer spelling)."""
-        if group not in self._patterns:
-            spellings = sorted(self.groups[group], key=len, reverse=True)
-            self._patterns[group] = re.compile("|".join(_bounded(s) for s in spellings))
-        return self._patterns[group].search(text) is not None
-
-    def group_of(self, spelling: str) -> int | None:
-        """Index of the group of a canonical ``spelling``, None if the lexicon does not know it."""
-        return self._group_of.get(spelling)
-
-
-def _bounded(spelling: str) -> str:
-    """A regex for ``spelling`` that does not match inside a longer ASCII word ("ms" in "msw")."""
-    pattern = re.escape(spelling)
-    if spelling[0].isascii() and spelling[0].isalnum():
-        pattern = r"(?<![a-z0-9])" + pattern
-    if spelling[-1].isascii() and spelling[-1].isalnum():
-        pattern += r"(?![a-z0-9])"
-    return pattern
-
-
-@functools.cache
-def _default_groups() -> tuple[tuple[str, ...], ...]:
-    text = resources.files("workbench.evaluation").joinpath("drugs.txt").read_text(encoding="utf-8")
-    return tuple(
-        tuple(s.strip() for s in line.split(",") if s.strip())
-        for line in text.splitlines()
-        if line.strip() and not line.startswith("#")
-    )
-
-
-@functools.cache
-def _default_events() -> tuple[tuple[str, ...], ...]:
-    text = resources.files("workbench.evaluation").joinpath("events.txt").read_text(encoding="utf-8")
-    return tuple(
-        tuple(s.strip() for s in line.split(",") if s.strip())
-        for line in text.splitlines()
-        if line.strip() and not line.startswith("#")
-    )
-
-
-@functools.cache
-def default_events() -> DrugLexicon:
-    """Procedures, tests, measurements and transfers (``events.txt``), grouped by event like drugs."""
-    return DrugLexicon(_default_events())
-
-
 def _number(text: str) -> str:
     try:
         return format(Decimal(text).normalize(), "f")
@@ -286,7 +111,6 @@ def _canonical(text: str, anchor: dt.date | None) -> str:
     return normalize(_TAG_RE.sub(" ", text), anchor=anchor).lower()
 
 
-_BOUNDARY_RE = re.compile(r"[。\n;；]")
 _UNIT_SYNONYMS = {"度": "°c", "ヶ月": "か月", "カ月": "か月", "日間": "日", "週間": "週"}
 """Counters written two ways ("38.5度" = "38.5℃" when the names agree; "3日間" = "3日")."""
 _PHRASE_RE = re.compile(r"[\d０-９ぁ-ゖ]")
@@ -412,7 +236,7 @@ class NotesChecker:
         self._named: dict[str, list[str]] = defaultdict(list)
         for part in (self._admission, *self._days.values()):
             for m in ISO_DATE_RE.finditer(part):
-                low, high = _sentence_bounds(part, m.start(), m.end())
+                low, high = sentence_bounds(part, m.start(), m.end())
                 self._named[m.group(0)].append(part[low:high])
 
     # -- finding claims ----------------------------------------------------------------------------------
@@ -457,7 +281,7 @@ class NotesChecker:
                 continue
             if not m["unit"] and _NOT_A_QUANTITY_RE.match(text, m.end()):
                 continue
-            low = _clause_start(text, m.start())
+            low = clause_start(text, m.start())
             gap_from_previous = text[previous.end : m.start()] if previous is not None else None
             inherit = (
                 gap_from_previous is not None
@@ -657,7 +481,7 @@ class NotesChecker:
                 seen.add((claim.kind, claim.text))
                 result.claims.append(claim)
         positions = sorted(start for start, _ in items)
-        for low, high in _sentences(text):
+        for low, high in sentence_spans(text):
             result.n_sentences += 1
             index = bisect.bisect_left(positions, low)
             if index == len(positions) or positions[index] >= high:
@@ -679,40 +503,6 @@ def _same_label(a: str, b: str) -> bool:
     return len(short) >= 2 and long.endswith(short)
 
 
-def _clause_start(text: str, position: int) -> int:
-    """Start of the clause holding ``position`` (after the last 。, line break or semicolon)."""
-    last = 0
-    for found in _BOUNDARY_RE.finditer(text, 0, position):
-        last = found.end()
-    return last
-
-
-def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    low = _clause_start(text, start)
-    high = _BOUNDARY_RE.search(text, end)
-    return low, high.start() if high else len(text)
-
-
-_HEADING_MARKS = " ・-*#【】[]■●◆:："
-
-
-def _sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of canonical ``text``: split at 。 and line breaks; headings and marks alone skipped."""
-    from workbench.summary.sections import SECTIONS
-
-    names = {name.lower() for name in SECTIONS} | {"重大な身体所見及びその他の所見", "入院後経過"}
-    spans = []
-    low = 0
-    for match in [*_BOUNDARY_RE.finditer(text), None]:
-        high = match.start() if match else len(text)
-        piece = text[low:high].strip(_HEADING_MARKS + "\t")
-        skip = piece.startswith(("<template", "</template", "(抽出型", "（抽出型"))
-        if len(piece) >= 2 and piece not in names and not skip:
-            spans.append((low, high))
-        low = match.end() if match else len(text)
-    return spans
-
-
 def _attached_events(text: str, start: int, end: int, found: _Found) -> list[tuple[int, int, _Event]]:
     """The events a date at ``text[start:end]`` is attached to, looked for in order:
 
@@ -723,8 +513,8 @@ def _attached_events(text: str, start: int, end: int, found: _Found) -> list[tup
     and within parentheses that hold the date, not beyond them. Without a known drug or event, the content
     words of the same spans stand for the event (``6月27日に抜鉤``).
     """
-    low = _clause_start(text, start)
-    high_match = _BOUNDARY_RE.search(text, end)
+    low = clause_start(text, start)
+    high_match = BOUNDARY_RE.search(text, end)
     high = high_match.start() if high_match else len(text)
     for other_start, other_end, _ in found.dates:
         if other_end <= start:
@@ -783,7 +573,7 @@ def _action_after(text: str, start: int, end: int) -> str | None:
 
 
 def _window_end(text: str, end: int, found: _Found) -> int:
-    high_match = _BOUNDARY_RE.search(text, end)
+    high_match = BOUNDARY_RE.search(text, end)
     high = high_match.start() if high_match else len(text)
     later = [s for s, _, _ in found.dates if s >= end]
     return min([high, *later])

@@ -37,7 +37,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from workbench.evaluation.grounding import ACTIONS, DrugLexicon, NotesChecker, default_events
+from workbench.evaluation.grounding import ACTIONS, NotesChecker
+from workbench.evaluation.lexicon import DrugLexicon, default_events
 from workbench.evaluation.normalize import ERAS
 from workbench.summary.cases import Case, load_case, resolve_relative_dates
 

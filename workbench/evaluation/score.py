@@ -19,7 +19,8 @@ import pandas as pd
 
 from workbench.errors import NotFoundError
 from workbench.evaluation.facts import FactCategory, fact_recall
-from workbench.evaluation.grounding import DrugLexicon, NotesChecker
+from workbench.evaluation.grounding import NotesChecker
+from workbench.evaluation.lexicon import DrugLexicon
 from workbench.evaluation.overlap import chrf, rouge
 from workbench.evaluation.structure import length_ratio, structure
 from workbench.records.schema import GROUP_COLUMNS
