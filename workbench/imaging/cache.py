@@ -67,6 +67,7 @@ _SERVER_RE = re.compile(r"^[0-9a-f]{16}$")
 _INSTANCE_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)*\.dcm$")
 _VOLUME_RE = re.compile(r"^[0-9a-f]{32}\.(?:npy|json)$")
 _FRAME_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)*-[0-9]+\.frame$")
+_MEMO_RE = re.compile(r"^study-modalities\.json$")  # workbench.imaging.search_memo
 _TRAILER = struct.Struct("<QIH8s")  # data size, CRC-32, version length, magic
 _MAGIC = b"WBCACHE1"
 
@@ -89,7 +90,7 @@ def _ours(kind: str, name: str) -> bool:
     """Whether a file name in a server folder of ``kind`` is one the caches make."""
     if name.startswith(PART_PREFIX):
         return True
-    pattern = {"instance": _INSTANCE_RE, "frame": _FRAME_RE}.get(kind, _VOLUME_RE)
+    pattern = {"instance": _INSTANCE_RE, "frame": _FRAME_RE, "memo": _MEMO_RE}.get(kind, _VOLUME_RE)
     return bool(pattern.match(name))
 
 
@@ -369,7 +370,7 @@ class _Writer:
             try:
                 job()  # type: ignore[operator]
             except OSError as exc:  # a full or read-only disk: caching never fails anything
-                logger.warning("could not cache the volume in %s: %s", key.parent, exc)
+                logger.warning("could not write %s to the cache: %s", key, exc)
             finally:
                 with self._lock:
                     if self._pending.get(key) is future:
@@ -399,7 +400,7 @@ WRITER = _Writer()
 
 
 # -- size limit ----------------------------------------------------------------------------------------------
-IMAGE_FOLDERS = {"dicom": "instance", "volumes": "volume", "frames": "frame"}
+IMAGE_FOLDERS = {"dicom": "instance", "volumes": "volume", "frames": "frame", "search": "memo"}
 """The image caches inside the cache folder, and what one entry of each is."""
 DISK_SHARE = 0.5
 """Default limit: this share of the size of the disk holding the cache folder."""
@@ -443,8 +444,9 @@ class CachedEntry:
     """One deletable unit of the image caches."""
 
     kind: str
-    """``instance``, ``volume`` (array and geometry together), ``frame`` (one tile of a whole-slide image) or
-    ``partial`` (a crash's leftover)."""
+    """``instance``, ``volume`` (array and geometry together), ``frame`` (one tile of a whole-slide image),
+    ``memo`` (a server's remembered study modalities, :mod:`workbench.imaging.search_memo`) or ``partial``
+    (a crash's leftover)."""
     server: str
     """The server's key (:func:`server_key`)."""
     paths: tuple[Path, ...]

@@ -30,6 +30,7 @@ import pandas as pd
 from workbench.errors import ArchiveError, NotFoundError
 from workbench.imaging.archive import StoredInstance
 from workbench.imaging.base import BaseArchive, InstanceRef, SeriesRef, two_patients_error
+from workbench.imaging.cache import server_key
 from workbench.imaging.names import (
     decode_raw_name,
     looks_garbled,
@@ -40,6 +41,7 @@ from workbench.imaging.names import (
 from workbench.imaging.orthanc_find import OrthancFinder
 from workbench.imaging.query import Level, Query, QueryError, build_query, check_uid, has_wildcard
 from workbench.imaging.rest import OrthancClient
+from workbench.imaging.search_memo import StudyModalities
 from workbench.imaging.tables import make_frame, paused_gc, rows_to_columns
 from workbench.imaging.wire import MULTIPART_ACCEPT, iter_multipart, read_ahead, sop_instance_uid_of
 
@@ -92,8 +94,8 @@ class OrthancArchive(BaseArchive):
         self.url = client.url
         self.page_size = page_size
         self.finder = OrthancFinder(client, page_size)
-        # Orthanc study ID -> (its version: LastUpdate and series IDs, ModalitiesInStudy)
-        self._modalities: dict[str, tuple[tuple[str, ...], str]] = {}
+        # ModalitiesInStudy per Orthanc study ID and version (LastUpdate, series IDs), kept between sessions
+        self._modalities = StudyModalities(server_key(client.url, client.username), persist=cache)
         # Orthanc study ID -> StudyInstanceUID: Orthanc derives the ID from the PatientID and the study UID,
         # so the pair never changes; learnt from searches and loads, it spares a cold load one request
         self._study_uids: dict[str, str] = {}
@@ -434,9 +436,9 @@ class OrthancArchive(BaseArchive):
         asked = query.tags.get("ModalitiesInStudy", "")
         only = asked if asked and "\\" not in asked and not has_wildcard(asked) else None
         for study in studies:
-            memo = self._modalities.get(study["ID"])
-            if memo is not None and memo[0] == _version(study):
-                result[study["ID"]] = memo[1]
+            memo = self._modalities.get(study["ID"], _version(study))
+            if memo is not None:
+                result[study["ID"]] = memo
             elif only is not None and len(study.get("Series", ())) == 1:
                 result[study["ID"]] = only
             elif study.get("Series"):
@@ -459,7 +461,8 @@ class OrthancArchive(BaseArchive):
         for study_id, study in todo.items():
             text = "\\".join(sorted(m for m in found.get(study_id, ()) if m))
             result[study_id] = text
-            self._modalities[study_id] = (_version(study), text)
+            self._modalities.put(study_id, _version(study), text)
+        self._modalities.save()
         return result
 
     def _share_of_archive(self, n_series: int) -> float:
