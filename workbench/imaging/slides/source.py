@@ -16,15 +16,17 @@ Why not WADO-RS on Orthanc: for every frame-list request, Orthanc's DICOMweb plu
 reads the whole instance file and parses it, so a region costs about as much as the whole instance. Orthanc's
 own route goes through its parsed-DICOM cache (128 MB; a larger file is kept as its single entry): the first
 frame of an instance costs one read and parse of the file, every later frame a fraction of a millisecond.
-Measured on one machine (loopback; a 16384x16384 slide, level 0 one 57 MB instance of 4096 JPEG tiles, a
-2048x2048 region = 81 tiles): WADO-RS, the 81 frames in one request 140-200 ms, the whole instance 230-250
-ms; Orthanc's route, the first frame on a freshly started Orthanc 60-65 ms (the read and parse; the same
-after a metadata request), the other 80 frames 6.6 ms on one connection. At 8192x8192 (14 MB): first frame
-9-18 ms, WADO-RS 81 frames 20-34 ms, whole 20-40 ms. So a region's frames are asked one instance at a time
-like this: its first frame alone (concurrent first requests would each parse the file; a lock per instance
-keeps them one at a time, also across regions read at once), then the rest on up to :data:`STREAMS`
-connections (:meth:`OrthancSource.plan`; on loopback one connection is as fast, since decoding the tiles
-takes longer than fetching them, but a remote server's round trips are hidden by several).
+Measured on one machine (loopback, 2 cores; a 16384x16384 slide, level 0 one 57 MB instance of 4096 JPEG
+tiles, a 2048x2048 region = 81 tiles): WADO-RS, the 81 frames in one request 140-200 ms, the whole instance
+190-250 ms; Orthanc's route, the first frame on a freshly started Orthanc 60-65 ms (its read and parse; the
+same after a metadata request), the other 80 frames 6.6 ms on one connection. ``bench/pathology.py``: the
+region read with decoding 23 ms once Orthanc has parsed the instance, 81 ms on a restarted Orthanc (the
+WADO-RS region 150 ms either way). At 8192x8192 (14 MB): first frame 16 ms, the region 25 / 37 ms, over
+WADO-RS 24-27 ms. So a region's frames are asked one instance at a time like this: its first frame alone
+(concurrent first requests would each parse the file; a lock per instance keeps them one at a time, also
+across regions read at once), then the rest on up to :data:`STREAMS` connections (:meth:`OrthancSource.plan`;
+on loopback one connection is as fast, since decoding the tiles takes longer than fetching them, but a remote
+server's round trips are hidden by several).
 """
 
 from __future__ import annotations
