@@ -99,6 +99,7 @@ class OrthancArchive(BaseArchive):
         # Orthanc study ID -> StudyInstanceUID: Orthanc derives the ID from the PatientID and the study UID,
         # so the pair never changes; learnt from searches and loads, it spares a cold load one request
         self._study_uids: dict[str, str] = {}
+        self._slide_source: SlideSource | None = None
 
     def __repr__(self) -> str:
         return f"OrthancArchive({self.url!r})"
@@ -632,7 +633,9 @@ class OrthancArchive(BaseArchive):
         ]
 
     def slide_source(self) -> SlideSource:
-        """Slides through this server's DICOMweb plugin, on the authenticated REST client.
+        """Slides of this server: metadata through its DICOMweb plugin, frames through Orthanc's one-frame
+        route (:class:`~workbench.imaging.slides.source.OrthancSource`, one per archive: its connections
+        and the instances' Orthanc IDs serve every slide).
 
         Raises
         ------
@@ -646,7 +649,9 @@ class OrthancArchive(BaseArchive):
                 f"Orthanc at {self.url} has no DICOMweb plugin, which slides are read through; "
                 "install orthanc-dicomweb"
             )
-        return OrthancSource(self)
+        if self._slide_source is None:
+            self._slide_source = OrthancSource(self)
+        return self._slide_source
 
     def explorer_url(self, study_uid: str) -> str:
         """The study's page in Orthanc Explorer.
@@ -709,4 +714,3 @@ def _uid_of_item(item: Any) -> str | None:
             return sop_instance_uid_of(fh.read())
     except OSError:
         return None
-

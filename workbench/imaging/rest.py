@@ -12,6 +12,7 @@ object model, which makes the search and retrieval fast paths (one ``/tools/find
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -299,11 +300,16 @@ def _reason(exc: Exception) -> str:
 
 
 def _orthanc_message(response: requests.Response) -> str:
+    return orthanc_message(response.content, response.reason or "")
+
+
+def orthanc_message(content: bytes, reason: str = "") -> str:
+    """What Orthanc says in an error answer (its JSON ``Message``/``Details``, else the text), one line."""
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
-        return (response.text or response.reason or "").strip()[:300]
+        return (content.decode("utf-8", "replace") or reason).strip()[:300]
     if isinstance(body, dict):
         parts = [str(body.get(k)) for k in ("Message", "Details", "OrthancError") if body.get(k)]
-        return "; ".join(parts) or str(body)[:300]
+        return "; ".join(dict.fromkeys(parts)) or str(body)[:300]
     return str(body)[:300]

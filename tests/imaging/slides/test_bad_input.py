@@ -51,7 +51,8 @@ def test_a_corrupt_frame_is_named_with_its_instance(any_archive, broken_slide: S
 def test_a_missing_frame_is_named_with_its_instance(any_archive, broken_slide: StoredSlide) -> None:
     slide = any_archive.open_slide(broken_slide.series_uid)
     top_uid = str(broken_slide.datasets[1].SOPInstanceUID)
-    with pytest.raises(ArchiveError, match=rf"frame\(s\) 2 of instance {top_uid}"):
+    # WADO-RS sends one part short of the frame list; Orthanc's one-frame route refuses frame 2 (HTTP 400)
+    with pytest.raises(ArchiveError, match=rf"frame(\(s\))? 2 of instance {top_uid}"):
         slide.tile(1, 1, 0)
 
 

@@ -14,6 +14,7 @@ from workbench.imaging.slides.frames import decode_frame
 
 pytestmark = pytest.mark.pathology  # simplejpeg comes with the pathology extra
 
+
 def jpeg(array: np.ndarray, mode: str | None = None, quality: int = 90) -> bytes:
     image = Image.fromarray(array)
     if mode is not None:

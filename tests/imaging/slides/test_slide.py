@@ -102,17 +102,17 @@ def test_uncached_archive_fetches_every_time(orthanc, coded_slide: StoredSlide) 
         assert slide.stats.frames_fetched == 1 and slide.stats.frames_cached == 0
 
 
-def test_a_large_region_is_fetched_in_parallel_batches(any_archive, jpeg_slide: StoredSlide) -> None:
-    from workbench.imaging.slides import slide as slide_module
+def test_a_large_region_is_fetched_in_parallel_lists(
+    any_archive, jpeg_slide: StoredSlide, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.imaging.slides import source as source_module
 
+    monkeypatch.setattr(source_module, "FRAMES_PER_REQUEST", 5)  # WADO-RS: 24 frames in 5 requests
+    monkeypatch.setattr(source_module, "FRAMES_PER_STREAM", 5)  # Orthanc: 24 frames on 4 connections
     slide = any_archive.open_slide(jpeg_slide.series_uid)
-    original = slide_module.FRAMES_PER_REQUEST
-    slide_module.FRAMES_PER_REQUEST = 5
-    try:
-        region = slide.read_region((0, 0), 0, (1536, 1024))
-    finally:
-        slide_module.FRAMES_PER_REQUEST = original
-    assert slide.stats.frames_fetched == 24 and slide.stats.requests == 5
+    region = slide.read_region((0, 0), 0, (1536, 1024))
+    lists = 5 if isinstance(slide.source, source_module.DicomWebSource) else 4
+    assert slide.stats.frames_fetched == 24 and slide.stats.requests == lists
     assert np.abs(region.astype(int) - jpeg_slide.levels[0]).mean() < 3  # JPEG quality 90
 
 
@@ -184,18 +184,25 @@ def test_frames_waiting_to_be_written_are_read_from_memory(
     assert (again.stats.requests, again.stats.frames_cached) == (0, 2)
 
 
-def test_frame_lists_are_as_few_as_allowed_and_of_even_size() -> None:
+def test_frame_lists_are_planned_for_each_kind_of_source(
+    any_archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from workbench.imaging.slides import slide as slide_module
+    from workbench.imaging.slides import source as source_module
 
-    assert slide_module._batches({"1.2": [9, 3, 5, 1, 7]}) == [("1.2", [1, 3, 5, 7, 9])]
-    original = slide_module.FRAMES_PER_REQUEST
-    slide_module.FRAMES_PER_REQUEST = 4
-    try:
-        assert slide_module._batches({"1.2": list(range(1, 10)), "1.3": [2]}) == [
+    source = source_module.source_of(any_archive)
+    assert slide_module._batches(source, {"1.2": [9, 3, 5, 1, 7]}) == [("1.2", [1, 3, 5, 7, 9])]
+    if isinstance(source, source_module.DicomWebSource):  # as few WADO-RS requests as allowed, even size
+        monkeypatch.setattr(source_module, "FRAMES_PER_REQUEST", 4)
+        assert slide_module._batches(source, {"1.2": list(range(1, 10)), "1.3": [2]}) == [
             ("1.2", [1, 2, 3]),
             ("1.2", [4, 5, 6]),
             ("1.2", [7, 8, 9]),
             ("1.3", [2]),
         ]
-    finally:
-        slide_module.FRAMES_PER_REQUEST = original
+    else:  # Orthanc: up to STREAMS connections of at least FRAMES_PER_STREAM frames
+        monkeypatch.setattr(source_module, "FRAMES_PER_STREAM", 3)
+        assert source.plan(list(range(1, 6))) == [[1, 2, 3, 4, 5]]
+        assert source.plan(list(range(1, 7))) == [[1, 2, 3], [4, 5, 6]]
+        assert source.plan(list(range(1, 15))) == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13, 14]]
+        assert source.plan([]) == []

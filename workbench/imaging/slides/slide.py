@@ -4,8 +4,10 @@ Why our own reader rather than wsidicom's DICOMweb source: wsidicom 0.36 refuses
 ``ImageType`` (Debian's ``OrthancWSIDicomizer`` output, "Level files not found"), and it would bypass the
 workbench's on-disk cache and its size limit. So the tile layout is read from the series metadata
 (:mod:`~workbench.imaging.slides.pyramid`), and a region fetches only the frames it overlaps and that are not
-cached yet: one WADO-RS frame-list request per instance and batch (:data:`FRAMES_PER_REQUEST`), the batches
-in parallel (:data:`WORKERS`). wsidicom stays the reference the tests and the benchmark compare with.
+cached yet, as lists of frames per instance that the archive's source plans
+(:mod:`~workbench.imaging.slides.source`: WADO-RS frame-list requests on a DICOMweb archive, Orthanc's
+one-frame route on an Orthanc archive), the lists in parallel (:data:`WORKERS`), each frame decoded as soon as
+it arrives. wsidicom stays the reference the tests and the benchmark compare with.
 
 Coordinates follow OpenSlide and MONAI: ``location`` is ``(x, y)`` in pixels of level 0, ``size`` is
 ``(width, height)`` in pixels of the level read. A region partly outside the slide is padded with white
@@ -41,13 +43,8 @@ from workbench.imaging.slides.source import SlideSource, source_of
 
 logger = logging.getLogger(__name__)
 
-FRAMES_PER_REQUEST = 256
-"""Frames asked of one instance in one request (a URL of about 1.5 kB). Orthanc's DICOMweb plugin loads and
-parses the whole instance for every frame-list request (64 frames of a 14 MB level in about 7 ms, but seconds
-for a 57 MB level under load), so a region asks for its frames in as few requests as possible; they arrive
-one by one and are decoded while the rest is coming."""
 WORKERS = 4
-"""Frame-list requests in flight at once."""
+"""Frame lists (:meth:`~workbench.imaging.slides.source.SlideSource.plan`) fetched at once."""
 DECODERS = max(2, min(8, os.cpu_count() or 2))
 """Threads decoding tiles."""
 OUTSIDE = 255
@@ -84,7 +81,11 @@ class NotASlideError(DicomDataError):
 
 @dataclass
 class ReadStats:
-    """What a slide has fetched so far (for tests and benchmarks)."""
+    """What a slide has fetched so far (for tests and benchmarks).
+
+    ``requests`` counts frame lists fetched: one WADO-RS request each, or on Orthanc's one-frame route one
+    connection asking its frames one by one.
+    """
 
     requests: int = 0
     frames_fetched: int = 0
@@ -333,7 +334,7 @@ class Slide:
 
         for ref, data in encoded.items():
             futures[ref] = decoders.submit(self._decode, lvl, ref, data)
-        fetches = [_pool("fetch").submit(fetch, batch) for batch in _batches(missing)]
+        fetches = [_pool("fetch").submit(fetch, batch) for batch in _batches(self.source, missing)]
         wait(fetches)
         failed = next((f.exception() for f in fetches if f.exception() is not None), None)
         if failed is not None:  # no decoding is left running behind the error
@@ -393,15 +394,9 @@ def _pool(kind: str) -> ThreadPoolExecutor:
         return _POOLS[kind]
 
 
-def _batches(missing: dict[str, list[int]]) -> list[tuple[str, list[int]]]:
-    """Frame-list requests: per instance, as few as :data:`FRAMES_PER_REQUEST` allows, of even size."""
-    batches: list[tuple[str, list[int]]] = []
-    for uid, numbers in missing.items():
-        numbers = sorted(numbers)
-        count = -(-len(numbers) // FRAMES_PER_REQUEST)
-        size = -(-len(numbers) // count)
-        batches.extend((uid, numbers[start : start + size]) for start in range(0, len(numbers), size))
-    return batches
+def _batches(source: SlideSource, missing: dict[str, list[int]]) -> list[tuple[str, list[int]]]:
+    """The frame lists to fetch: per instance, as the source plans them (frames sorted)."""
+    return [(uid, part) for uid, numbers in missing.items() for part in source.plan(sorted(numbers))]
 
 
 # -- archive entry points -----------------------------------------------------------------------------------
@@ -415,7 +410,8 @@ def _series_row(archive: Any, series_uid: str) -> dict[str, Any]:
 def open_slide(archive: Any, series_uid: str) -> Slide:
     """Open a slide of ``archive`` (what ``archive.open_slide(series_uid)`` calls).
 
-    One series lookup and one metadata request; no pixels are read until asked for.
+    One series lookup, one metadata request and, on an Orthanc archive, one lookup of the instances' Orthanc
+    IDs; no pixels are read until asked for.
 
     Raises
     ------
@@ -430,6 +426,7 @@ def open_slide(archive: Any, series_uid: str) -> Slide:
     source = source_of(archive)
     datasets = source.metadata(row["study_uid"], series_uid)
     _require_slide(series_uid, datasets, row)
+    source.prepare(row["study_uid"], series_uid)
     levels = build_levels(datasets, what=f"slide {series_uid}")
     cache = None
     if getattr(archive, "instance_cache", None) is not None:
