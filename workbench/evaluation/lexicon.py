@@ -80,23 +80,22 @@ def _bounded(spelling: str) -> str:
 
 
 @functools.cache
+def _groups_in(name: str) -> tuple[tuple[str, ...], ...]:
+    """The groups of a shipped list: one group a line, spellings separated by commas, ``#`` comments."""
+    text = resources.files("workbench.evaluation").joinpath(name).read_text(encoding="utf-8")
+    return tuple(
+        tuple(s.strip() for s in line.split(",") if s.strip())
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+
+
 def _default_groups() -> tuple[tuple[str, ...], ...]:
-    text = resources.files("workbench.evaluation").joinpath("drugs.txt").read_text(encoding="utf-8")
-    return tuple(
-        tuple(s.strip() for s in line.split(",") if s.strip())
-        for line in text.splitlines()
-        if line.strip() and not line.startswith("#")
-    )
+    return _groups_in("drugs.txt")
 
 
-@functools.cache
 def _default_events() -> tuple[tuple[str, ...], ...]:
-    text = resources.files("workbench.evaluation").joinpath("events.txt").read_text(encoding="utf-8")
-    return tuple(
-        tuple(s.strip() for s in line.split(",") if s.strip())
-        for line in text.splitlines()
-        if line.strip() and not line.startswith("#")
-    )
+    return _groups_in("events.txt")
 
 
 @functools.cache
