@@ -4,19 +4,23 @@ Why: to answer ``/dicom-web/studies/{s}/series/{u}/metadata``, Orthanc 1.10.1's 
 and parses every instance file of the series in full, pixel data included, while Orthanc's own
 ``GET /instances/{id}/tags`` reads a file only up to its pixel data (a range read at the offset Orthanc
 stored at upload). Measured by ``bench/pathology.py`` on a freshly restarted Orthanc (loopback, 2 cores):
-opening a 16384x16384 JPEG slide (level 0 one 57 MB instance) cost 219 ms over DICOMweb, more than
-downloading that whole instance (189 ms), and 8192x8192 64 ms; ``/tags`` answers in about 1.4 ms an instance.
-(The numbers after this change are in :mod:`workbench.imaging.slides.source`.)
+opening a 16384x16384 JPEG slide (level 0 one 57 MB instance) cost 219-226 ms over DICOMweb, more than
+downloading that whole instance (190 ms), and 8192x8192 64 ms; with ``/tags`` 21 and 22 ms (same run). The
+first region on the restarted server then pays the file read the DICOMweb request used to (its first frame
+63 ms instead of 33): 97 / 51 ms instead of 83 / 40, so opening plus the first region 118 / 73 ms instead of
+309 / 104. Where every frame's position is listed (Debian's ``OrthancWSIDicomizer``), pydicom's conversion
+dominates on both routes (about 0.13 ms a frame: 1536 frames, a warm server, 390 ms here, 500 over DICOMweb).
 
 What Orthanc 1.10.1 sends (``FromDcmtkBridge::DatasetToJson`` with its default flags; checked in its source
 and against a running server): no value representations; ``?short`` gives ``{"gggg,eeee": value}`` where a
 value is a string (several values joined by ``\\``, numbers of binary VRs in decimal, floating point with 17
 significant digits, so exact), a list of items for a sequence, or ``null`` for: a binary value (OB, OW, UN
 ...: pixel data, ICC profiles), an empty number, and a text longer than 256 bytes ("TooLong" in the full
-format; not truncated). ``ignore-length=gggggeeee,...`` sends the long texts of the tags listed, still by the
+format; not truncated). ``ignore-length=ggggeeee,...`` sends the long texts of the tags listed, still by the
 cheap range read. Private tags come with their values but without their VRs; text is converted to UTF-8
-by the instance's ``SpecificCharacterSet`` (the same conversion the DICOMweb plugin makes, including its
-faults with ISO 2022 code extensions: both drop the escape sequences of ``ISO 2022 IR 87``).
+by the instance's ``SpecificCharacterSet``, as the DICOMweb plugin converts it, faults included (with
+``ISO 2022 IR 6\\ISO 2022 IR 87`` both send the JIS text with its escape sequences stripped). One
+difference: the plugin drops the empty first value of ``\\ISO 2022 IR 87``; here it is kept as stored.
 
 So each value is typed here with the VR of pydicom's data dictionary, put in DICOM JSON form and read with
 :meth:`pydicom.dataset.Dataset.from_json`, exactly as the DICOMweb answer is read; a text ``null`` is asked

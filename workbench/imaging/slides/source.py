@@ -22,14 +22,15 @@ frame of an instance costs one read and parse of the file, every later frame a f
 Measured on one machine (loopback, 2 cores; a 16384x16384 slide, level 0 one 57 MB instance of 4096 JPEG
 tiles, a 2048x2048 region = 81 tiles): WADO-RS, the 81 frames in one request 140-200 ms, the whole instance
 190-250 ms; Orthanc's route, the first frame on a freshly started Orthanc 60-65 ms (its read and parse; the
-same after a metadata request), the other 80 frames 6.6 ms on one connection. ``bench/pathology.py``: the
-region read with decoding 23 ms once Orthanc has parsed the instance, 81 ms on a restarted Orthanc (the
-WADO-RS region 150 ms either way). At 8192x8192 (14 MB): first frame 16 ms, the region 25 / 37 ms, over
-WADO-RS 24-27 ms. So a region's frames are asked one instance at a time like this: its first frame alone
-(concurrent first requests would each parse the file; a lock per instance keeps them one at a time, also
-across regions read at once), then the rest on up to :data:`STREAMS` connections (:meth:`OrthancSource.plan`;
-on loopback one connection is as fast, since decoding the tiles takes longer than fetching them, but a remote
-server's round trips are hidden by several).
+same after the ``/tags`` requests of the metadata, 33 ms after a DICOMweb series metadata request, which has
+read the file already), the other 80 frames 6.6 ms on one connection. ``bench/pathology.py``: the region read
+with decoding 23-27 ms once Orthanc has parsed the instance, 97 ms on a restarted Orthanc (83 ms when the
+metadata came over DICOMweb; the WADO-RS region 150 ms either way). At 8192x8192 (14 MB): first frame 16 ms,
+the region 25-31 / 51 ms (40 ms with the metadata over DICOMweb), over WADO-RS 24-30 ms. So a region's frames
+are asked one instance at a time like this: its first frame alone (concurrent first requests would each parse
+the file; a lock per instance keeps them one at a time, also across regions read at once), then the rest on up
+to :data:`STREAMS` connections (:meth:`OrthancSource.plan`; on loopback one connection is as fast, since
+decoding the tiles takes longer than fetching them, but a remote server's round trips are hidden by several).
 """
 
 from __future__ import annotations
