@@ -11,8 +11,8 @@ its parsed-DICOM cache. So a cold region is timed in both server states:
 
 - **(i) cold, server-cold**: on an Orthanc restarted on the same data folder just before (outside the timing;
   the OS page cache stays warm, for every peer alike), on a slide just opened (the opening, one series lookup,
-  one metadata request and one instance-ID lookup, is timed apart) with an empty frame cache: the first region
-  of a slide on a server that has not served it since it started.
+  one instance-ID lookup and each instance's ``/tags``, is timed apart) with an empty frame cache: the first
+  region of a slide on a server that has not served it since it started.
 - **(ii) cold, server-warm**: empty frame cache and a newly opened slide, on an Orthanc that has already
   parsed the instance: every region after the first when one patches a slide.
 - **floor**: Orthanc's time to answer one frame of an instance it has not parsed (restarted just before):

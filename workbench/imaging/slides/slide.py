@@ -410,8 +410,8 @@ def _series_row(archive: Any, series_uid: str) -> dict[str, Any]:
 def open_slide(archive: Any, series_uid: str) -> Slide:
     """Open a slide of ``archive`` (what ``archive.open_slide(series_uid)`` calls).
 
-    One series lookup, one metadata request and, on an Orthanc archive, one lookup of the instances' Orthanc
-    IDs; no pixels are read until asked for.
+    One series lookup and the metadata: on a DICOMweb archive one request, on an Orthanc archive one lookup
+    of the instances' Orthanc IDs and their ``/tags``; no pixels are read until asked for.
 
     Raises
     ------

@@ -1,7 +1,10 @@
 """How a slide reaches the server, on either kind of archive.
 
-Metadata comes through DICOMweb on both: the series metadata (``.../series/{uid}/metadata``, DICOM JSON).
-Frames come as stored (JPEG stays JPEG), each decoded as soon as it has arrived:
+Metadata: on a DICOMweb archive the series metadata (``.../series/{uid}/metadata``, DICOM JSON); on an
+Orthanc archive each instance's ``/instances/{id}/tags``, converted by
+:mod:`~workbench.imaging.slides.orthanc_tags` (the DICOMweb plugin reads every whole file to answer the
+series metadata; see that module), the series metadata only where the conversion cannot give all the
+workbench reads. Frames come as stored (JPEG stays JPEG), each decoded as soon as it has arrived:
 
 - :class:`DicomWebSource` (a :class:`~workbench.imaging.dicomweb.DicomWebArchive`): WADO-RS frame lists
   (``.../instances/{uid}/frames/1,2,3`` with ``transfer-syntax=*``), as few requests as
@@ -19,24 +22,27 @@ frame of an instance costs one read and parse of the file, every later frame a f
 Measured on one machine (loopback, 2 cores; a 16384x16384 slide, level 0 one 57 MB instance of 4096 JPEG
 tiles, a 2048x2048 region = 81 tiles): WADO-RS, the 81 frames in one request 140-200 ms, the whole instance
 190-250 ms; Orthanc's route, the first frame on a freshly started Orthanc 60-65 ms (its read and parse; the
-same after a metadata request), the other 80 frames 6.6 ms on one connection. ``bench/pathology.py``: the
-region read with decoding 23 ms once Orthanc has parsed the instance, 81 ms on a restarted Orthanc (the
-WADO-RS region 150 ms either way). At 8192x8192 (14 MB): first frame 16 ms, the region 25 / 37 ms, over
-WADO-RS 24-27 ms. So a region's frames are asked one instance at a time like this: its first frame alone
-(concurrent first requests would each parse the file; a lock per instance keeps them one at a time, also
-across regions read at once), then the rest on up to :data:`STREAMS` connections (:meth:`OrthancSource.plan`;
-on loopback one connection is as fast, since decoding the tiles takes longer than fetching them, but a remote
-server's round trips are hidden by several).
+same after the ``/tags`` requests of the metadata, 33 ms after a DICOMweb series metadata request, which has
+read the file already), the other 80 frames 6.6 ms on one connection. ``bench/pathology.py``: the region read
+with decoding 23-27 ms once Orthanc has parsed the instance, 97 ms on a restarted Orthanc (83 ms when the
+metadata came over DICOMweb; the WADO-RS region 150 ms either way). At 8192x8192 (14 MB): first frame 16 ms,
+the region 25-31 / 51 ms (40 ms with the metadata over DICOMweb), over WADO-RS 24-30 ms. So a region's frames
+are asked one instance at a time like this: its first frame alone (concurrent first requests would each parse
+the file; a lock per instance keeps them one at a time, also across regions read at once), then the rest on up
+to :data:`STREAMS` connections (:meth:`OrthancSource.plan`; on loopback one connection is as fast, since
+decoding the tiles takes longer than fetching them, but a remote server's round trips are hidden by several).
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -44,6 +50,7 @@ from pydicom.dataset import Dataset
 
 from workbench.errors import ArchiveError, AuthenticationError, NotFoundError, WorkbenchError
 from workbench.imaging.rest import orthanc_message
+from workbench.imaging.slides import orthanc_tags
 from workbench.imaging.slides.connections import direct_connections, failed
 
 logger = logging.getLogger(__name__)
@@ -141,27 +148,52 @@ def _counted(
 
 
 class OrthancSource:
-    """Slides of an Orthanc archive: metadata through its DICOMweb plugin, frames through Orthanc's own
-    one-frame route (see the module docstring), on the archive's credentials."""
+    """Slides of an Orthanc archive: metadata from Orthanc's ``/tags`` (its DICOMweb plugin as fallback),
+    frames through Orthanc's own one-frame route (see the module docstring), on the archive's credentials."""
 
     def __init__(self, archive: Any) -> None:
         self.archive = archive
         self.client = archive.client
         self.url = archive.url
         self._ids: dict[str, str] = {}  # SOPInstanceUID -> Orthanc instance ID
+        self._series: dict[str, list[str]] = {}  # SeriesInstanceUID -> Orthanc instance IDs
         self._first: dict[str, threading.Lock] = {}  # per instance: one first request at a time
         self._lock = threading.Lock()
         self._connections = direct_connections(self.url, self.client.session, self.client.timeout)
         _SOURCES.add(self)
 
     def metadata(self, study_uid: str, series_uid: str) -> list[Dataset]:
+        """The instances from Orthanc's ``/instances/{id}/tags``
+        (:mod:`~workbench.imaging.slides.orthanc_tags`), or from the DICOMweb series metadata where those
+        cannot say faithfully all the workbench reads."""
+        ids = self._series_ids(study_uid, series_uid)
+        reason = "Orthanc found no instance"
+        if ids:
+            try:
+                converted = self._all_tags(series_uid, ids)
+            except ValueError as exc:  # a value pydicom refuses for the dictionary's VR
+                reason = f"a value cannot be converted ({exc})"
+            else:
+                lost = [path for item in converted for path in item.needed_lost(orthanc_tags.READ_TAGS)]
+                if not lost:
+                    return [item.dataset for item in converted]
+                reason = f"{len(lost)} element(s) it reads cannot be converted: {', '.join(lost[:5])}"
+        logger.debug("series %s: metadata through DICOMweb: %s", series_uid, reason)
         items = self.client.get_json(
             f"/dicom-web/studies/{study_uid}/series/{series_uid}/metadata", what=f"series {series_uid}"
         )
         return datasets_from_json(items)
 
     def prepare(self, study_uid: str, series_uid: str) -> None:
-        """Learn the Orthanc IDs of the series' instances: one ``/tools/find``, once per slide."""
+        """Learn the Orthanc IDs of the instances (one ``/tools/find``) if :meth:`metadata` has not."""
+        self._series_ids(study_uid, series_uid)
+
+    def _series_ids(self, study_uid: str, series_uid: str) -> list[str]:
+        """The Orthanc IDs of the series' instances: one ``/tools/find``, once per series."""
+        with self._lock:
+            known = self._series.get(series_uid)
+        if known is not None:
+            return known
         found = self.client.post_json(
             "/tools/find",
             {
@@ -170,11 +202,53 @@ class OrthancSource:
                 "Expand": True,
             },
         )
+        ids = [str(item["ID"]) for item in found]
         with self._lock:
             for item in found:
                 uid = item.get("MainDicomTags", {}).get("SOPInstanceUID")
                 if uid:
                     self._ids[uid] = item["ID"]
+            if ids:
+                self._series[series_uid] = ids
+        return ids
+
+    def _all_tags(self, series_uid: str, ids: list[str]) -> list[orthanc_tags.Converted]:
+        """Every instance's ``/tags``, converted, on up to :data:`STREAMS` connections at once."""
+        if len(ids) == 1:
+            return [self._tags(ids[0], series_uid)]
+        with ThreadPoolExecutor(max_workers=min(STREAMS, len(ids)), thread_name_prefix="slide-tags") as pool:
+            return list(pool.map(lambda instance_id: self._tags(instance_id, series_uid), ids))
+
+    def _tags(self, instance_id: str, series_uid: str) -> orthanc_tags.Converted:
+        """One instance's tags, the texts too long for Orthanc's default answer asked again."""
+        path = f"/instances/{instance_id}/tags?short"
+        what = f"the tags of instance {instance_id} (series {series_uid})"
+        with self._connection_json() as get:
+            converted = orthanc_tags.convert(get(path, what))
+            if converted.long_texts:
+                argument = orthanc_tags.ignore_length_argument(converted.long_texts)
+                converted = orthanc_tags.convert(get(f"{path}&ignore-length={argument}", what))
+        return converted
+
+    @contextmanager
+    def _connection_json(self) -> Iterator[Callable[[str, str], Any]]:
+        """A function ``(path, what) -> decoded JSON`` on one kept-alive connection (the session's own
+        requests through a proxy)."""
+        if self._connections is None:
+            yield lambda path, what: self.client.get_json(path, what=what)
+            return
+        with self._connections.connection() as connection:
+
+            def get(path: str, what: str) -> Any:
+                try:
+                    answer = connection.get(path)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise failed(self.url, exc, what, self.client.timeout[1]) from None
+                if answer.status >= 400:
+                    raise self._refused(answer.status, orthanc_message(answer.body, answer.reason), what)
+                return json.loads(answer.body)
+
+            yield get
 
     def plan(self, numbers: list[int]) -> list[list[int]]:
         """Up to :data:`STREAMS` streams of at least :data:`FRAMES_PER_STREAM` frames, of even size."""
