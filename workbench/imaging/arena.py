@@ -31,6 +31,20 @@ Allocator = Callable[[tuple[int, ...], np.dtype], np.ndarray]
 _INT16 = np.iinfo(np.int16)
 
 
+def _int16_rescale(low: int, high: int, slope: float, intercept: float) -> bool:
+    """Whether stored values in ``low..high`` rescale to int16 as :func:`~workbench.imaging.volume.
+    stack_frames` does it in place on an int16 view (slope 1, an integral intercept, every value in range)."""
+    return (
+        slope == 1
+        and intercept == round(intercept)
+        and _INT16.min <= intercept <= _INT16.max
+        and _INT16.min <= low
+        and high <= _INT16.max
+        and _INT16.min <= low + intercept
+        and high + intercept <= _INT16.max
+    )
+
+
 class FrameArena:
     """One preallocated array the frames' pixels are copied into as they are decoded.
 
@@ -92,35 +106,34 @@ class FrameArena:
             self.array = grown
         slot = self.count
         target = self.array[slot]
-        target[...] = pixels
         self.count += 1
-        if self.array.dtype.kind in "iu":
-            self.low.append(int(target.min()))
-            self.high.append(int(target.max()))
-        if self.rescaled:
-            self._rescale(slot, slope, intercept)
-        return slot, target
-
-    def _rescale(self, slot: int, slope: float, intercept: float) -> None:
-        """Rescale the slot in place if the whole volume can still be int16 so; else undo the slots before."""
-        low, high = self.low[slot], self.high[slot]
+        low = high = None
+        if self.array.dtype.kind in "iu" and pixels.dtype.newbyteorder("=") == self.array.dtype:
+            low, high = int(pixels.min()), int(pixels.max())  # the stored values, read before the copy
         if (
-            slope == 1
-            and intercept == round(intercept)
-            and _INT16.min <= intercept <= _INT16.max
-            and _INT16.min <= low
-            and high <= _INT16.max
-            and _INT16.min <= low + intercept
-            and high + intercept <= _INT16.max
+            self.rescaled
+            and low is not None
+            and high is not None
+            and _int16_rescale(low, high, slope, intercept)
         ):
-            assert self.array is not None
-            values = self.array[slot].view(np.int16)
-            if intercept:
-                values += np.int16(intercept)  # wraps as stack_frames' in-place rescale does: same bits
+            values = target.view(np.int16)
+            stored = pixels.view(np.dtype(np.int16).newbyteorder(pixels.dtype.byteorder))
+            if intercept:  # copy and rescale in one pass; wraps as stack_frames' in-place rescale: same bits
+                np.add(stored, np.int16(intercept), out=values)
+            else:
+                values[...] = stored
             self._intercepts.append(int(intercept))
             self._crcs.append(zlib.crc32(values.reshape(-1).view(np.uint8).data))
-            return
-        self.restore()
+        else:
+            if self.rescaled:
+                self.restore()
+            target[...] = pixels
+            if low is None and self.array.dtype.kind in "iu":
+                low, high = int(target.min()), int(target.max())
+        if low is not None and high is not None:
+            self.low.append(low)
+            self.high.append(high)
+        return slot, target
 
     def restore(self) -> None:
         """Give the rescaled slots their stored values back (exactly: int16 arithmetic wraps); stop."""
