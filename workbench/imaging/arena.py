@@ -49,8 +49,10 @@ class FrameArena:
     """One preallocated array the frames' pixels are copied into as they are decoded.
 
     Each file's buffer can then be dropped at once: peak memory is the array plus the files in flight, not
-    the array plus every file. Frames are placed in arrival order (their slot) and put in slice order in
-    place once all have arrived (:func:`~workbench.imaging.volume.stack_frames`).
+    the array plus every file. A frame goes to the slot it is expected to have in slice order (``hint``,
+    from its InstanceNumber: :class:`SlotGuess`) when that slot is free, else to
+    the first free one; :func:`~workbench.imaging.volume.stack_frames` then puts the frames in slice order
+    in place, which moves nothing when every guess was right.
 
     Parameters
     ----------
@@ -63,8 +65,6 @@ class FrameArena:
     ----------
     rescaled : bool
         Every frame placed so far holds its final ``int16`` modality values (see the module docstring).
-    low, high : list of int
-        The stored (not rescaled) value range of each slot (integer pixels only).
     """
 
     def __init__(self, capacity: int | None = None, allocate: Allocator | None = None) -> None:
@@ -74,16 +74,24 @@ class FrameArena:
         self.count = 0
         self.first_label = ""
         self.rescaled = True
-        self.low: list[int] = []
-        self.high: list[int] = []
-        self._intercepts: list[int] = []
+        self._taken = bytearray()
+        self._free = 0  # no free slot below this one
+        self._low: list[int | None] = []
+        self._high: list[int | None] = []
+        self._intercepts: dict[int, int] = {}
         self._crcs: list[int] = []
         self._order: list[int] | None = None
 
     def place(
-        self, pixels: np.ndarray, label: str, slope: float, intercept: float, expected_frames: int = 1
+        self,
+        pixels: np.ndarray,
+        label: str,
+        slope: float,
+        intercept: float,
+        expected_frames: int = 1,
+        hint: int | None = None,
     ) -> tuple[int, np.ndarray]:
-        """Copy one frame's stored pixels into the next slot; return the slot and its view of the arena.
+        """Copy one frame's stored pixels into a slot; return the slot and its view of the arena.
 
         Raises
         ------
@@ -95,18 +103,16 @@ class FrameArena:
             self.array = self.allocate((capacity, *pixels.shape), pixels.dtype.newbyteorder("="))
             self.first_label = label
             self.rescaled = pixels.ndim == 2 and pixels.dtype.kind in "iu" and pixels.dtype.itemsize == 2
+            self._taken = bytearray(capacity)
+            self._low, self._high = [None] * capacity, [None] * capacity
+            self._crcs = [0] * capacity
         elif pixels.shape != self.array.shape[1:]:
             raise DicomDataError(
                 f"{label} is {pixels.shape} pixels but {self.first_label} is {self.array.shape[1:]}; "
                 "a volume needs one image size"
             )
-        if self.count == len(self.array):  # more frames than announced: grow (copies once)
-            grown = np.empty((2 * len(self.array), *self.array.shape[1:]), dtype=self.array.dtype)
-            grown[: self.count] = self.array[: self.count]
-            self.array = grown
-        slot = self.count
+        slot = self._slot(hint)
         target = self.array[slot]
-        self.count += 1
         low = high = None
         if self.array.dtype.kind in "iu" and pixels.dtype.newbyteorder("=") == self.array.dtype:
             low, high = int(pixels.min()), int(pixels.max())  # the stored values, read before the copy
@@ -122,33 +128,72 @@ class FrameArena:
                 np.add(stored, np.int16(intercept), out=values)
             else:
                 values[...] = stored
-            self._intercepts.append(int(intercept))
-            self._crcs.append(zlib.crc32(values.reshape(-1).view(np.uint8).data))
+            self._intercepts[slot] = int(intercept)
+            self._crcs[slot] = zlib.crc32(values.reshape(-1).view(np.uint8).data)
         else:
             if self.rescaled:
                 self.restore()
             target[...] = pixels
             if low is None and self.array.dtype.kind in "iu":
                 low, high = int(target.min()), int(target.max())
-        if low is not None and high is not None:
-            self.low.append(low)
-            self.high.append(high)
+        self._low[slot], self._high[slot] = low, high
         return slot, target
+
+    def _slot(self, hint: int | None) -> int:
+        """Take the hinted slot if free, else the first free one (growing the array when it is full)."""
+        assert self.array is not None
+        taken = self._taken
+        if hint is not None and 0 <= hint < len(taken) and not taken[hint]:
+            slot = hint
+        else:
+            if self.count == len(taken):  # more frames than announced: grow (copies once)
+                grown = np.empty((2 * len(taken), *self.array.shape[1:]), dtype=self.array.dtype)
+                grown[: len(taken)] = self.array
+                self.array = grown
+                more = len(taken)
+                taken.extend(bytes(more))
+                self._low += [None] * more
+                self._high += [None] * more
+                self._crcs += [0] * more
+            while taken[self._free]:
+                self._free += 1
+            slot = self._free
+        taken[slot] = 1
+        self.count += 1
+        return slot
 
     def restore(self) -> None:
         """Give the rescaled slots their stored values back (exactly: int16 arithmetic wraps); stop."""
         self.rescaled = False
         if self.array is None:
             return
-        for slot, intercept in enumerate(self._intercepts):
+        for slot, intercept in self._intercepts.items():
             if intercept:
                 values = self.array[slot].view(np.int16)
                 values -= np.int16(intercept)
         self._intercepts.clear()
-        self._crcs.clear()
+
+    def compact(self) -> dict[int, int]:
+        """Move frames placed beyond the first :attr:`count` slots into free ones below (fewer frames came
+        than announced); return ``{old slot: new slot}`` of the frames moved."""
+        if self.array is None:
+            return {}
+        taken, moved = self._taken, {}
+        holes = (k for k in range(self.count) if not taken[k])
+        for slot in range(self.count, len(taken)):
+            if taken[slot]:
+                hole = next(holes)
+                self.array[hole] = self.array[slot]
+                taken[hole], taken[slot] = 1, 0
+                self._low[hole], self._high[hole] = self._low[slot], self._high[slot]
+                self._crcs[hole] = self._crcs[slot]
+                if slot in self._intercepts:
+                    self._intercepts[hole] = self._intercepts.pop(slot)
+                moved[slot] = hole
+        return moved
 
     def stacked(self) -> np.ndarray:
-        """The placed frames (a view of the arena)."""
+        """The placed frames (a view of the arena; :meth:`compact` first if fewer came than announced)."""
         assert self.array is not None
         return self.array[: self.count]
 
@@ -158,9 +203,10 @@ class FrameArena:
 
     def ranges(self, order: Sequence[int]) -> tuple[np.ndarray, np.ndarray] | None:
         """The stored value range of each slot, in ``order``; ``None`` for non-integer pixels."""
-        if len(self.low) != self.count:
+        low, high = [self._low[k] for k in order], [self._high[k] for k in order]
+        if None in low or None in high:
             return None
-        return np.array([self.low[k] for k in order], float), np.array([self.high[k] for k in order], float)
+        return np.array(low, float), np.array(high, float)
 
     def rescaled_values(self) -> np.ndarray:
         """The frames as final ``int16`` values (only when :attr:`rescaled`)."""
@@ -169,7 +215,7 @@ class FrameArena:
 
     def crc32(self) -> int | None:
         """CRC-32 of the arranged, rescaled frames' bytes, as ``zlib.crc32`` of the array; else ``None``."""
-        if not self.rescaled or self._order is None or not self._crcs or self.array is None:
+        if not self.rescaled or self._order is None or not self._order or self.array is None:
             return None
         operator = _x2nmodp(self.array[0].nbytes, 3)  # appending one slice's bytes
         crcs = self._crcs
@@ -177,6 +223,54 @@ class FrameArena:
         for slot in self._order[1:]:
             crc = _multmodp(operator, crc) ^ crcs[slot]
         return crc
+
+
+class SlotGuess:
+    """Guesses where a slice goes in slice order from its InstanceNumber (:meth:`FrameArena.place`'s hint).
+
+    Scanners number the slices of a series 1..n along the stack, one way or the other; two slices tell
+    which (their numbers against their positions along the slice normal). Put in its place as it arrives,
+    a slice need not be moved once all have come (moving them costs 2 ms per 100 CT slices); a wrong guess
+    costs only that move, which :func:`~workbench.imaging.volume.stack_frames` makes anyway.
+
+    Parameters
+    ----------
+    count
+        Slices expected; ``None``: no guesses.
+    """
+
+    def __init__(self, count: int | None) -> None:
+        self.count = count
+        self.direction = 0
+        """+1: numbers grow along the normal, -1: they shrink, 0: not known yet."""
+        self.first: int | None = None
+        """The InstanceNumber of the first slice seen (its place is known once :attr:`direction` is)."""
+        self._normal: np.ndarray | None = None
+        self._distance = 0.0
+
+    def hint(
+        self, number: int | None, position: np.ndarray | None, orientation: np.ndarray | None
+    ) -> int | None:
+        """The slot of slice ``number`` (``None`` when it cannot be guessed, as for the first slice)."""
+        if self.count is None or number is None or position is None or orientation is None:
+            return None
+        if not self.direction:
+            if self._normal is None:
+                self._normal = np.cross(orientation[:3], orientation[3:])
+            distance = float(np.dot(position, self._normal))
+            if self.first is None:
+                self.first, self._distance = number, distance
+                return None
+            if number == self.first or distance == self._distance:
+                return None
+            self.direction = 1 if (number > self.first) == (distance > self._distance) else -1
+        return self.slot(number)
+
+    def slot(self, number: int | None) -> int | None:
+        """Where slice ``number`` goes, once :attr:`direction` is known."""
+        if number is None or self.count is None or not self.direction:
+            return None
+        return number - 1 if self.direction > 0 else self.count - number
 
 
 # -- CRC-32 combination (zlib's crc32_combine, which Python's zlib does not expose) -------------------

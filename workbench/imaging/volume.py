@@ -33,7 +33,7 @@ import numpy as np
 
 from workbench.errors import DicomDataError
 from workbench.files import atomic_write, make_folder
-from workbench.imaging.arena import Allocator, FrameArena
+from workbench.imaging.arena import Allocator, FrameArena, SlotGuess
 from workbench.imaging.native import NativeImage, read_native
 from workbench.imaging.uids import uid_problem
 
@@ -603,13 +603,29 @@ def volume_from_files(
             raise exc
         skipped.append({"sop_instance_uid": name, "reason": str(exc)})
 
+    guess = SlotGuess(expected)
+    held: list[Frame] = []  # the first slice, until another tells which way the InstanceNumbers run
+
+    def place(frame: Frame, frames_in_file: int, hint: int | None) -> None:
+        frame.slot, frame.pixels = arena.place(
+            frame.pixels, frame.label, frame.slope, frame.intercept, frames_in_file, hint
+        )
+
     def take(ds: Any, decoded: list[Frame]) -> None:
         if not first:
             first.append(ds)
-        for frame in decoded:
-            frame.slot, frame.pixels = arena.place(
-                frame.pixels, frame.label, frame.slope, frame.intercept, len(decoded)
-            )
+        if len(decoded) == 1:
+            frame = decoded[0]
+            hint = guess.hint(frame.instance_number, frame.position, frame.orientation)
+            if guess.first is not None and not guess.direction and not held and not frames:
+                held.append(frame)  # its place is not known yet (its pixels stay in its file meanwhile)
+            else:
+                if held and guess.direction:
+                    place(held.pop(), 1, guess.slot(guess.first))
+                place(frame, 1, hint)
+        else:
+            for frame in decoded:
+                place(frame, len(decoded), None)
         frames.extend(decoded)
         if progress is not None:
             progress(1)
@@ -648,6 +664,13 @@ def volume_from_files(
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
+    if held:
+        place(held.pop(), 1, guess.slot(guess.first))
+    moved = arena.compact()  # fewer frames came than announced: they fill the first slots
+    for frame in frames:
+        if frame.slot in moved:
+            frame.slot = moved[frame.slot]
+            frame.pixels = arena.stacked()[frame.slot]
     if not count:
         raise DicomDataError("the series has no instances")
     if skipped:
