@@ -157,25 +157,27 @@ def _top_level(view: memoryview, pos: int, explicit: bool) -> dict[int, tuple[by
         raise _NotNativeError  # pydicom would switch to explicit VR here (with a warning)
     found: dict[int, tuple[bytes, int, int]] = {}
     last = -1
+    unpack = _EXPLICIT.unpack_from if explicit else _IMPLICIT.unpack_from
+    length32, short_vrs, long_vrs, wanted = _LENGTH32.unpack_from, _SHORT_VRS, _LONG_VRS, _WANTED.get
     while pos < end:
         if pos + 8 > end:
             raise _NotNativeError  # pydicom ignores a few trailing bytes; the odd file is its to read
         if explicit:
-            group, element, vr, length = _EXPLICIT.unpack_from(view, pos)
-            if vr in _LONG_VRS:
-                length = _LENGTH32.unpack_from(view, pos + 8)[0]
-                pos += 12
-            elif vr in _SHORT_VRS:
+            group, element, vr, length = unpack(view, pos)
+            if vr in short_vrs:
                 pos += 8
+            elif vr in long_vrs:
+                length = length32(view, pos + 8)[0]
+                pos += 12
             else:
                 raise _NotNativeError
         else:
-            group, element, length = _IMPLICIT.unpack_from(view, pos)
+            group, element, length = unpack(view, pos)
             vr = b""
             pos += 8
         tag = group << 16 | element
-        if tag <= last or group in (0x0000, 0xFFFE):
-            raise _NotNativeError  # out of order, repeated, a command set (pydicom's own), a delimiter
+        if tag <= last or group == 0xFFFE or not group:
+            raise _NotNativeError  # out of order, repeated, a delimiter, a command set (pydicom's own)
         last = tag
         if length == UNDEFINED:
             if tag in _SEQUENCES:
@@ -184,7 +186,7 @@ def _top_level(view: memoryview, pos: int, explicit: bool) -> dict[int, tuple[by
             continue
         if pos + length > end:
             raise _NotNativeError
-        accepted = _WANTED.get(tag)
+        accepted = wanted(tag)
         if accepted is not None:
             if explicit and vr not in accepted:
                 raise _NotNativeError  # e.g. UN: pydicom converts it by its dictionary
