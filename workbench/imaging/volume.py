@@ -746,17 +746,17 @@ def stack_frames(frames: Sequence[Frame], *, arena: np.ndarray | FrameArena | No
     row_spacing, col_spacing = first.pixel_spacing or (1.0, 1.0)
     placed = arena if isinstance(arena, FrameArena) else None
     raw = arena.stacked() if isinstance(arena, FrameArena) else arena
-    slots = [f.slot for f in ordered]
-    if raw is not None and len(raw) == len(ordered) and all(slot is not None for slot in slots):
-        _permute(raw, slots)  # type: ignore[arg-type]
+    slots = [f.slot for f in ordered if f.slot is not None]
+    if raw is not None and len(raw) == len(ordered) == len(slots):
+        _permute(raw, slots)
         if placed is None:
             array = _rescaled_stack(ordered, raw=raw)
         else:
-            placed.arranged(slots)  # type: ignore[arg-type]
+            placed.arranged(slots)
             if placed.rescaled:
                 array = placed.rescaled_values()
             else:
-                array = _rescaled_stack(ordered, raw=raw, ranges=placed.ranges(slots))  # type: ignore[arg-type]
+                array = _rescaled_stack(ordered, raw=raw, ranges=placed.ranges(slots))
     else:
         if placed is not None:
             placed.restore()  # the frames view it: their stored values, not rescaled ones
