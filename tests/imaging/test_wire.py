@@ -36,15 +36,27 @@ class Trickle:
         self.sent += len(chunk)
         return chunk
 
+    def readinto(self, buffer: memoryview) -> int:
+        """As a socket's ``recv_into``: some bytes straight into ``buffer``."""
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def reader(source: Trickle, into: bool) -> PartReader:
+    """Parts of ``source``, the bodies of sized ones received in place (``into``) or read and copied."""
+    return PartReader(source.read, BOUNDARY, "test", readinto=source.readinto if into else None)
+
 
 PARTS = [bytes([k]) * (1000 * k + 7) + b"--" + BOUNDARY[:5] + b"\r\n" for k in range(1, 9)]
 
 
+@pytest.mark.parametrize("into", [True, False])
 @pytest.mark.parametrize("lengths", [True, False])
-def test_parts_come_back_whole_from_any_chunking(lengths: bool) -> None:
+def test_parts_come_back_whole_from_any_chunking(lengths: bool, into: bool) -> None:
     for seed in range(5):
         source = Trickle(body(PARTS, lengths=lengths, preamble=b"ignored preamble\r\n"), seed)
-        assert [bytes(p) for p in PartReader(source.read, BOUNDARY, "test")] == PARTS
+        assert [bytes(p) for p in reader(source, into)] == PARTS
 
 
 def test_each_part_is_handed_over_before_the_answer_has_arrived() -> None:
@@ -64,9 +76,10 @@ def test_each_part_is_handed_over_before_the_answer_has_arrived() -> None:
         (body(PARTS).replace(b"Content-Length: 1016", b"Content-Length: 1200"), "shorter than announced"),
     ],
 )
-def test_a_cut_or_malformed_answer_is_an_error(data: bytes, message: str) -> None:
+@pytest.mark.parametrize("into", [True, False])
+def test_a_cut_or_malformed_answer_is_an_error(data: bytes, message: str, into: bool) -> None:
     with pytest.raises(ArchiveError, match=message):
-        list(PartReader(Trickle(data).read, BOUNDARY, "test"))
+        list(reader(Trickle(data), into))
 
 
 def test_boundary_of() -> None:
@@ -112,3 +125,41 @@ def test_read_ahead_closes_its_source_when_the_caller_stops() -> None:
     assert [next(items) for _ in range(5)] == [0, 1, 2, 3, 4]
     items.close()  # type: ignore[attr-defined]
     assert closed == [True]
+
+
+@pytest.mark.parametrize("encoding", ["", "gzip"])
+def test_iter_multipart_reads_plain_and_content_encoded_answers(encoding: str) -> None:
+    """A plain answer is received part by part in place; a gzip-encoded one is decoded by urllib3."""
+    import gzip
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import requests
+
+    from workbench.imaging.wire import iter_multipart
+
+    payload = body(PARTS)
+    sent = gzip.compress(payload) if encoding else payload
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", f'multipart/related; boundary="{BOUNDARY.decode()}"')
+            if encoding:
+                self.send_header("Content-Encoding", encoding)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(sent)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        response = requests.get(f"http://127.0.0.1:{server.server_port}/", stream=True, timeout=10)
+        assert [bytes(p) for p in iter_multipart(response)] == PARTS
+    finally:
+        server.shutdown()
+        server.server_close()

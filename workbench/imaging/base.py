@@ -126,9 +126,7 @@ class BaseArchive:
         """
         raise NotImplementedError
 
-    def _retrieve_series(
-        self, series: SeriesRef, progress: bool
-    ) -> Iterator[tuple[str, bytes | memoryview]]:
+    def _retrieve_series(self, series: SeriesRef, progress: bool) -> Iterator[tuple[str, bytes | memoryview]]:
         raise NotImplementedError
 
     def _retrieve_instance(self, series: SeriesRef, ref: InstanceRef) -> bytes:
@@ -219,6 +217,7 @@ class BaseArchive:
         # copied into one preallocated array and each file dropped once decoded. The volume is then written
         # to the cache by a background thread after we return (the data once: a load does not cache its
         # instance files; download_series does).
+        crcs: list[int] = []  # the array's CRC-32, when taken slice by slice on the way
         with tqdm(total=series.count, desc="load", unit="img", disable=not progress) as bar:
             volume = volume_from_files(
                 self._load_files(series, workers),
@@ -226,11 +225,12 @@ class BaseArchive:
                 workers=workers,
                 progress=bar.update,
                 expected=series.count or None,
+                on_crc32=crcs.append,
             )
         volume.metadata["study_uid"] = volume.metadata.get("study_uid") or series.study_uid
         if self.volume_cache is not None and entry is not None and not volume.metadata["skipped"]:
             try:  # written, and the caches pruned to their limit, by a background thread
-                self.volume_cache.put(entry, volume, background=True)
+                self.volume_cache.put(entry, volume, background=True, crc32=crcs[0] if crcs else None)
             except OSError as exc:  # caching never fails a load
                 logger.warning("could not cache the volume in %s: %s", self.volume_cache.folder, exc)
         return volume

@@ -279,7 +279,7 @@ class VolumeCache:
             array_path.unlink(missing_ok=True)
             return None
 
-    def put(self, entry: str, volume: Volume, *, background: bool = False) -> Path:
+    def put(self, entry: str, volume: Volume, *, background: bool = False, crc32: int | None = None) -> Path:
         """Store a volume (``.npy`` array, then ``.json`` geometry, each atomically); return the array's path.
 
         A raw ``.npy`` rather than ``Volume.save``'s ``.npz``: zip's CRC makes writing several times slower.
@@ -294,6 +294,9 @@ class VolumeCache:
             Return at once; a background thread writes (:data:`WRITER`), then keeps the caches under their
             size limit. The array's CRC-32 is taken now and checked against what is written: if the caller
             changes the array meanwhile, nothing is cached.
+        crc32
+            The array's CRC-32 when the caller has it already (a load takes it slice by slice as the
+            slices arrive): the array is then not read again here.
         """
         import numpy as np
 
@@ -305,7 +308,7 @@ class VolumeCache:
             "metadata": volume.metadata,
             "shape": list(array.shape),
             "dtype": str(array.dtype),
-            "crc32": zlib.crc32(array.reshape(-1).view(np.uint8).data),
+            "crc32": zlib.crc32(array.reshape(-1).view(np.uint8).data) if crc32 is None else crc32,
         }
         text = json.dumps(info, default=str).encode("utf-8")  # now: the caller may change the metadata
         if background:

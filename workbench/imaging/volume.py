@@ -33,6 +33,8 @@ import numpy as np
 
 from workbench.errors import DicomDataError
 from workbench.files import atomic_write, make_folder
+from workbench.imaging.arena import Allocator, FrameArena, SlotGuess
+from workbench.imaging.native import NativeImage, read_native
 from workbench.imaging.uids import uid_problem
 
 logger = logging.getLogger(__name__)
@@ -541,66 +543,6 @@ def _short(exc: Exception) -> str:
 
 
 # -- stacking ---------------------------------------------------------------------------------------------
-Allocator = Callable[[tuple[int, ...], np.dtype], np.ndarray]
-"""Makes the array the frames are stacked into: ``allocate(shape, dtype)`` (default ``numpy.empty``)."""
-
-
-class FrameArena:
-    """One preallocated array the frames' pixels are copied into as they are decoded.
-
-    Each file's buffer can then be dropped at once: peak memory is the array plus the files in flight, not
-    the array plus every file. Frames are placed in arrival order (their ``slot``) and put in slice order
-    in place once all have arrived (:func:`stack_frames`).
-
-    Parameters
-    ----------
-    capacity
-        Frames expected (the number of instances times the frames of the first), or ``None``.
-    allocate
-        Makes the array (:data:`Allocator`); the volume cache passes a file-backed one.
-    """
-
-    def __init__(self, capacity: int | None = None, allocate: Allocator | None = None) -> None:
-        self.capacity = capacity
-        self.allocate = allocate or (lambda shape, dtype: np.empty(shape, dtype=dtype))
-        self.array: np.ndarray | None = None
-        self.count = 0
-        self.first: Frame | None = None
-
-    def place(self, frame: Frame, expected_frames: int = 1) -> None:
-        """Copy the frame's pixels into the next slot; ``frame.pixels`` then views the arena.
-
-        Raises
-        ------
-        DicomDataError
-            The frame's image size differs from the first frame's.
-        """
-        pixels = frame.pixels
-        if self.array is None:
-            capacity = max(1, (self.capacity or 1) * expected_frames)
-            self.array = self.allocate((capacity, *pixels.shape), pixels.dtype.newbyteorder("="))
-            self.first = frame
-        elif pixels.shape != self.array.shape[1:]:
-            assert self.first is not None
-            raise DicomDataError(
-                f"{frame.label} is {pixels.shape} pixels but {self.first.label} is {self.array.shape[1:]}; "
-                "a volume needs one image size"
-            )
-        if self.count == len(self.array):  # more frames than announced: grow (copies once)
-            grown = np.empty((2 * len(self.array), *self.array.shape[1:]), dtype=self.array.dtype)
-            grown[: self.count] = self.array[: self.count]
-            self.array = grown
-        self.array[self.count] = pixels
-        frame.slot = self.count
-        frame.pixels = self.array[self.count]
-        self.count += 1
-
-    def stacked(self) -> np.ndarray:
-        """The placed frames (a view of the arena)."""
-        assert self.array is not None
-        return self.array[: self.count]
-
-
 def volume_from_files(
     items: Iterable[tuple[str, bytes | memoryview]],
     *,
@@ -609,11 +551,14 @@ def volume_from_files(
     progress: Callable[[int], None] | None = None,
     expected: int | None = None,
     allocate: Allocator | None = None,
+    on_crc32: Callable[[int], None] | None = None,
 ) -> Volume:
     """Parse, decode and stack the DICOM files of one series.
 
     Each file is decoded as it comes (``items`` may still be arriving), its pixels copied into one
-    preallocated array (:class:`FrameArena`), and the file dropped.
+    preallocated array (:class:`~workbench.imaging.arena.FrameArena`), and the file dropped. Files of the
+    common kind (uncompressed little endian, one frame) are read by :func:`~workbench.imaging.native.
+    read_native`, the others (and the first file, whose data set gives the series' metadata) by pydicom.
 
     Parameters
     ----------
@@ -629,7 +574,10 @@ def volume_from_files(
     expected
         How many files will come (default: ``len(items)`` when it has one), to preallocate the array.
     allocate
-        Makes the array (:data:`Allocator`).
+        Makes the array (:data:`~workbench.imaging.arena.Allocator`).
+    on_crc32
+        Called with the CRC-32 of the returned array's bytes when it was computed on the way (slice by
+        slice as they arrived; the volume cache then need not read the array again).
 
     Returns
     -------
@@ -655,11 +603,29 @@ def volume_from_files(
             raise exc
         skipped.append({"sop_instance_uid": name, "reason": str(exc)})
 
+    guess = SlotGuess(expected)
+    held: list[Frame] = []  # the first slice, until another tells which way the InstanceNumbers run
+
+    def place(frame: Frame, frames_in_file: int, hint: int | None) -> None:
+        frame.slot, frame.pixels = arena.place(
+            frame.pixels, frame.label, frame.slope, frame.intercept, frames_in_file, hint
+        )
+
     def take(ds: Any, decoded: list[Frame]) -> None:
         if not first:
             first.append(ds)
-        for frame in decoded:
-            arena.place(frame, len(decoded))
+        if len(decoded) == 1:
+            frame = decoded[0]
+            hint = guess.hint(frame.instance_number, frame.position, frame.orientation)
+            if guess.first is not None and not guess.direction and not held and not frames:
+                held.append(frame)  # its place is not known yet (its pixels stay in its file meanwhile)
+            else:
+                if held and guess.direction:
+                    place(held.pop(), 1, guess.slot(guess.first))
+                place(frame, 1, hint)
+        else:
+            for frame in decoded:
+                place(frame, len(decoded), None)
         frames.extend(decoded)
         if progress is not None:
             progress(1)
@@ -671,6 +637,11 @@ def volume_from_files(
             # (pylibjpeg and pyjpegls decode outside the GIL).
             for name, data in items:
                 count += 1
+                image = read_native(data) if first else None
+                if image is not None:
+                    take(None, [_native_frame(image)])
+                    del image, data  # the file's buffer is freed here: its pixels are in the arena
+                    continue
                 try:
                     ds = read_dataset(data, name)
                     if _viewable(ds):
@@ -693,6 +664,13 @@ def volume_from_files(
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
+    if held:
+        place(held.pop(), 1, guess.slot(guess.first))
+    moved = arena.compact()  # fewer frames came than announced: they fill the first slots
+    for frame in frames:
+        if frame.slot in moved:
+            frame.slot = moved[frame.slot]
+            frame.pixels = arena.stacked()[frame.slot]
     if not count:
         raise DicomDataError("the series has no instances")
     if skipped:
@@ -703,10 +681,29 @@ def volume_from_files(
         )
     if not frames:
         raise DicomDataError(f"no instance of the series could be read ({len(skipped)} skipped)")
-    volume = stack_frames(frames, arena=arena.stacked())
+    volume = stack_frames(frames, arena=arena)
     volume.metadata.update(_series_metadata(first[0]))
     volume.metadata["skipped"] = skipped
+    crc = arena.crc32()
+    if crc is not None and on_crc32 is not None:
+        on_crc32(crc)
     return volume
+
+
+def _native_frame(image: NativeImage) -> Frame:
+    """The frame of a file read by :func:`~workbench.imaging.native.read_native`."""
+    return Frame(
+        sop_instance_uid=image.sop_instance_uid,
+        frame=None,
+        pixels=image.pixels,
+        position=None if image.position is None else np.asarray(image.position, dtype=float),
+        orientation=None if image.orientation is None else np.asarray(image.orientation, dtype=float),
+        pixel_spacing=image.pixel_spacing,
+        slice_spacing=image.slice_spacing,
+        slope=image.slope,
+        intercept=image.intercept,
+        instance_number=image.instance_number,
+    )
 
 
 def _viewable(ds: Any) -> bool:
@@ -717,11 +714,12 @@ def _viewable(ds: Any) -> bool:
         return True
 
 
-def stack_frames(frames: Sequence[Frame], *, arena: np.ndarray | None = None) -> Volume:
+def stack_frames(frames: Sequence[Frame], *, arena: np.ndarray | FrameArena | None = None) -> Volume:
     """Order frames by position along the slice normal, check the geometry and build the volume.
 
     With ``arena`` (the frames' pixels already copied into it, ``frame.slot`` giving where), the slices are
-    put in order and rescaled in place: no second copy of the volume is made.
+    put in order and rescaled in place: no second copy of the volume is made. A
+    :class:`~workbench.imaging.arena.FrameArena` may have rescaled them already, as they arrived.
 
     Raises
     ------
@@ -746,10 +744,22 @@ def stack_frames(frames: Sequence[Frame], *, arena: np.ndarray | None = None) ->
         shown = sorted(spacings, key=lambda s: s or (0.0, 0.0))
         raise DicomDataError(f"the slices have different pixel spacings {shown}")
     row_spacing, col_spacing = first.pixel_spacing or (1.0, 1.0)
-    if arena is not None and all(f.slot is not None for f in ordered) and len(arena) == len(ordered):
-        _permute(arena, [f.slot for f in ordered])  # type: ignore[misc]
-        array = _rescaled_stack(ordered, raw=arena)
+    placed = arena if isinstance(arena, FrameArena) else None
+    raw = arena.stacked() if isinstance(arena, FrameArena) else arena
+    slots = [f.slot for f in ordered if f.slot is not None]
+    if raw is not None and len(raw) == len(ordered) == len(slots):
+        _permute(raw, slots)
+        if placed is None:
+            array = _rescaled_stack(ordered, raw=raw)
+        else:
+            placed.arranged(slots)
+            if placed.rescaled:
+                array = placed.rescaled_values()
+            else:
+                array = _rescaled_stack(ordered, raw=raw, ranges=placed.ranges(slots))
     else:
+        if placed is not None:
+            placed.restore()  # the frames view it: their stored values, not rescaled ones
         array = _rescaled_stack(ordered)
     metadata = {
         "sop_instance_uids": [f.sop_instance_uid for f in ordered],
@@ -872,8 +882,15 @@ def _permute(array: np.ndarray, order: Sequence[int]) -> None:
             j = k
 
 
-def _rescaled_stack(frames: Sequence[Frame], raw: np.ndarray | None = None) -> np.ndarray:
+def _rescaled_stack(
+    frames: Sequence[Frame],
+    raw: np.ndarray | None = None,
+    ranges: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Stack frames and apply the modality rescale in place.
+
+    ``ranges`` are the frames' stored minimum and maximum values when already known (a
+    :class:`~workbench.imaging.arena.FrameArena` takes them as the slices arrive).
 
     Integral slopes and intercepts give ``int16`` when every value fits (checked on the stored range), else
     ``int32``; anything else ``float32``. Working in place on one array (integer arithmetic wraps, and the
@@ -903,8 +920,11 @@ def _rescaled_stack(frames: Sequence[Frame], raw: np.ndarray | None = None) -> n
                 out[k] *= np.float32(slopes[k])
                 out[k] += np.float32(intercepts[k])
         return out
-    flat = raw.reshape(len(frames), -1)
-    low, high = flat.min(axis=1).astype(float), flat.max(axis=1).astype(float)
+    if ranges is not None:
+        low, high = ranges
+    else:
+        flat = raw.reshape(len(frames), -1)
+        low, high = flat.min(axis=1).astype(float), flat.max(axis=1).astype(float)
     ends = np.stack([slopes * low + intercepts, slopes * high + intercepts])
     limits = np.iinfo(np.int16)
     dtype = (
