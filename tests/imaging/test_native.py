@@ -317,3 +317,65 @@ def test_a_load_reads_the_same_volume_as_pydicom(
         patch.setattr(volume_module, "read_native", lambda data: None)
         reference = archive.load_series(synthetic_ct.series_uid, progress=False)
     assert_same(expected, reference)
+
+
+def _corruptions(data: bytes, rng: np.random.Generator, count: int) -> list[bytes]:
+    """``count`` damaged copies of ``data``: bytes changed in the header, cuts, and bytes added or dropped."""
+    header = data.index(b"\xe0\x7f\x10\x00") + 12  # up to the pixel data's value
+    out = []
+    for _ in range(count):
+        damaged = bytearray(data)
+        kind = rng.integers(4)
+        if kind == 0:  # a few bytes of the header changed
+            for at in rng.integers(128, header, size=rng.integers(1, 4)):
+                damaged[at] = int(rng.integers(256))
+        elif kind == 1:  # a digit or separator of a text value turned into another
+            at = int(rng.integers(132, header))
+            damaged[at] = b"0123456789.-+\\ eE"[int(rng.integers(17))]
+        elif kind == 2:  # the file cut short
+            del damaged[int(rng.integers(132, len(damaged))) :]
+        else:  # a byte inserted or dropped in the header
+            at = int(rng.integers(132, header))
+            if rng.integers(2):
+                damaged.insert(at, int(rng.integers(256)))
+            else:
+                del damaged[at]
+        out.append(bytes(damaged))
+    return out
+
+
+def rescaled(ds: Dataset) -> Dataset:
+    ds.RescaleSlope, ds.RescaleIntercept = "0.5", "-1024"
+    return ds
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR")
+@pytest.mark.parametrize("variant", ["explicit", "implicit", "sequence", "rescaled"])
+def test_damaged_files_are_read_as_pydicom_reads_them_or_declined(
+    variant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever damage the reader accepts, the load must equal pydicom's path's (same array, geometry and
+    metadata; a file pydicom's path refuses is refused)."""
+    ds = ct_series(1, 6, 5, seed=20)[0]
+    ds = {
+        "explicit": lambda d: d,
+        "implicit": implicit,
+        "sequence": undefined_length_sequence,
+        "rescaled": rescaled,
+    }[variant](ds)
+    rng = np.random.default_rng(sum(map(ord, variant)))
+    accepted = 0
+    for damaged in _corruptions(to_bytes(ds), rng, 400):
+        if read_native(damaged) is None:
+            continue
+        accepted += 1
+        items = [(str(ds.SOPInstanceUID), damaged)]
+        with monkeypatch.context() as patch:
+            patch.setattr(volume_module, "read_native", lambda data: None)
+            try:
+                reference = volume_from_files(items)
+            except Exception as exc:  # any refusal of pydicom's path must be the reader's too
+                pytest.fail(f"the native reader accepted a file pydicom's path refuses ({exc!r})")
+        native = volume_from_files(items)
+        assert_same(native, reference)
+    assert accepted > 10  # the damage leaves many files readable: the comparison ran
