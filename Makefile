@@ -37,7 +37,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[all,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)" >/dev/null
-	$(BIN)/jupyter server extension enable --sys-prefix workbench.jupyter.proxy >/dev/null
+	@# an editable install skips data files: the config that enables the viewer's proxy is put in place here
+	install -D -m 0644 jupyter-config/workbench.json $(VENV)/etc/jupyter/jupyter_server_config.d/workbench.json
+	$(BIN)/jupyter server extension list 2>&1 | grep -q 'workbench.jupyter.proxy.*OK'
 	touch $(STAMP)
 
 install: system-deps $(STAMP)
@@ -100,7 +102,7 @@ stop:
 # ("http://127.0.0.1:8888/lab?token=..."). The archive's viewer is served through it (workbench.jupyter.proxy).
 LAB_ARGS ?= --no-browser --ServerApp.ip=127.0.0.1
 lab: install
-	$(BIN)/jupyter server extension enable --sys-prefix workbench.jupyter.proxy >/dev/null 2>&1
+	install -D -m 0644 jupyter-config/workbench.json $(VENV)/etc/jupyter/jupyter_server_config.d/workbench.json
 	@echo "workbench: starting JupyterLab; open the http://127.0.0.1:...?token=... URL it prints below"
 	$(BIN)/jupyter lab --notebook-dir=. $(LAB_ARGS) $(if $(filter 0,$(shell id -u)),--allow-root)
 
