@@ -129,6 +129,8 @@ class Connections:
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
         _ALL.add(self)
+        # the idle sockets are closed when the pool is collected or the interpreter exits (no ResourceWarning)
+        weakref.finalize(self, _close_each, self._idle)
 
     def __repr__(self) -> str:
         return f"Connections({self.scheme}://{self.host}:{self.port}{self.prefix})"
@@ -146,9 +148,9 @@ class Connections:
     def close(self) -> None:
         """Close the idle connections."""
         with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+            idle = list(self._idle)
+            self._idle.clear()
+        _close_each(idle)
 
     def _take(self) -> http.client.HTTPConnection | None:
         while True:
@@ -189,9 +191,15 @@ def _forget_after_fork() -> None:
     must not read their answers. Its copies are closed (the parent's stay open) and new ones are made."""
     for pool in list(_ALL):
         pool._lock = threading.Lock()
-        idle, pool._idle = pool._idle, []
-        for conn in idle:
-            conn.close()
+        idle = list(pool._idle)
+        pool._idle.clear()
+        _close_each(idle)
+
+
+def _close_each(connections: list[http.client.HTTPConnection]) -> None:
+    for conn in list(connections):
+        conn.close()
+    connections.clear()
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
