@@ -26,10 +26,12 @@ from pydicom.uid import ImplicitVRLittleEndian, RLELossless, generate_uid
 
 from tests.imaging.stored import StoredSeries, to_bytes, with_new_uids
 from workbench.imaging import volume as volume_module
+from workbench.imaging import volume_files as files_module
 from workbench.imaging.arena import FrameArena, crc32_combine
 from workbench.imaging.native import read_native
 from workbench.imaging.orthanc import OrthancArchive
-from workbench.imaging.volume import Volume, volume_from_files
+from workbench.imaging.volume import Volume
+from workbench.imaging.volume_files import volume_from_files
 from workbench.testing.synthetic import ct_series, enhanced_ct
 
 Files = list[tuple[str, bytes]]
@@ -50,10 +52,10 @@ def both_paths(items: Files, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> 
 
     crcs: list[int] = []
     with monkeypatch.context() as patch:
-        patch.setattr(volume_module, "read_native", spy)
+        patch.setattr(files_module, "read_native", spy)
         native = volume_from_files(items, on_crc32=crcs.append, **kwargs)
     with monkeypatch.context() as patch:
-        patch.setattr(volume_module, "read_native", lambda data: None)
+        patch.setattr(files_module, "read_native", lambda data: None)
         reference = volume_from_files(items, **kwargs)
     if crcs:  # the checksum taken slice by slice is the array's
         assert crcs == [zlib.crc32(np.ascontiguousarray(native.array).reshape(-1).view(np.uint8).data)]
@@ -314,7 +316,7 @@ def test_a_load_reads_the_same_volume_as_pydicom(
     assert_same(archive.load_series(synthetic_ct.series_uid, progress=False), expected)  # from the cache
     archive.volume_cache.clear()
     with monkeypatch.context() as patch:
-        patch.setattr(volume_module, "read_native", lambda data: None)
+        patch.setattr(files_module, "read_native", lambda data: None)
         reference = archive.load_series(synthetic_ct.series_uid, progress=False)
     assert_same(expected, reference)
 
@@ -371,7 +373,7 @@ def test_damaged_files_are_read_as_pydicom_reads_them_or_declined(
         accepted += 1
         items = [(str(ds.SOPInstanceUID), damaged)]
         with monkeypatch.context() as patch:
-            patch.setattr(volume_module, "read_native", lambda data: None)
+            patch.setattr(files_module, "read_native", lambda data: None)
             try:
                 reference = volume_from_files(items)
             except Exception as exc:  # any refusal of pydicom's path must be the reader's too

@@ -14,7 +14,8 @@ from pydicom.uid import RLELossless
 
 from tests.imaging.stored import to_bytes
 from workbench.errors import DicomDataError
-from workbench.imaging.volume import GeometryWarning, SkippedInstancesWarning, Volume, volume_from_files
+from workbench.imaging.volume import GeometryWarning, SkippedInstancesWarning, Volume
+from workbench.imaging.volume_files import volume_from_files
 from workbench.testing.synthetic import ct_series, enhanced_ct
 
 

@@ -19,9 +19,9 @@ from workbench.imaging.volume import (
     GeometryWarning,
     irregular_spacing_record,
     stack_frames,
-    volume_from_files,
     xyz,
 )
+from workbench.imaging.volume_files import volume_from_files
 from workbench.testing.synthetic import ct_series
 
 

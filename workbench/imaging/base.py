@@ -16,7 +16,8 @@ from workbench.files import atomic_write
 from workbench.imaging.cache import JANITOR, InstanceCache, VolumeCache, image_cache_limit, server_key
 from workbench.imaging.query import check_uid
 from workbench.imaging.uids import is_uid, uid_file
-from workbench.imaging.volume import Volume, volume_from_files
+from workbench.imaging.volume import Volume
+from workbench.imaging.volume_files import volume_from_files
 from workbench.imaging.wire import sop_instance_uid_from_dataset
 
 if TYPE_CHECKING:
