@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import copy
 import io
+import os
+import signal
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -303,6 +306,59 @@ def test_crc32_of_slices_combine_into_that_of_the_array() -> None:
     arena.arranged([2, 0, 1])  # as if the slots had been put in this slice order
     expected = np.concatenate([slices[k] for k in (2, 0, 1)]).astype(np.int32) - 1024
     assert arena.crc32() == zlib.crc32(expected.astype(np.int16).tobytes())
+
+
+@pytest.mark.parametrize("expected", [8, 5, 12])  # as announced; more (the array grows); fewer (moved down)
+def test_checksums_from_their_thread_are_those_of_the_slices_as_stacked(
+    expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slices' CRC-32s come from a thread of their own (slow here): no slice moves before they are in."""
+    crc32 = zlib.crc32
+
+    def slow(data: Any, *args: int) -> int:
+        time.sleep(0.003)
+        return crc32(data, *args)
+
+    datasets = ct_series(8, 16, 12, seed=4)
+    for ds, number in zip(datasets, [3, 8, 1, 5, 2, 7, 4, 6], strict=True):
+        ds.InstanceNumber = number  # the slots guessed are wrong: the slices are put in order afterwards
+    crcs: list[int] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(zlib, "crc32", slow)
+        volume = volume_from_files(files(datasets), expected=expected, on_crc32=crcs.append)
+    assert volume.array.dtype == np.int16
+    assert crcs == [crc32(np.ascontiguousarray(volume.array).tobytes())]
+
+
+def test_crc32_thread_serves_a_forked_child() -> None:
+    """A child forked after the thread started has none: it starts its own instead of waiting forever."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    pixels = np.arange(20, dtype=np.uint16).reshape(4, 5)
+    arena = FrameArena(1)
+    arena.place(pixels, "parent", 1.0, 0.0)
+    arena.arranged([0])
+    assert arena.crc32() == zlib.crc32(pixels.tobytes())  # the parent's thread is running
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if its own checksum came back
+        code = 1
+        try:
+            child = FrameArena(1)
+            child.place(pixels, "child", 1.0, 0.0)
+            child.arranged([0])
+            code = 0 if child.crc32() == zlib.crc32(pixels.tobytes()) else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child waited for a checksum thread it does not have")
 
 
 @pytest.mark.orthanc

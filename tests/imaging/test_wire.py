@@ -8,7 +8,7 @@ import random
 import pytest
 
 from workbench.errors import ArchiveError
-from workbench.imaging.wire import PartReader, boundary_of, read_ahead
+from workbench.imaging.wire import PartReader, boundary_of
 
 BOUNDARY = b"8ed01708-a95a"
 
@@ -86,45 +86,6 @@ def test_boundary_of() -> None:
     assert boundary_of('multipart/related; type="application/dicom"; boundary=abc-1', "u") == b"abc-1"
     with pytest.raises(ArchiveError, match="expected a multipart answer"):
         boundary_of("application/json", "u")
-
-
-def test_read_ahead_keeps_order_errors_and_bounds() -> None:
-    """Items come in order; an error comes after the items before it; at most ``depth`` wait."""
-    import threading
-    import time
-
-    produced: list[int] = []
-
-    def numbers() -> object:
-        for k in range(50):
-            produced.append(k)
-            yield k
-        raise ArchiveError("cut short after 50")
-
-    got: list[int] = []
-    with pytest.raises(ArchiveError, match="cut short after 50"):
-        for k in read_ahead(numbers(), depth=3):  # type: ignore[arg-type]
-            if k == 0:
-                time.sleep(0.2)  # the producer runs ahead meanwhile, but only so far
-                assert len(produced) <= 3 + 2
-            got.append(k)
-    assert got == list(range(50))
-    assert not [t for t in threading.enumerate() if t.name == "workbench-read-ahead"]
-
-
-def test_read_ahead_closes_its_source_when_the_caller_stops() -> None:
-    closed = []
-
-    def endless() -> object:
-        try:
-            yield from itertools.count()
-        finally:
-            closed.append(True)
-
-    items = read_ahead(endless(), depth=2)  # type: ignore[arg-type]
-    assert [next(items) for _ in range(5)] == [0, 1, 2, 3, 4]
-    items.close()  # type: ignore[attr-defined]
-    assert closed == [True]
 
 
 @pytest.mark.parametrize("encoding", ["", "gzip"])
