@@ -182,6 +182,7 @@ class FrameArena:
         self.rescaled = False
         if self.array is None:
             return
+        self._settle()  # no checksum is taken of a slot while its values change
         for slot, intercept in self._intercepts.items():
             if intercept:
                 values = self.array[slot].view(np.int16)
