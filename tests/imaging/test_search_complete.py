@@ -90,6 +90,28 @@ def test_capped_server_other_levels(capped_archive: OrthancArchive) -> None:
     assert capped_archive.finder.caps == {"LimitFindResults": CAP, "LimitFindInstances": CAP}
 
 
+def test_an_answer_under_the_cap_costs_one_small_probe(capped_orthanc: LocalOrthanc) -> None:
+    """3 answers on a server capped at 5: one find skipping 3 patients proves it whole; nothing is listed."""
+    archive = connect(capped_orthanc.url, capped_orthanc.username, capped_orthanc.password)
+    assert isinstance(archive, OrthancArchive)
+    sent: list[dict] = []
+    post_json = archive.client.post_json
+
+    def recording(path: str, body: dict, **kwargs: object) -> object:
+        sent.append(body)
+        return post_json(path, body, **kwargs)
+
+    archive.client.post_json = recording  # type: ignore[method-assign]
+    table = archive.studies(patient_id="CAP-B*")
+    assert sorted(table.patient_id) == ["CAP-B11", "CAP-B12", "CAP-B13"]
+    probes = [body for body in sent if body.get("Query") == {}]
+    # 4 patients, 14 studies and series: the patients are the fewest resources beyond the 3 answered
+    assert probes == [{"Level": "Patient", "Query": {}, "Expand": False, "Since": 3, "Limit": 1}]
+    assert not archive.finder.caps
+    archive.studies(patient_id="CAP-B1*")  # a smaller answer on the same connection: no probe again
+    assert len([body for body in sent if body.get("Query") == {}]) == 1
+
+
 def test_dicomweb_modality_search_pages_without_looping(orthanc: LocalOrthanc) -> None:
     """Orthanc ignores QIDO offset with ModalitiesInStudy: paging by it returned the same studies for ever."""
     orthanc.client().upload(_studies(98_000, "IMG-QIDOMOD"), progress=False)

@@ -9,9 +9,10 @@ first is empty (``Since 10000, Limit 10000`` answers 0 of 15,000 CT studies). On
 What can still cut an answer short is the server's ``LimitFindResults`` (patients, studies, series) or
 ``LimitFindInstances`` (instances) setting: Orthanc then looks at ``cap + 1`` candidates and answers at most
 that many, silently. :class:`OrthancFinder` tells such answers apart with one probe per cap and size (an
-unfiltered, unexpanded find with ``Limit`` one above the answer's size: more answers than the search means
-no cap cut it) and completes a cut search from the plain listings (``/studies?expand`` ...), which no cap
-limits, matching the filters here with DICOM rules (:func:`workbench.imaging.query.matches`).
+unfiltered, unexpanded find that skips as many resources as the answer holds and asks for one more: an
+answer means no cap cut the search) and completes a cut search from the plain listings
+(``/studies?expand`` ...), which no cap limits, matching the filters here with DICOM rules
+(:func:`workbench.imaging.query.matches`).
 """
 
 from __future__ import annotations
@@ -130,21 +131,41 @@ class OrthancFinder:
             return walked > self.caps[setting]
         if walked < self._uncut_below.get(setting, 0):
             return False
-        if walked >= int(self.client.get_json("/statistics").get(_COUNTS[level]) or 0):
+        counts = self.client.get_json("/statistics")
+        if walked >= int(counts.get(_COUNTS[level]) or 0):
             return False  # every resource of the level answered (a cap cuts below the total)
-        return self._probe(level, walked)
+        return self._probe(level, walked, counts)
 
-    def _probe(self, level: Level, walked: int) -> bool:
-        """Find every resource of ``level`` with ``Limit`` one above ``walked``: fewer answers mean a cap.
+    def _probe(self, level: Level, walked: int, counts: dict[str, Any]) -> bool:
+        """Whether a search that walked ``walked`` candidates at ``level`` may have been cut by a cap.
 
-        Returns whether a search that walked ``walked`` candidates may have been cut.
+        One unfiltered, unexpanded find skipping ``walked`` resources (``Since``) and asking for one more:
+        it comes back empty only if the server's cap stopped it at ``walked`` or fewer. It is sent at the
+        level governed by the same setting that holds the fewest resources beyond ``walked`` (Orthanc looks
+        up every resource of the level before skipping: 0.31 s instead of 0.44-0.52 s for a probe of
+        15,000 at 20,000 studies, where answering the 15,001 IDs themselves cost the rest). Only when it
+        comes back empty is the cap's value found (one find with ``Limit``), so that later answers are
+        judged without a probe.
         """
         setting = _cap_class(level)
+        probe_level = level
+        if setting == "LimitFindResults":
+            sizes = {
+                other: int(counts.get(_COUNTS[other]) or 0)
+                for other in (Level.PATIENT, Level.STUDY, Level.SERIES)
+            }
+            larger = [other for other in sizes if sizes[other] > walked]
+            probe_level = min(larger, key=sizes.__getitem__, default=level)
+        body: dict[str, Any] = {"Level": probe_level.value, "Query": {}, "Expand": False}
+        body.update(Since=walked, Limit=1)
+        if self.client.post_json("/tools/find", body):
+            self._uncut_below[setting] = max(self._uncut_below.get(setting, 0), walked + 1)
+            return False
         limit = walked + 1
         probe = self.client.post_json(
             "/tools/find", {"Level": level.value, "Query": {}, "Expand": False, "Limit": limit}
         )
-        if len(probe) >= limit:
+        if len(probe) >= limit:  # the counts were out of date
             self._uncut_below[setting] = max(self._uncut_below.get(setting, 0), limit)
             return False
         total = int(self.client.get_json("/statistics").get(_COUNTS[level]) or 0)
@@ -219,4 +240,3 @@ class OrthancFinder:
             return True
 
         return [item for item in items if matched(item)]
-

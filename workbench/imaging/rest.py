@@ -44,6 +44,10 @@ HINT_AUTH = (
 )
 
 
+LARGE_ANSWER = 1 << 20
+"""Bytes of a body after which the next request goes to another connection (:meth:`OrthancClient.request`)."""
+
+
 class OrthancClient:
     """HTTP access to one Orthanc server.
 
@@ -80,6 +84,9 @@ class OrthancClient:
         self.username = username
         self.timeout = timeout
         self.session = make_session(username, password, retries=retries, pool_size=pool_size)
+        self._pool = (retries, pool_size)
+        self._sessions: list[requests.Session] = [self.session]
+        self._turn = 0  # which session sends the next request (see request())
 
     def __repr__(self) -> str:
         return f"OrthancClient({self.url!r}, username={self.username!r})"
@@ -103,7 +110,8 @@ class OrthancClient:
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self.session.close()
+        for session in self._sessions:
+            session.close()
 
     def request(
         self, method: str, path: str, *, what: str | None = None, stream: bool = False, **kwargs: Any
@@ -129,8 +137,9 @@ class OrthancClient:
             HTTP 404 and ``what`` was given.
         """
         kwargs.setdefault("timeout", self.timeout)
+        session = self._sessions[self._turn]
         try:
-            response = self.session.request(method, self.url + path, stream=stream, **kwargs)
+            response = session.request(method, self.url + path, stream=stream, **kwargs)
         except requests.exceptions.ConnectionError as exc:
             raise ArchiveError(
                 f"cannot reach Orthanc at {self.url} ({_reason(exc)}); {HINT_UNREACHABLE}"
@@ -152,7 +161,22 @@ class OrthancClient:
                 f"Orthanc at {self.url} answered HTTP {response.status_code} to {method} {path}: "
                 f"{_orthanc_message(response)}"
             )
+        if not stream and len(response.content) >= LARGE_ANSWER:
+            self._next_on_other_connection()
         return response
+
+    def _next_on_other_connection(self) -> None:
+        """Send what follows a large answer on another connection than the one that brought it.
+
+        Orthanc 1.10 frees a large answer (its JSON tree) after sending it, on the thread serving that
+        connection: the next request on the same connection waited 52-64 ms after 16,000 expanded studies,
+        one on another connection 4 ms (its own thread, the other core).
+        """
+        if len(self._sessions) == 1:
+            auth = self.session.auth if isinstance(self.session.auth, tuple) else (None, None)
+            retries, pool_size = self._pool
+            self._sessions.append(make_session(auth[0], auth[1], retries=retries, pool_size=pool_size))
+        self._turn = 1 - self._turn
 
     def get_json(self, path: str, *, what: str | None = None, **kwargs: Any) -> Any:
         """GET ``path`` and decode its JSON body."""
